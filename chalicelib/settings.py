@@ -1,0 +1,124 @@
+"""Every setting of the backend, read once from the environment.
+
+Table definitions come from tables.json and protocol limits from limits.json
+(both beside this file, the one copy everything else reads too). Environment
+variables, set per stage in .chalice/config.json, choose names, secrets and
+the tunable limits. `load()` builds a frozen `Settings`; `get()` caches it per
+container.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+HERE = Path(__file__).resolve().parent
+TABLES: dict[str, dict[str, Any]] = {
+    name: spec
+    for name, spec in json.loads((HERE / "tables.json").read_text()).items()
+    if not name.startswith("_")
+}
+LIMITS: dict[str, Any] = json.loads((HERE / "limits.json").read_text())
+
+# The Chalice CLI imports app.py to build the deployment, so the stream ARN must
+# be a concrete string even where no table exists yet (local runs, unit tests).
+PLACEHOLDER_STREAM_ARN = (
+    "arn:aws:dynamodb:us-east-1:000000000000:table/chat-local-messages/stream/"
+    "1970-01-01T00:00:00.000"
+)
+
+# Documented defaults for every environment variable that is not a table name.
+ENVIRONMENT_DEFAULTS: dict[str, str] = {
+    "MESSAGES_STREAM_ARN": PLACEHOLDER_STREAM_ARN,
+    "JWT_SECRET": "",  # local runs: the secret itself
+    "JWT_SECRET_PARAMETER": "",  # deployed: name of an SSM SecureString holding it
+    "TOKEN_LIFETIME_SECONDS": str(LIMITS["token_lifetime_seconds"]),
+    "BCRYPT_ROUNDS": "12",
+    "LOGIN_MAX_FAILURES": str(LIMITS["login_max_failures"]),
+    "LOGIN_WINDOW_SECONDS": str(LIMITS["login_window_seconds"]),
+    "RATE_LIMIT_MESSAGES": str(LIMITS["rate_limit_messages"]),  # 0 disables
+    "RATE_LIMIT_WINDOW_SECONDS": str(LIMITS["rate_limit_window_seconds"]),
+    "CORS_ORIGIN": "*",  # deployed stages set the site's origin
+    "FANOUT_THREADS": "32",
+    "WEBSOCKET_API_ID": "",  # needed by the stream handler to post to connections
+    "WEBSOCKET_STAGE": "api",
+    "CONNECTION_TTL_SECONDS": str(LIMITS["connection_ttl_seconds"]),
+    "CLIENT_ID_TTL_SECONDS": str(LIMITS["client_id_ttl_seconds"]),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    users_table: str
+    connections_table: str
+    messages_table: str
+    guards_table: str
+    room_index: str
+    messages_stream_arn: str
+    jwt_secret: str
+    jwt_secret_parameter: str
+    token_lifetime_seconds: int
+    bcrypt_rounds: int
+    login_max_failures: int
+    login_window_seconds: int
+    rate_limit_messages: int
+    rate_limit_window_seconds: int
+    cors_origin: str
+    fanout_threads: int
+    websocket_api_id: str
+    websocket_stage: str
+    connection_ttl_seconds: int
+    client_id_ttl_seconds: int
+
+
+def table_name(logical: str, environ: Mapping[str, str] | None = None) -> str:
+    """The physical name of a table from tables.json, for this environment."""
+    spec = TABLES[logical]
+    return (environ if environ is not None else os.environ).get(
+        spec["name_env"], spec["default_name"]
+    )
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (default: os.environ)."""
+    env = dict(ENVIRONMENT_DEFAULTS)
+    env.update(environ if environ is not None else os.environ)
+
+    def integer(name: str, minimum: int = 0) -> int:
+        value = int(env[name])
+        if value < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return Settings(
+        users_table=table_name("users", env),
+        connections_table=table_name("connections", env),
+        messages_table=table_name("messages", env),
+        guards_table=table_name("guards", env),
+        room_index=TABLES["connections"]["global_secondary_indexes"][0]["name"],
+        messages_stream_arn=env["MESSAGES_STREAM_ARN"],
+        jwt_secret=env["JWT_SECRET"],
+        jwt_secret_parameter=env["JWT_SECRET_PARAMETER"],
+        token_lifetime_seconds=integer("TOKEN_LIFETIME_SECONDS", 1),
+        bcrypt_rounds=integer("BCRYPT_ROUNDS", 4),
+        login_max_failures=integer("LOGIN_MAX_FAILURES", 1),
+        login_window_seconds=integer("LOGIN_WINDOW_SECONDS", 1),
+        rate_limit_messages=integer("RATE_LIMIT_MESSAGES", 0),
+        rate_limit_window_seconds=integer("RATE_LIMIT_WINDOW_SECONDS", 1),
+        cors_origin=env["CORS_ORIGIN"],
+        fanout_threads=integer("FANOUT_THREADS", 1),
+        websocket_api_id=env["WEBSOCKET_API_ID"],
+        websocket_stage=env["WEBSOCKET_STAGE"],
+        connection_ttl_seconds=integer("CONNECTION_TTL_SECONDS", 1),
+        client_id_ttl_seconds=integer("CLIENT_ID_TTL_SECONDS", 1),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get() -> Settings:
+    """The settings of this container (read once; tests call get.cache_clear())."""
+    return load()
