@@ -1,0 +1,1 @@
+"""Local runtime: runs the Chalice app whole on one machine (never deployed)."""
