@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TABLES: dict[str, dict[str, Any]] = {

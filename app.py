@@ -1,0 +1,45 @@
+"""The Chalice app: routes and event handlers only; each body delegates to chalicelib."""
+
+from chalice import Chalice
+
+from chalicelib import chat, fanout, rest, settings
+
+app = Chalice(app_name="chalice-chat")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.websocket_api.session = fanout.management_session()
+cors = rest.cors_config()
+
+
+@app.route("/signup", methods=["POST"], cors=cors)
+def signup():
+    return rest.signup(app.current_request)
+
+
+@app.route("/login", methods=["POST"], cors=cors)
+def login():
+    return rest.login(app.current_request)
+
+
+@app.route("/health", methods=["GET"], cors=cors)
+def health():
+    return rest.health()
+
+
+@app.on_ws_connect()
+def connect(event):
+    return chat.connect(event.to_dict())
+
+
+@app.on_ws_message()
+def message(event):
+    chat.handle_frame(app.websocket_api, event.connection_id, event.body)
+
+
+@app.on_ws_disconnect()
+def disconnect(event):
+    chat.disconnect(event.connection_id)
+
+
+@app.on_dynamodb_record(stream_arn=settings.get().messages_stream_arn, batch_size=100)
+def on_new_messages(event):
+    return fanout.deliver(app.websocket_api, event)

@@ -1,0 +1,106 @@
+"""What each WebSocket route does: $connect, $default (the actions), $disconnect.
+
+This is the WebSocket edge: domain errors become error frames here, in one
+place, and nothing a client sends can escape as an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+from chalice.app import WebsocketDisconnectedError
+
+from chalicelib import auth, errors, ids, protocol, store
+from chalicelib.settings import LIMITS
+
+log = logging.getLogger(__name__)
+
+
+class WebsocketSender(Protocol):
+    """What chat and fanout need of chalice's app.websocket_api."""
+
+    def send(self, connection_id: str, message: str) -> None: ...
+
+
+def connect(event: dict[str, Any]) -> dict[str, int]:
+    """$connect: accept a valid token and room, or refuse the upgrade (401 / 400)."""
+    query = event.get("queryStringParameters") or {}
+    try:
+        username = auth.verify_token(query.get("token"))
+        room = protocol.validate_room(query.get("room", LIMITS["default_room"]))
+    except errors.ChatError as refused:
+        log.info("refused connect: %s", refused.message)
+        return {"statusCode": refused.status}
+    store.put_connection(event["requestContext"]["connectionId"], username, room, int(time.time()))
+    return {"statusCode": 200}
+
+
+def disconnect(connection_id: str) -> None:
+    """$disconnect: forget the connection."""
+    store.delete_connection(connection_id)
+
+
+def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) -> None:
+    """$default: run the frame's action; any failure becomes an error frame to this connection."""
+    try:
+        frame = protocol.parse_frame(body)
+        reply = _ACTIONS[type(frame.action)](connection_id, frame.action)
+    except errors.ChatError as failure:
+        reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
+    except Exception:
+        log.exception("frame from %s failed", connection_id)
+        reply = protocol.error_frame(
+            "internal", "the server could not handle this frame; try again",
+            protocol.echoed_fields(body),
+        )
+    if reply is not None:
+        send(sender, connection_id, reply)
+
+
+def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> None:
+    """Send one frame to the requesting connection; a client gone meanwhile is not an error."""
+    try:
+        sender.send(connection_id, protocol.encode(frame))
+    except WebsocketDisconnectedError:
+        log.info("connection %s left before its reply", connection_id)
+
+
+def _send_message(connection_id: str, action: protocol.SendMessage) -> None:
+    # Stored only; the stream handler delivers it to the room, the sender included.
+    now_ms = ids.now_ms()
+    connection = store.take_send_allowance(connection_id, now_ms // 1000)
+    message = protocol.Message(
+        room=connection.room,
+        id=ids.message_id(now_ms),
+        sender=connection.username,
+        text=action.text,
+        sent_at=ids.iso_utc(now_ms),
+        client_id=action.client_id,
+    )
+    if not store.put_message(message, now_ms // 1000):
+        log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
+
+
+def _get_messages(connection_id: str, action: protocol.GetMessages) -> dict[str, Any]:
+    room = store.get_connection(connection_id).room
+    page, has_more = store.message_page(room, action.limit, action.before, action.after)
+    return protocol.messages_frame(room, page, has_more, keep_newest=action.after is None)
+
+
+def _join_room(connection_id: str, action: protocol.JoinRoom) -> dict[str, Any]:
+    store.move_connection(connection_id, action.room)
+    return protocol.joined_frame(action.room)
+
+
+def _ping(connection_id: str, action: protocol.Ping) -> dict[str, Any]:
+    return protocol.pong_frame()
+
+
+_ACTIONS = {
+    protocol.SendMessage: _send_message,
+    protocol.GetMessages: _get_messages,
+    protocol.JoinRoom: _join_room,
+    protocol.Ping: _ping,
+}

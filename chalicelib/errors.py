@@ -1,0 +1,67 @@
+"""Domain errors, and their one mapping to the wire.
+
+Code inside chalicelib raises these; the REST edge (rest.py) turns them into
+Chalice errors and the WebSocket edge (chat.py) into error frames.
+"""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """Something a client caused or may retry. `code` is the WebSocket error code."""
+
+    code = "bad_request"
+    status = 400
+    chalice_error = "BadRequestError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ChatError):
+    """Malformed or out-of-range input (400 / bad_request)."""
+
+
+class TooLarge(InvalidInput):
+    """A text or frame over its size limit (too_large)."""
+
+    code = "too_large"
+
+
+class UnknownAction(InvalidInput):
+    """A frame whose action the protocol does not define (unknown_action)."""
+
+    code = "unknown_action"
+
+
+class Unauthorized(ChatError):
+    """Wrong credentials or an unusable token (401)."""
+
+    code = "unauthorized"
+    status = 401
+    chalice_error = "UnauthorizedError"
+
+
+class UsernameTaken(ChatError):
+    """Signup for a name that exists, ignoring case (409)."""
+
+    code = "conflict"
+    status = 409
+    chalice_error = "ConflictError"
+
+
+class TooManyRequests(ChatError):
+    """Login throttled or a connection over its message rate (429 / rate_limited)."""
+
+    code = "rate_limited"
+    status = 429
+    chalice_error = "TooManyRequestsError"
+
+
+class ConnectionGone(ChatError):
+    """The connection's record is gone (disconnected, or expired by TTL)."""
+
+    code = "internal"
+    status = 410
+    chalice_error = "ChaliceViewError"

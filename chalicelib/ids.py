@@ -1,0 +1,44 @@
+"""Identifiers and clocks.
+
+Message ids sort as plain strings in the order they were made: 13 digits of
+epoch milliseconds, a dash, 10 hex digits. Within one process the suffix
+increases monotonically inside a millisecond (as ULIDs do), so a burst from one
+container never sorts out of order; across containers the random start keeps
+ids unique.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+
+_SUFFIX_BITS = 40
+_lock = threading.Lock()
+_last: tuple[int, int] = (0, 0)
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def message_id(at_ms: int | None = None) -> str:
+    """A new message id, time-sortable and unique."""
+    global _last
+    ms = now_ms() if at_ms is None else at_ms
+    with _lock:
+        last_ms, last_suffix = _last
+        if ms <= last_ms and last_suffix + 1 < (1 << _SUFFIX_BITS):
+            ms, suffix = last_ms, last_suffix + 1
+        else:
+            suffix = secrets.randbits(_SUFFIX_BITS - 1)  # room to count up
+        _last = (ms, suffix)
+    return f"{ms:013d}-{suffix:010x}"
+
+
+def iso_utc(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a Z."""
+    stamp = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -1,0 +1,261 @@
+"""The wire contract (shared/PROTOCOL.md): parsing and validating what clients
+send into typed values, and building the frames the server sends.
+
+Every rule here raises an `errors.ChatError` subclass with the protocol's code;
+nothing here touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.settings import LIMITS
+
+USERNAME = re.compile(LIMITS["username_pattern"], re.ASCII)
+ROOM = re.compile(LIMITS["room_pattern"], re.ASCII)
+MESSAGE_ID = re.compile(r"[0-9]{13}-[0-9a-f]{10}", re.ASCII)
+FRAME_MAX_BYTES: int = LIMITS["frame_max_bytes"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Message:
+    room: str
+    id: str
+    sender: str
+    text: str
+    sent_at: str
+    client_id: str | None = None
+
+    def to_wire(self) -> dict[str, str]:
+        """The message as PROTOCOL.md shows it (clientId only when given)."""
+        wire = {
+            "id": self.id,
+            "room": self.room,
+            "sender": self.sender,
+            "text": self.text,
+            "sentAt": self.sent_at,
+        }
+        if self.client_id is not None:
+            wire["clientId"] = self.client_id
+        return wire
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    text: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class GetMessages:
+    limit: int
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class JoinRoom:
+    room: str
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Action = SendMessage | GetMessages | JoinRoom | Ping
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A parsed client frame: the action, plus what an error frame must echo."""
+
+    name: str
+    action: Action
+
+
+# ---------------------------------------------------------------- REST bodies
+
+
+def parse_credentials(raw_body: bytes | str | None) -> Credentials:
+    """A signup/login body → Credentials, or InvalidInput saying what is wrong."""
+    body = _json_object(raw_body, what="body")
+    username = body.get("username")
+    password = body.get("password")
+    if not isinstance(username, str):
+        raise errors.InvalidInput("username is required and must be a string")
+    if not isinstance(password, str):
+        raise errors.InvalidInput("password is required and must be a string")
+    return Credentials(validate_username(username), validate_password(password))
+
+
+def validate_username(username: str) -> str:
+    low, high = LIMITS["username_min"], LIMITS["username_max"]
+    if not (low <= len(username) <= high) or not USERNAME.fullmatch(username):
+        raise errors.InvalidInput(
+            f"username must be {low}-{high} characters of A-Z a-z 0-9 _ . -"
+        )
+    return username
+
+
+def validate_password(password: str) -> str:
+    low, high = LIMITS["password_min"], LIMITS["password_max"]
+    if not (low <= len(password) <= high):
+        raise errors.InvalidInput(f"password must be {low}-{high} characters")
+    return password
+
+
+def validate_room(room: Any) -> str:
+    """A room name per the protocol, or InvalidInput."""
+    low, high = LIMITS["room_min"], LIMITS["room_max"]
+    if not isinstance(room, str) or not (low <= len(room) <= high) or not ROOM.fullmatch(room):
+        raise errors.InvalidInput(f"room must be {low}-{high} characters of a-z 0-9 _ -")
+    return room
+
+
+# ------------------------------------------------------------ WebSocket frames
+
+
+def parse_frame(body: str | bytes | None) -> Frame:
+    """A client frame → Frame, or a ChatError carrying the protocol's code."""
+    size = len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body or b"")
+    if size > FRAME_MAX_BYTES:
+        raise errors.TooLarge(f"frame is over {FRAME_MAX_BYTES} bytes")
+    frame = _json_object(body, what="frame")
+    name = frame.get("action")
+    if not isinstance(name, str) or not name:
+        raise errors.InvalidInput("action is required and must be a string")
+    parser = _ACTIONS.get(name)
+    if parser is None:
+        raise errors.UnknownAction(f"unknown action: {name[:64]}")
+    return Frame(name, parser(frame))
+
+
+def echoed_fields(body: str | bytes | None) -> dict[str, str]:
+    """The action and clientId an error frame echoes, read leniently from any frame."""
+    try:
+        frame = json.loads(body) if body else None
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(frame, dict):
+        return {}
+    echoed = {}
+    action, client_id = frame.get("action"), frame.get("clientId")
+    if isinstance(action, str) and action in _ACTIONS:
+        echoed["action"] = action
+    if _is_client_id(client_id):
+        echoed["clientId"] = client_id
+    return echoed
+
+
+def _send_message(frame: dict[str, Any]) -> SendMessage:
+    text, client_id = frame.get("text"), frame.get("clientId")
+    if client_id is not None and not _is_client_id(client_id):
+        raise errors.InvalidInput(
+            f"clientId must be a string of 1-{LIMITS['client_id_max']} characters"
+        )
+    if not isinstance(text, str):
+        raise errors.InvalidInput("text is required and must be a string")
+    text = text.strip()
+    if len(text) > LIMITS["text_max"]:
+        raise errors.TooLarge(f"text must be 1-{LIMITS['text_max']} characters")
+    if not text:
+        raise errors.InvalidInput(f"text must be 1-{LIMITS['text_max']} characters")
+    return SendMessage(text, client_id)
+
+
+def _get_messages(frame: dict[str, Any]) -> GetMessages:
+    limit = frame.get("limit", LIMITS["history_default"])
+    if type(limit) is not int or not (1 <= limit <= LIMITS["history_max"]):
+        raise errors.InvalidInput(f"limit must be an integer from 1 to {LIMITS['history_max']}")
+    before, after = frame.get("before"), frame.get("after")
+    if before is not None and after is not None:
+        raise errors.InvalidInput("give before or after, not both")
+    for name, cursor in (("before", before), ("after", after)):
+        if cursor is not None and not (isinstance(cursor, str) and MESSAGE_ID.fullmatch(cursor)):
+            raise errors.InvalidInput(f"{name} must be a message id")
+    return GetMessages(limit, before, after)
+
+
+def _join_room(frame: dict[str, Any]) -> JoinRoom:
+    return JoinRoom(validate_room(frame.get("room")))
+
+
+def _ping(frame: dict[str, Any]) -> Ping:
+    return Ping()
+
+
+_ACTIONS = {
+    "sendMessage": _send_message,
+    "getMessages": _get_messages,
+    "joinRoom": _join_room,
+    "ping": _ping,
+}
+
+
+def _is_client_id(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= LIMITS["client_id_max"]
+
+
+def _json_object(raw: str | bytes | None, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else None
+    except (ValueError, TypeError):
+        raise errors.InvalidInput(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise errors.InvalidInput(f"{what} must be a JSON object")
+    return value
+
+
+# ------------------------------------------------------------ server → client
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """A frame as compact JSON text (UTF-8 kept as is: escapes would double its size)."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    return {"type": "message", "message": message.to_wire()}
+
+
+def joined_frame(room: str) -> dict[str, Any]:
+    return {"type": "joined", "room": room}
+
+
+def pong_frame() -> dict[str, Any]:
+    return {"type": "pong"}
+
+
+def error_frame(code: str, message: str, echoed: dict[str, str]) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **echoed}
+
+
+def messages_frame(
+    room: str, page: list[Message], has_more: bool, keep_newest: bool
+) -> dict[str, Any]:
+    """A history page (oldest first) that fits in one frame.
+
+    A page of 100 long messages would be far over API Gateway's 32 KB, so the
+    page is cut from the end away from the reader (the oldest when paging back,
+    the newest when catching up) and hasMore tells the client to ask again.
+    """
+    wires = [message.to_wire() for message in page]
+    overhead = len(encode({"type": "messages", "room": room, "messages": [], "hasMore": False}))
+    sizes = [len(encode(wire).encode("utf-8")) + 1 for wire in wires]
+    total = overhead + sum(sizes)
+    while wires and total > FRAME_MAX_BYTES:
+        total -= sizes.pop(-1 if not keep_newest else 0)
+        wires.pop(-1 if not keep_newest else 0)
+        has_more = True
+    return {"type": "messages", "room": room, "messages": wires, "hasMore": has_more}
