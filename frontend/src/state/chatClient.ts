@@ -1,0 +1,436 @@
+// The chat as the view sees it: one ReconnectingSocket, the timeline of each
+// room visited, our own messages in flight, and the history requests that keep
+// the timeline whole. React subscribes to snapshots (useSyncExternalStore);
+// nothing here touches the DOM.
+//
+// History requests go out one at a time: a `messages` frame names its room but
+// not which request it answers, so with one request in flight the answer is
+// unambiguous even where API Gateway may run frames' Lambdas concurrently.
+import { HISTORY_MAX, textProblem } from '../limits';
+import { type ChatMessage, type ServerFrame, describeError } from '../protocol';
+import type { BackoffPolicy } from '../connection/backoff';
+import { ReconnectingSocket, type SocketStatus, type WebSocketLike } from '../connection/socket';
+import {
+  type Timeline,
+  addPending,
+  emptyTimeline,
+  firstId,
+  lastId,
+  receiveMessages,
+  removePending,
+  setPendingState,
+} from './messages';
+import { type Session, msUntilExpiry } from './session';
+
+export interface ChatSnapshot {
+  status: SocketStatus;
+  /** While reconnecting: how long until the next attempt. */
+  retryInMs: number | null;
+  room: string;
+  timeline: Timeline;
+  /** An older page is on its way (scrolled to the top). */
+  loadingOlder: boolean;
+  /** The last server error worth showing beside the composer. */
+  notice: string | null;
+}
+
+type HistoryKind = 'newest' | 'older' | 'catchup';
+
+interface HistoryRequest {
+  kind: HistoryKind;
+  room: string;
+  before?: string;
+  after?: string;
+}
+
+export interface ChatClientOptions {
+  wsUrl: string;
+  session: Session;
+  room: string;
+  /** The session can no longer be used (expired or refused): back to the login form. */
+  onSessionEnded: (reason: string) => void;
+  /** Whether the server answers at all: tells "token refused" from "server down". */
+  checkServerUp?: () => Promise<boolean>;
+  createSocket?: (url: string) => WebSocketLike;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  pingIntervalMs?: number;
+  /** How long a sent message may wait for its echo before it shows as failed. */
+  echoTimeoutMs?: number;
+  /** How long a history request may wait before the connection counts as dead. */
+  requestTimeoutMs?: number;
+  now?: () => number;
+}
+
+export const SESSION_EXPIRED = 'Your session has expired. Please log in again.';
+export const SESSION_REFUSED = 'The server no longer accepts your session. Please log in again.';
+const NO_ECHO = 'No reply from the server.';
+
+// Handshakes failing this many times in a row while the server answers HTTP
+// mean the token itself is refused (browsers do not expose the 401).
+const REFUSALS_BEFORE_LOGOUT = 3;
+// setTimeout's ceiling (~24.8 days); longer sessions re-arm the timer.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class ChatClient {
+  private readonly options: ChatClientOptions;
+  private readonly socket: ReconnectingSocket;
+  private readonly timelines = new Map<string, Timeline>();
+  private readonly listeners = new Set<() => void>();
+  private readonly echoTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private room: string;
+  private status: SocketStatus = 'connecting';
+  private retryInMs: number | null = null;
+  private notice: string | null = null;
+  /** The connection is in `room` and its history is caught up: sends go straight out. */
+  private ready = false;
+  private inflight: HistoryRequest | null = null;
+  private requestTimer: ReturnType<typeof setTimeout> | null = null;
+  private queue: HistoryRequest[] = [];
+  private expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  private clientIdCounter = 0;
+  private readonly clientIdPrefix = randomTag();
+  private ended = false;
+  private snapshot: ChatSnapshot;
+
+  constructor(options: ChatClientOptions) {
+    this.options = options;
+    this.room = options.room;
+    this.socket = new ReconnectingSocket({
+      url: () => this.socketUrl(),
+      onFrame: (frame) => this.onFrame(frame),
+      onOpen: () => this.sync(this.room),
+      onStatus: (status, retryInMs) => this.onStatus(status, retryInMs),
+      onHandshakeFailure: (failures) => this.onHandshakeFailure(failures),
+      createSocket: options.createSocket,
+      backoff: options.backoff,
+      random: options.random,
+      pingIntervalMs: options.pingIntervalMs,
+    });
+    this.snapshot = this.buildSnapshot();
+  }
+
+  // ---- what the view calls -------------------------------------------------
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getSnapshot = (): ChatSnapshot => this.snapshot;
+
+  start(): void {
+    if (this.sessionExpired()) return this.end(SESSION_EXPIRED);
+    this.armExpiryTimer();
+    this.socket.start();
+  }
+
+  /** Leave for good: close the socket, cancel every timer. */
+  stop(): void {
+    this.ended = true;
+    this.socket.stop();
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+    this.clearRequest();
+    for (const timer of this.echoTimers.values()) clearTimeout(timer);
+    this.echoTimers.clear();
+  }
+
+  /** Try to reconnect now rather than after the backoff (the browser came back online). */
+  reconnectNow(): void {
+    this.socket.reconnectNow();
+  }
+
+  /**
+   * Send a message (shown as pending until its echo). Returns why it cannot be
+   * sent, or null. While offline it waits and goes out after the reconnect.
+   */
+  send(text: string): string | null {
+    const trimmed = text.trim();
+    const problem = textProblem(trimmed);
+    if (problem) return problem;
+    const clientId = this.newClientId();
+    this.update(this.room, (t) => addPending(t, clientId, trimmed));
+    this.notice = null;
+    if (this.ready) this.transmit(this.room, clientId);
+    this.emit();
+    return null;
+  }
+
+  /** Send a failed message again, with its original clientId (the server stores it once). */
+  retry(clientId: string): void {
+    this.update(this.room, (t) => setPendingState(t, clientId, 'pending'));
+    this.notice = null;
+    if (this.ready) this.transmit(this.room, clientId);
+    this.emit();
+  }
+
+  /** Forget a failed message. */
+  discard(clientId: string): void {
+    this.update(this.room, (t) => removePending(t, clientId));
+    this.emit();
+  }
+
+  /** Move to another room (already validated and normalized by the caller). */
+  joinRoom(room: string): void {
+    if (room === this.room) return;
+    this.room = room;
+    this.ready = false;
+    this.queue = this.queue.filter((r) => r.room === room);
+    this.notice = null;
+    if (!this.timelines.has(room)) this.timelines.set(room, emptyTimeline(room));
+    this.socket.send({ action: 'joinRoom', room });
+    this.emit();
+  }
+
+  /** Ask for the page before the oldest message shown (scrolled to the top). */
+  loadOlder(): void {
+    const timeline = this.timeline(this.room);
+    const before = firstId(timeline);
+    if (!timeline.loaded || !timeline.hasOlder || before === undefined) return;
+    if (this.hasRequest('older', this.room)) return;
+    this.request({ kind: 'older', room: this.room, before });
+  }
+
+  dismissNotice(): void {
+    this.notice = null;
+    this.emit();
+  }
+
+  // ---- socket events -------------------------------------------------------
+
+  private socketUrl(): string {
+    const params = new URLSearchParams({ token: this.options.session.token, room: this.room });
+    return `${this.options.wsUrl}?${params}`;
+  }
+
+  private onStatus(status: SocketStatus, retryInMs?: number): void {
+    this.status = status;
+    this.retryInMs = retryInMs ?? null;
+    if (status !== 'live') {
+      // Whatever was in flight died with the connection; the reopen re-syncs.
+      this.ready = false;
+      this.clearRequest();
+      this.queue = [];
+      for (const timer of this.echoTimers.values()) clearTimeout(timer);
+      this.echoTimers.clear();
+    }
+    this.emit();
+  }
+
+  private onHandshakeFailure(failures: number): void {
+    if (this.sessionExpired()) return this.end(SESSION_EXPIRED);
+    if (failures % REFUSALS_BEFORE_LOGOUT !== 0 || !this.options.checkServerUp) return;
+    void this.options.checkServerUp().then((up) => {
+      if (up && !this.ended && this.status !== 'live') this.end(SESSION_REFUSED);
+    });
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'message':
+        this.receive(frame.message.room, [frame.message]);
+        break;
+      case 'messages':
+        this.onHistory(frame.room, frame.messages, frame.hasMore);
+        break;
+      case 'joined':
+        // Only the room we still want; a quick A→B→C leaves a stale "joined B".
+        if (frame.room === this.room) this.sync(frame.room);
+        break;
+      case 'error':
+        this.onError(frame.code, frame.message, frame.action, frame.clientId);
+        break;
+      case 'pong':
+        break;
+    }
+    this.emit();
+  }
+
+  private onError(code: string, message: string, action?: string, clientId?: string): void {
+    const words = describeError(code, message);
+    if (clientId !== undefined) {
+      this.clearEchoTimer(clientId);
+      for (const room of this.timelines.keys()) {
+        this.update(room, (t) => setPendingState(t, clientId, 'failed', words));
+      }
+    }
+    if (action === 'getMessages' && this.inflight) {
+      const request = this.inflight;
+      this.clearRequest();
+      // A refused catch-up must not hold our sends back forever.
+      if (request.kind !== 'older') this.synced(request.room);
+      this.pump();
+    }
+    this.notice = action === 'joinRoom' ? `Could not join the room: ${words}` : words;
+  }
+
+  // ---- history -------------------------------------------------------------
+
+  /** After an open or a join: fetch the newest page, or what we missed since the last id. */
+  private sync(room: string): void {
+    if (room !== this.room) return;
+    const after = lastId(this.timeline(room));
+    this.request(after === undefined ? { kind: 'newest', room } : { kind: 'catchup', room, after });
+  }
+
+  private onHistory(room: string, messages: ChatMessage[], hasMore: boolean): void {
+    const request = this.inflight;
+    if (!request || request.room !== room) {
+      // Not the answer we wait for; its messages are still real.
+      this.receive(room, messages);
+      return;
+    }
+    this.clearRequest();
+    this.receive(room, messages);
+    if (request.kind === 'catchup') {
+      const newest = messages.at(-1)?.id;
+      // Page on from the last id of this answer, never from live messages that
+      // arrived meanwhile: they may lie beyond a gap not yet filled.
+      if (hasMore && newest !== undefined) {
+        this.queue.unshift({ kind: 'catchup', room, after: newest });
+      } else {
+        this.update(room, (t) => ({ ...t, loaded: true }));
+        this.synced(room);
+      }
+    } else {
+      this.update(room, (t) => ({ ...t, hasOlder: hasMore, loaded: true }));
+      if (request.kind === 'newest') this.synced(room);
+    }
+    this.pump();
+  }
+
+  /** The room is caught up on this connection: send what waited. */
+  private synced(room: string): void {
+    if (room !== this.room || this.status !== 'live') return;
+    this.ready = true;
+    for (const p of this.timeline(room).pending) {
+      if (p.state === 'pending') this.transmit(room, p.clientId);
+    }
+  }
+
+  private request(request: HistoryRequest): void {
+    this.queue.push(request);
+    this.pump();
+    this.emit();
+  }
+
+  private pump(): void {
+    if (this.inflight || !this.socket.isOpen) return;
+    const next = this.queue.shift();
+    if (!next) return;
+    this.inflight = next;
+    this.socket.send({
+      action: 'getMessages',
+      limit: HISTORY_MAX,
+      ...(next.before !== undefined && { before: next.before }),
+      ...(next.after !== undefined && { after: next.after }),
+    });
+    // No answer at all means a dead connection: reconnecting re-syncs.
+    this.requestTimer = setTimeout(() => this.socket.drop(), this.options.requestTimeoutMs ?? 15_000);
+  }
+
+  private hasRequest(kind: HistoryKind, room: string): boolean {
+    const match = (r: HistoryRequest | null) => r !== null && r.kind === kind && r.room === room;
+    return match(this.inflight) || this.queue.some(match);
+  }
+
+  private clearRequest(): void {
+    if (this.requestTimer !== null) clearTimeout(this.requestTimer);
+    this.requestTimer = null;
+    this.inflight = null;
+  }
+
+  // ---- own messages --------------------------------------------------------
+
+  private transmit(room: string, clientId: string): void {
+    const entry = this.timeline(room).pending.find((p) => p.clientId === clientId);
+    if (!entry) return;
+    if (!this.socket.send({ action: 'sendMessage', text: entry.text, clientId })) return;
+    this.clearEchoTimer(clientId);
+    this.echoTimers.set(
+      clientId,
+      setTimeout(() => {
+        this.echoTimers.delete(clientId);
+        this.update(room, (t) => setPendingState(t, clientId, 'failed', NO_ECHO));
+        this.emit();
+      }, this.options.echoTimeoutMs ?? 20_000),
+    );
+  }
+
+  private clearEchoTimer(clientId: string): void {
+    const timer = this.echoTimers.get(clientId);
+    if (timer !== undefined) clearTimeout(timer);
+    this.echoTimers.delete(clientId);
+  }
+
+  private receive(room: string, messages: readonly ChatMessage[]): void {
+    for (const m of messages) if (m.clientId !== undefined) this.clearEchoTimer(m.clientId);
+    this.update(room, (t) => receiveMessages(t, messages, this.options.session.username));
+  }
+
+  private newClientId(): string {
+    this.clientIdCounter++;
+    return `c-${this.clientIdPrefix}-${this.clientIdCounter}`;
+  }
+
+  // ---- session -------------------------------------------------------------
+
+  private sessionExpired(): boolean {
+    const now = this.options.now?.() ?? Date.now();
+    return msUntilExpiry(this.options.session, now) <= 0;
+  }
+
+  private armExpiryTimer(): void {
+    const now = this.options.now?.() ?? Date.now();
+    const wait = Math.min(msUntilExpiry(this.options.session, now), MAX_TIMER_MS);
+    this.expiryTimer = setTimeout(() => {
+      if (this.sessionExpired()) this.end(SESSION_EXPIRED);
+      else this.armExpiryTimer();
+    }, Math.max(wait, 0));
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.stop();
+    this.options.onSessionEnded(reason);
+  }
+
+  // ---- state ---------------------------------------------------------------
+
+  private timeline(room: string): Timeline {
+    let timeline = this.timelines.get(room);
+    if (!timeline) {
+      timeline = emptyTimeline(room);
+      this.timelines.set(room, timeline);
+    }
+    return timeline;
+  }
+
+  private update(room: string, change: (t: Timeline) => Timeline): void {
+    this.timelines.set(room, change(this.timeline(room)));
+  }
+
+  private buildSnapshot(): ChatSnapshot {
+    return {
+      status: this.status,
+      retryInMs: this.retryInMs,
+      room: this.room,
+      timeline: this.timeline(this.room),
+      loadingOlder: this.hasRequest('older', this.room),
+      notice: this.notice,
+    };
+  }
+
+  private emit(): void {
+    this.snapshot = this.buildSnapshot();
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/** A short random tag so clientIds differ across tabs and reloads. */
+function randomTag(): string {
+  const bytes = new Uint8Array(6);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(36).padStart(2, '0')).join('');
+}

@@ -1,0 +1,122 @@
+// A room's timeline as the reader sees it: confirmed messages de-duplicated and
+// ordered by id (ids sort as plain strings in storage order), followed by the
+// reader's own messages still waiting for their echo. Every function returns a
+// new value and never mutates its input, so React can compare by reference.
+import type { ChatMessage } from '../protocol';
+
+export type PendingState = 'pending' | 'failed';
+
+export interface PendingMessage {
+  clientId: string;
+  room: string;
+  text: string;
+  state: PendingState;
+  /** Why it failed, in words for the reader (only when state is 'failed'). */
+  error?: string;
+}
+
+export interface Timeline {
+  room: string;
+  /** Confirmed messages, oldest first, unique by id. */
+  messages: readonly ChatMessage[];
+  /** Own messages sent (or queued) but not yet echoed, in the order typed. */
+  pending: readonly PendingMessage[];
+  /** Whether older messages exist on the server than the first one here. */
+  hasOlder: boolean;
+  /** Whether the first page of history has arrived. */
+  loaded: boolean;
+}
+
+/** Usernames are unique ignoring case, so "Alice" and "alice" are one person. */
+export function isMe(sender: string, me: string): boolean {
+  return sender.toLowerCase() === me.toLowerCase();
+}
+
+export function emptyTimeline(room: string): Timeline {
+  return { room, messages: [], pending: [], hasOlder: false, loaded: false };
+}
+
+function byId(a: ChatMessage, b: ChatMessage): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** `existing` plus `incoming`, unique by id and ordered by id. */
+export function mergeMessages(
+  existing: readonly ChatMessage[],
+  incoming: readonly ChatMessage[],
+): readonly ChatMessage[] {
+  if (incoming.length === 0) return existing;
+  const last = existing.at(-1);
+  // Fast path for live traffic: one new message after everything we hold.
+  if (incoming.length === 1 && (!last || incoming[0]!.id > last.id)) {
+    return [...existing, incoming[0]!];
+  }
+  const seen = new Map<string, ChatMessage>();
+  for (const m of existing) seen.set(m.id, m);
+  let added = false;
+  for (const m of incoming) {
+    if (!seen.has(m.id)) {
+      seen.set(m.id, m);
+      added = true;
+    }
+  }
+  if (!added) return existing;
+  return [...seen.values()].sort(byId);
+}
+
+/**
+ * The timeline after confirmed messages arrived (a live echo or a history
+ * page): stored, and any of our own pending messages they confirm (same
+ * clientId, sent by us) removed.
+ */
+export function receiveMessages(
+  timeline: Timeline,
+  incoming: readonly ChatMessage[],
+  me: string,
+): Timeline {
+  const mine = new Set(
+    incoming.filter((m) => m.clientId !== undefined && isMe(m.sender, me)).map((m) => m.clientId),
+  );
+  const messages = mergeMessages(timeline.messages, incoming);
+  const pending = mine.size
+    ? timeline.pending.filter((p) => !mine.has(p.clientId))
+    : timeline.pending;
+  if (messages === timeline.messages && pending === timeline.pending) return timeline;
+  return { ...timeline, messages, pending };
+}
+
+/** The timeline with one more of our own messages waiting for its echo. */
+export function addPending(timeline: Timeline, clientId: string, text: string): Timeline {
+  const entry: PendingMessage = { clientId, room: timeline.room, text, state: 'pending' };
+  return { ...timeline, pending: [...timeline.pending, entry] };
+}
+
+/** The timeline with a pending message marked failed (or back to pending on retry). */
+export function setPendingState(
+  timeline: Timeline,
+  clientId: string,
+  state: PendingState,
+  error?: string,
+): Timeline {
+  let changed = false;
+  const pending = timeline.pending.map((p) => {
+    if (p.clientId !== clientId) return p;
+    changed = true;
+    return state === 'failed' ? { ...p, state, error } : { clientId, room: p.room, text: p.text, state };
+  });
+  return changed ? { ...timeline, pending } : timeline;
+}
+
+/** The timeline without a pending message (the reader discarded it). */
+export function removePending(timeline: Timeline, clientId: string): Timeline {
+  const pending = timeline.pending.filter((p) => p.clientId !== clientId);
+  return pending.length === timeline.pending.length ? timeline : { ...timeline, pending };
+}
+
+export function firstId(timeline: Timeline): string | undefined {
+  return timeline.messages[0]?.id;
+}
+
+export function lastId(timeline: Timeline): string | undefined {
+  return timeline.messages.at(-1)?.id;
+}
