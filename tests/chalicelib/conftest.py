@@ -1,0 +1,139 @@
+"""Backend tests: the Chalice app against moto's in-process DynamoDB.
+
+The environment is set before app.py is imported (settings are read once per
+process), then each test gets fresh tables from chalicelib/tables.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+    JWT_SECRET=os.urandom(32).hex(),
+    BCRYPT_ROUNDS="4",
+    WEBSOCKET_API_ID="testapi123",
+)
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from chalice.test import Client
+from moto import mock_aws
+
+import app as chat_app
+from chalicelib import auth, settings, store
+from tests.support import events
+from tests.support.tables import create_tables
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """Fresh moto DynamoDB with the project's tables; yields a dynamodb client."""
+    settings.get.cache_clear()
+    with mock_aws():
+        store._client = None  # a client made inside the mock
+        dynamodb = boto3.client("dynamodb")
+        create_tables(dynamodb)
+        yield dynamodb
+    store._client = None
+
+
+@dataclass
+class Outbox:
+    """Frames posted through app.websocket_api, captured by a botocore hook.
+
+    Connections in `gone` answer GoneException (410) as API Gateway does for a
+    closed connection; those in `broken` answer a 500.
+    """
+
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    broken: set[str] = field(default_factory=set)
+
+    def frames(self, connection: str) -> list[dict[str, Any]]:
+        return [frame for cid, frame in self.sent if cid == connection]
+
+    def answer(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        connection = unquote(params["url_path"].rsplit("/", 1)[-1])
+        if connection in self.gone:
+            return _error(410, "GoneException")
+        if connection in self.broken:
+            return _error(500, "InternalServerErrorException")
+        self.sent.append((connection, json.loads(params["body"])))
+        return AWSResponse(params["url"], 200, {}, None), {"ResponseMetadata": {}}
+
+
+def _error(status: int, code: str) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {}}
+    return AWSResponse("https://test", status, {}, None), parsed
+
+
+@pytest.fixture
+def outbox() -> Iterator[Outbox]:
+    box = Outbox()
+    api = chat_app.app.websocket_api
+    api._client = None  # chalice caches its client; make it one with our hook
+    api.session.events.register("before-call.apigatewaymanagementapi.PostToConnection", box.answer)
+    yield box
+    api.session.events.unregister("before-call.apigatewaymanagementapi.PostToConnection", box.answer)
+    api._client = None
+
+
+@pytest.fixture
+def client(aws: Any, tmp_path: Any) -> Iterator[Client]:
+    # An empty project dir: no .chalice/config.json stage variables patched in.
+    with Client(chat_app.app, project_dir=str(tmp_path)) as test_client:
+        yield test_client
+
+
+class Chat:
+    """Drives the WebSocket handlers as API Gateway would, via client.lambda_.invoke."""
+
+    def __init__(self, client: Client, outbox: Outbox) -> None:
+        self.client, self.outbox = client, outbox
+
+    def connect(self, query: dict[str, str] | None) -> tuple[str, int]:
+        connection = events.connection_id()
+        event = events.ws_event("$connect", connection, query=query)
+        status = self.client.lambda_.invoke("connect", event).payload["statusCode"]
+        return connection, status
+
+    def join(self, username: str, room: str | None = None) -> str:
+        query = {"token": token_for(username)}
+        if room is not None:
+            query["room"] = room
+        connection, status = self.connect(query)
+        assert status == 200
+        return connection
+
+    def send(self, connection: str, frame: dict[str, Any] | str) -> list[dict[str, Any]]:
+        """Send one frame; returns the frames this connection got back directly."""
+        body = frame if isinstance(frame, str) else json.dumps(frame)
+        before = len(self.outbox.frames(connection))
+        self.client.lambda_.invoke("message", events.ws_event("$default", connection, body=body))
+        return self.outbox.frames(connection)[before:]
+
+    def disconnect(self, connection: str) -> None:
+        self.client.lambda_.invoke("disconnect", events.ws_event("$disconnect", connection))
+
+
+def token_for(username: str) -> str:
+    return auth.issue_token(username, int(time.time())).token
+
+
+@pytest.fixture
+def chat(client: Client, outbox: Outbox) -> Chat:
+    return Chat(client, outbox)
