@@ -86,9 +86,10 @@ def outbox() -> Iterator[Outbox]:
     box = Outbox()
     api = chat_app.app.websocket_api
     api._client = None  # chalice caches its client; make it one with our hook
-    api.session.events.register("before-call.apigatewaymanagementapi.PostToConnection", box.answer)
+    hook = "before-call.apigatewaymanagementapi.PostToConnection"
+    api.session.events.register(hook, box.answer)
     yield box
-    api.session.events.unregister("before-call.apigatewaymanagementapi.PostToConnection", box.answer)
+    api.session.events.unregister(hook, box.answer)
     api._client = None
 
 

@@ -15,8 +15,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 def post(client, path, body, headers=JSON):
-    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return client.http.post(path, headers=headers, body=raw if isinstance(raw, bytes) else raw.encode())
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.http.post(path, headers=headers, body=raw)
 
 
 def signup(client, username="alice", password="correct horse"):
@@ -123,7 +123,7 @@ BAD_CREDENTIALS = {
     "username-too-long": {"username": "a" * 33, "password": "password1"},
     "username-with-space": {"username": "al ice", "password": "password1"},
     "username-non-ascii": {"username": "alicé", "password": "password1"},
-    "username-fullwidth-digit": {"username": "alice１", "password": "password1"},
+    "username-fullwidth-digit": {"username": "alice\uff11", "password": "password1"},
     "username-trailing-newline": {"username": "alice\n", "password": "password1"},
     "username-with-slash": {"username": "al/ice", "password": "password1"},
     "password-7": {"username": "alice", "password": "x" * 7},
