@@ -1,0 +1,26 @@
+# The Lambdas' log groups, made here so they have a retention (Lambda would
+# create them on first use with logs kept forever, and `chalice package`
+# cannot express log_retention_in_days). The functions then need no
+# logs:CreateLogGroup. Names follow Chalice: the REST handler is "<app>-<stage>".
+variable "log_retention_days" {
+  description = "How long the Lambdas' logs are kept."
+  type        = number
+  default     = 14
+}
+
+locals {
+  lambda_functions = ["websocket_connect", "websocket_message", "websocket_disconnect", "on_new_messages"]
+  log_groups = concat(
+    ["/aws/lambda/${var.app_name}-${var.stage}"],
+    [for name in local.lambda_functions : "/aws/lambda/${var.app_name}-${var.stage}-${name}"],
+  )
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each = toset(local.log_groups)
+
+  name              = each.value
+  retention_in_days = var.log_retention_days
+  #checkov:skip=CKV_AWS_338:two weeks of chat Lambda logs is the cost/benefit choice here (variable)
+  #checkov:skip=CKV_AWS_158:the default CloudWatch Logs encryption is enough for these logs
+}

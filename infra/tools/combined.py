@@ -1,0 +1,156 @@
+"""One Terraform configuration for everything: infra/ plus `chalice package` output.
+
+`chalice package --pkg-format terraform` (1.34) pins Terraform < 1.4 and AWS
+provider < 5 and wants the `null` provider (aws/chalice #2066). This module
+packages the app with sentinel values in place of everything infra/ creates,
+then rewrites the package: the version pins and the null data source go, each
+sentinel becomes a reference to the infra/ resource, and an override file adds
+what Chalice cannot express (the stream mapping's ReportBatchItemFailures).
+The result lives in infra/combined/<stage>/ next to its own state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import event_source, stage_config
+from .stage_config import ROOT, StageValues
+
+INFRA = ROOT / "infra"
+STREAM_MAPPING = f"{stage_config.STREAM_FUNCTION}-dynamodb-event-source"
+# What Chalice deploys (DESIGN.md, Layout); the package is built from a copy of these.
+APP_FILES = ("app.py", "requirements.txt", "chalicelib", "vendor")
+
+
+def references(values: StageValues) -> dict[str, str]:
+    """Sentinel text → the Terraform expression that replaces it."""
+    refs = {
+        values.account_id: "${data.aws_caller_identity.current.account_id}",
+        values.region: "${var.region}",
+        values.partition: "${data.aws_partition.current.partition}",
+        values.messages_stream_arn: '${aws_dynamodb_table.table["messages"].stream_arn}',
+        values.site_origin: "http://${aws_s3_bucket_website_configuration.site.website_endpoint}",
+        values.jwt_secret_parameter: "${aws_ssm_parameter.jwt_secret.name}",
+        values.websocket_api_id: "${aws_apigatewayv2_api.websocket_api.id}",
+    }
+    for logical, name in values.table_names.items():
+        refs[name] = f'${{aws_dynamodb_table.table["{logical}"].name}}'
+    return refs
+
+
+def sentinels(stage: str) -> StageValues:
+    """StageValues whose every infra-derived field is a unique, greppable marker."""
+    return StageValues(
+        stage=stage,
+        region="SENTINEL-REGION",
+        account_id="SENTINEL-ACCOUNT",
+        partition="SENTINEL-PARTITION",
+        table_names={logical: f"SENTINEL-TABLE-{logical}" for logical in stage_config.TABLES},
+        messages_stream_arn="SENTINEL-MESSAGES-STREAM-ARN",
+        jwt_secret_parameter="SENTINEL-JWT-SECRET-PARAMETER",
+        site_origin="SENTINEL-SITE-ORIGIN",
+        websocket_api_id="SENTINEL-WEBSOCKET-API-ID",
+    )
+
+
+def _replace(node: Any, refs: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {key: _replace(value, refs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replace(value, refs) for value in node]
+    if isinstance(node, str):
+        # Longest first: a table name may contain no other sentinel, but be safe.
+        for sentinel in sorted(refs, key=len, reverse=True):
+            node = node.replace(sentinel, refs[sentinel])
+    return node
+
+
+def post_process(package: dict[str, Any], values: StageValues) -> dict[str, Any]:
+    """Make chalice's Terraform JSON fit Terraform >= 1.4 / AWS 5 and infra/'s resources."""
+    package = dict(package)
+    package.pop("terraform", None)  # infra/versions.tf states the versions
+    data = dict(package.get("data", {}))
+    data.pop("null_data_source", None)  # only labelled the package; needs the null provider
+    package["data"] = data
+    package = _replace(package, references(values))
+    text = json.dumps(package)
+    leftover = [sentinel for sentinel in references(values) if sentinel in text]
+    if leftover:
+        raise ValueError(f"sentinels left in the package: {leftover}")
+    return package
+
+
+def override() -> dict[str, Any]:
+    """The stream mapping settings of event_source.WANTED, as a Terraform override."""
+    wanted = event_source.WANTED
+    return {
+        "resource": {
+            "aws_lambda_event_source_mapping": {
+                STREAM_MAPPING: {
+                    "function_response_types": wanted["FunctionResponseTypes"],
+                    "bisect_batch_on_function_error": wanted["BisectBatchOnFunctionError"],
+                    "maximum_retry_attempts": wanted["MaximumRetryAttempts"],
+                    "maximum_record_age_in_seconds": wanted["MaximumRecordAgeInSeconds"],
+                }
+            }
+        }
+    }
+
+
+def chalice_package(stage: str, values: StageValues, out: Path) -> dict[str, Any]:
+    """Run `chalice package` on a copy of the app whose stage config holds `values`."""
+    with tempfile.TemporaryDirectory(prefix="chalice-package-") as tmp:
+        project = Path(tmp)
+        for name in APP_FILES:
+            source = ROOT / name
+            if source.is_dir():
+                skip = shutil.ignore_patterns("__pycache__")
+                shutil.copytree(source, project / name, ignore=skip)
+            elif source.exists():
+                shutil.copy2(source, project / name)
+        (project / ".chalice").mkdir()
+        shutil.copy2(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
+        # Reuse the dependency cache of earlier packages/deploys (bcrypt wheels).
+        deployments = ROOT / ".chalice" / "deployments"
+        deployments.mkdir(exist_ok=True)
+        (project / ".chalice" / "deployments").symlink_to(deployments)
+        stage_config.write(values, project / ".chalice")
+        env = dict(os.environ, MESSAGES_STREAM_ARN=values.messages_stream_arn)
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        chalice = Path(sys.executable).with_name("chalice")
+        subprocess.run(
+            [str(chalice), "package", "--pkg-format", "terraform", "--stage", stage, str(out)],
+            cwd=project,
+            env=env,
+            check=True,
+        )
+    return json.loads((out / "chalice.tf.json").read_text())
+
+
+def build(stage: str, region: str, target: Path | None = None) -> Path:
+    """Write infra/combined/<stage>/ (keeping its state); returns the directory."""
+    target = target or INFRA / "combined" / stage
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("*.tf*"):
+        if old.suffix in (".tf", ".json") and not old.name.startswith("terraform.tfstate"):
+            old.unlink()
+    for source in sorted(INFRA.glob("*.tf")):
+        shutil.copy2(source, target / source.name)
+    values = sentinels(stage)
+    with tempfile.TemporaryDirectory(prefix="chalice-out-") as out:
+        package = chalice_package(stage, values, Path(out))
+        shutil.copy2(Path(out) / "deployment.zip", target / "deployment.zip")
+    (target / "chalice.tf.json").write_text(stage_config.dumps(post_process(package, values)))
+    (target / "chalice_override.tf.json").write_text(stage_config.dumps(override()))
+    tables_file = os.path.relpath(ROOT / "chalicelib" / "tables.json", target)
+    (target / "terraform.tfvars.json").write_text(
+        stage_config.dumps({"stage": stage, "region": region, "tables_file": tables_file})
+    )
+    return target

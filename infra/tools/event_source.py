@@ -1,0 +1,40 @@
+"""Settings Chalice cannot give the stream's event source mapping.
+
+Chalice creates the DynamoDB stream mapping of on_new_messages but never sets
+FunctionResponseTypes, so the handler's batchItemFailures would be ignored and a
+single bad record would make Lambda retry the whole batch (re-sending every
+message in it) until the records expire. These settings make a failure cost one
+record, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WANTED: dict[str, Any] = {
+    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    # Split a failing batch to isolate the bad record instead of re-sending good ones.
+    "BisectBatchOnFunctionError": True,
+    "MaximumRetryAttempts": 5,
+    # A chat message an hour late is better fetched from history than pushed live.
+    "MaximumRecordAgeInSeconds": 3600,
+}
+
+
+def configure(lambda_client: Any, function_name: str, stream_arn: str) -> list[str]:
+    """Apply WANTED to the function's mappings of that stream; the UUIDs it changed."""
+    mappings = lambda_client.list_event_source_mappings(
+        FunctionName=function_name, EventSourceArn=stream_arn
+    )["EventSourceMappings"]
+    if not mappings:
+        raise LookupError(
+            f"{function_name} has no event source mapping for {stream_arn}: "
+            "did chalice deploy run with this MESSAGES_STREAM_ARN?"
+        )
+    changed = []
+    for mapping in mappings:
+        if all(mapping.get(key) == value for key, value in WANTED.items()):
+            continue
+        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], **WANTED)
+        changed.append(mapping["UUID"])
+    return changed
