@@ -1,0 +1,132 @@
+"""The `chatapp` command: `chatapp serve` (the whole stack) and `chatapp db` (DynamoDB only)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from chatapp import PROJECT_ROOT
+
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".chatapp"
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return port
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="chatapp", description="Run the Chalice chat locally, with no AWS account."
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve", help="REST, WebSockets, stream fan-out, the site and DynamoDB on one port"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument(
+        "--rate-limit",
+        type=_non_negative,
+        metavar="N",
+        help="messages per connection per window (0: no limit; default: limits.json)",
+    )
+    serve.add_argument(
+        "--dynamodb-endpoint",
+        metavar="URL",
+        help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one",
+    )
+    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR")
+    serve.add_argument("--verbose", action="store_true", help="log every event and call")
+
+    db = commands.add_parser("db", help="only the embedded DynamoDB with its tables")
+    db.add_argument("--host", default="127.0.0.1")
+    db.add_argument("--port", type=_port, default=8001)
+    db.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR")
+    db.add_argument("--verbose", action="store_true")
+    # Used by `chatapp serve`, which runs the database as its child process.
+    db.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
+    db.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    return top
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stdout,
+        force=True,
+    )
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.stdout.reconfigure(line_buffering=True)
+
+
+def run_db(args: argparse.Namespace) -> int:
+    """`chatapp db`: serve the embedded DynamoDB until Ctrl-C / SIGTERM / stdin closes."""
+    from chatapp.dynamodb import EmbeddedDynamoDB, client, stream_arn, table_names
+    from chatapp.faults import from_environment
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        db = EmbeddedDynamoDB(args.host, args.port, args.data_dir, from_environment()).start()
+    except RuntimeError as error:
+        print(f"chatapp db: {error}", file=sys.stderr)
+        return 1
+    if args.exit_with_stdin:
+        # The parent holds our stdin open; EOF means it is gone (even after SIGKILL).
+        threading.Thread(
+            target=lambda: (sys.stdin.buffer.read(), stop.set()), daemon=True
+        ).start()
+    if args.ready_fd is not None:
+        os.write(args.ready_fd, f"{db.endpoint}\n".encode())
+        os.close(args.ready_fd)
+    else:
+        ddb = client(db.endpoint)
+        print(f"DynamoDB (moto) at {db.endpoint}, data in {args.data_dir}")
+        for logical, name in table_names().items():
+            print(f"  {logical:12} {name}")
+        messages = table_names()["messages"]
+        print(f"  messages stream: {stream_arn(ddb, messages)}")
+        print("Ctrl-C to stop (the tables are saved to the data dir).")
+    stop.wait()
+    db.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(args.verbose)
+    if args.command == "db":
+        return run_db(args)
+    from chatapp.server import ServeOptions, serve
+
+    return serve(
+        ServeOptions(
+            host=args.host,
+            port=args.port,
+            rate_limit=args.rate_limit,
+            dynamodb_endpoint=args.dynamodb_endpoint,
+            data_dir=args.data_dir.resolve(),
+            verbose=args.verbose,
+        )
+    )

@@ -1,0 +1,44 @@
+"""Fault injection for tests of failure paths, switched on by CHATAPP_FAULTS.
+
+Only the local runtime reads this; the handlers in chalicelib never know.
+CHATAPP_FAULTS is a comma-separated list of:
+
+- `lost-disconnect`: a connection that drops without a close frame gets no
+  $disconnect event (API Gateway documents $disconnect as best effort), so the
+  connection item stays behind until a fan-out meets its GoneException.
+- `dynamodb=MARKER`: the embedded DynamoDB answers any write whose request body
+  contains MARKER with ResourceNotFoundException (400, what DynamoDB answers when
+  a table is missing). A non-retryable error, so the handler fails at once rather
+  than after botocore's ten DynamoDB retries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ENV = "CHATAPP_FAULTS"
+
+
+@dataclass(frozen=True)
+class Faults:
+    lost_disconnect: bool = False
+    dynamodb_marker: str = ""
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
+    """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
+    raw = (environ if environ is not None else os.environ).get(ENV, "")
+    lost_disconnect, marker = False, ""
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        if name == "lost-disconnect" and not value:
+            lost_disconnect = True
+        elif name == "dynamodb" and value:
+            marker = value
+        else:
+            raise ValueError(
+                f"{ENV}: unknown fault {item!r} (known: lost-disconnect, dynamodb=MARKER)"
+            )
+    return Faults(lost_disconnect=lost_disconnect, dynamodb_marker=marker)

@@ -1,0 +1,384 @@
+"""The API Gateway WebSocket API, locally.
+
+Each connection's upgrade, frames and close become API-Gateway-shaped `$connect`,
+`$default` and `$disconnect` events, passed to the Chalice app's own Lambda
+entry points (found in `app.websocket_handlers`, never by name) on a thread
+pool, as Lambda's concurrency would run them. What API Gateway does, this does:
+
+- a `$connect` answer other than 2xx refuses the upgrade with that status
+  (an exception in the handler: 500);
+- frames go to `$default`; an exception there sends the client API Gateway's
+  `{"message": "Internal server error", ...}` frame and keeps the connection;
+- messages over 128 KB close the connection with 1009; idle connections close
+  after limits.json's idle_timeout_seconds;
+- PostToConnection during `$connect` is held until the upgrade completes.
+
+One difference, on purpose: frames of one connection reach `$default` one at a
+time, in order (API Gateway may invoke concurrently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from chalice.local import LambdaContext
+
+from chatapp.faults import Faults
+from chatapp.management import ClientBufferFull, ConnectionGone
+
+log = logging.getLogger("chatapp.gateway")
+
+MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway: 128 KB per message (in 32 KB frames)
+MAX_PENDING_FRAMES = 10_000  # beyond this a client is too slow: LimitExceeded (429)
+HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
+LAMBDA_NAMES = {  # what Chalice names the deployed functions, for the Lambda context
+    "$connect": "websocket_connect",
+    "$default": "websocket_message",
+    "$disconnect": "websocket_disconnect",
+}
+
+
+def new_connection_id() -> str:
+    """An id shaped like API Gateway's (16 characters of base64, e.g. 'L0SM9cOFvHcCIhw=')."""
+    return base64.b64encode(os.urandom(11)).decode()
+
+
+def _request_id() -> str:
+    return base64.b64encode(os.urandom(11)).decode()
+
+
+def _request_time(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Connection:
+    """One client connection as API Gateway tracks it."""
+
+    connection_id: str
+    source_ip: str
+    user_agent: str
+    connected_at_ms: int
+    last_active_at: float = field(default_factory=time.time)
+    ws: web.WebSocketResponse | None = None
+    queue: asyncio.Queue | None = None
+    pending: int = 0
+    gone: bool = False
+    server_close: tuple[int, str] | None = None  # set when this side closes it
+
+
+class EventFactory:
+    """Builds the events API Gateway sends to Lambda for a WebSocket API."""
+
+    def __init__(self, api_id: str, stage: str, domain_name: str) -> None:
+        self.api_id = api_id
+        self.stage = stage
+        self.domain_name = domain_name
+
+    def _context(
+        self, connection: Connection, route_key: str, event_type: str
+    ) -> dict[str, Any]:
+        now = _now_ms()
+        request_id = _request_id()
+        return {
+            "routeKey": route_key,
+            "eventType": event_type,
+            "extendedRequestId": request_id,
+            "requestTime": _request_time(now),
+            "messageDirection": "IN",
+            "stage": self.stage,
+            "connectedAt": connection.connected_at_ms,
+            "requestTimeEpoch": now,
+            "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
+            "requestId": request_id,
+            "domainName": self.domain_name,
+            "connectionId": connection.connection_id,
+            "apiId": self.api_id,
+        }
+
+    def connect(
+        self,
+        connection: Connection,
+        headers: Mapping[str, str] | list[tuple[str, str]],
+        query: list[tuple[str, str]],
+    ) -> dict[str, Any]:
+        """The `$connect` event: upgrade request's headers and query string."""
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        event: dict[str, Any] = {
+            "headers": {name: value for name, value in pairs},
+            "multiValueHeaders": _multi(pairs),
+            "requestContext": self._context(connection, "$connect", "CONNECT"),
+            "isBase64Encoded": False,
+        }
+        if query:  # API Gateway leaves these out when there is no query string
+            event["queryStringParameters"] = {name: value for name, value in query}
+            event["multiValueQueryStringParameters"] = _multi(query)
+        return event
+
+    def message(self, connection: Connection, body: str | bytes) -> dict[str, Any]:
+        """The `$default` event for one client frame (binary frames arrive base64)."""
+        context = self._context(connection, "$default", "MESSAGE")
+        context["messageId"] = _request_id()
+        binary = isinstance(body, bytes)
+        return {
+            "requestContext": context,
+            "body": base64.b64encode(body).decode() if binary else body,
+            "isBase64Encoded": binary,
+        }
+
+    def disconnect(self, connection: Connection, status_code: int, reason: str) -> dict[str, Any]:
+        """The `$disconnect` event, with the close code and reason API Gateway reports."""
+        context = self._context(connection, "$disconnect", "DISCONNECT")
+        context["disconnectStatusCode"] = status_code
+        context["disconnectReason"] = reason
+        headers = {
+            "Host": self.domain_name,
+            "x-api-key": "",
+            "X-Forwarded-For": "",
+            "x-restapi": "",
+        }
+        return {
+            "headers": headers,
+            "multiValueHeaders": {name: [value] for name, value in headers.items()},
+            "requestContext": context,
+            "isBase64Encoded": False,
+        }
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for name, value in pairs:
+        result.setdefault(name, []).append(value)
+    return result
+
+
+def websocket_entry_points(app: Any) -> dict[str, Callable[[dict, Any], Any]]:
+    """Route key → the Lambda entry point Chalice registered for it."""
+    return {
+        route_key: app.handler_map[config.name]
+        for route_key, config in app.websocket_handlers.items()
+    }
+
+
+class WebSocketGateway:
+    """The /ws endpoint, and the connection registry the Management API answers from."""
+
+    def __init__(
+        self,
+        app: Any,
+        events: EventFactory,
+        executor: Executor,
+        idle_timeout: float,
+        faults: Faults | None = None,
+    ) -> None:
+        self.entry_points = websocket_entry_points(app)
+        self.events = events
+        self.executor = executor
+        self.idle_timeout = idle_timeout
+        self.faults = faults or Faults()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._connections: dict[str, Connection] = {}
+        self._lock = threading.Lock()
+
+    # -- the Management API's view (called from handler threads) -----------------
+
+    def _live(self, connection_id: str) -> Connection:
+        with self._lock:
+            connection = self._connections.get(connection_id)
+        if connection is None or connection.gone:
+            raise ConnectionGone(connection_id)
+        return connection
+
+    def post(self, connection_id: str, data: bytes) -> None:
+        """Queue a frame for the client (held until the upgrade while in $connect)."""
+        connection = self._live(connection_id)
+        with self._lock:
+            if connection.pending >= MAX_PENDING_FRAMES:
+                raise ClientBufferFull(connection_id)
+            connection.pending += 1
+        assert self.loop is not None and connection.queue is not None
+        self.loop.call_soon_threadsafe(connection.queue.put_nowait, data)
+
+    def delete(self, connection_id: str) -> None:
+        """Close the connection from the server side (DeleteConnection)."""
+        connection = self._live(connection_id)
+        assert self.loop is not None
+        if connection.ws is not None:
+            connection.server_close = (1000, "Goodbye")
+            ws = connection.ws
+            self.loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(ws.close(code=1000, message=b"Goodbye"))
+            )
+
+    def info(self, connection_id: str) -> dict[str, Any]:
+        """What GetConnection reports."""
+        connection = self._live(connection_id)
+        return {
+            "connected_at": connection.connected_at_ms / 1000,
+            "last_active_at": connection.last_active_at,
+            "source_ip": connection.source_ip,
+            "user_agent": connection.user_agent,
+        }
+
+    @property
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    # -- invoking the handlers --------------------------------------------------
+
+    async def _invoke(self, route_key: str, event: dict[str, Any]) -> Any:
+        entry_point = self.entry_points.get(route_key)
+        if entry_point is None:
+            return {"statusCode": 200}
+        context = LambdaContext(function_name=LAMBDA_NAMES[route_key], memory_size=128)
+        log.debug("%s event %s", route_key, event)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, entry_point, event, context)
+
+    # -- the HTTP side ------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """aiohttp handler for GET /ws: $connect, then frames, then $disconnect."""
+        self.loop = asyncio.get_running_loop()
+        connection = Connection(
+            connection_id=new_connection_id(),
+            source_ip=request.remote or "127.0.0.1",
+            user_agent=request.headers.get("User-Agent", ""),
+            connected_at_ms=_now_ms(),
+            queue=asyncio.Queue(),
+        )
+        cid = connection.connection_id
+        with self._lock:
+            self._connections[cid] = connection
+        event = self.events.connect(
+            connection, list(request.headers.items()), list(request.query.items())
+        )
+        try:
+            result = await self._invoke("$connect", event)
+            status = int(result.get("statusCode", 200)) if isinstance(result, dict) else 200
+        except Exception:
+            log.exception("$connect %s: handler raised", cid)
+            status = 500
+        if not 200 <= status < 300:
+            self._forget(connection)
+            log.info("connect %s refused %d", cid, status)
+            return web.json_response(
+                {"message": HTTP_REASONS.get(status, "Internal server error")},
+                status=status,
+            )
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
+        try:
+            await ws.prepare(request)
+        except Exception:
+            self._forget(connection)
+            await self._disconnect(connection, 1006, "Upgrade failed")
+            raise
+        connection.ws = ws
+        log.info("connect %s from %s (%d open)", cid, connection.source_ip, self.connection_count)
+        writer = asyncio.create_task(self._write(connection))
+        close_code, reason = 1006, "Going away"
+        try:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self.idle_timeout)
+                except TimeoutError:
+                    connection.server_close = (1001, "Going away")
+                    await ws.close(code=1001, message=b"Going away")
+                    break
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    connection.last_active_at = time.time()
+                    await self._message(connection, msg.data)
+                elif msg.type == WSMsgType.CLOSE:
+                    close_code = ws.close_code or 1005
+                    reason = msg.extra or (
+                        "Client-side close frame status not set" if close_code == 1005 else ""
+                    )
+                    break
+                else:  # CLOSING / CLOSED / ERROR: the peer vanished or broke the protocol
+                    close_code = ws.close_code or 1006
+                    if close_code == 1009:
+                        reason = "Message too big"
+                    break
+        finally:
+            if connection.server_close is not None:
+                close_code, reason = connection.server_close
+            self._forget(connection)
+            writer.cancel()
+            if not ws.closed:
+                await ws.close()
+            log.info("disconnect %s %d %s", cid, close_code, reason)
+            if close_code == 1006 and self.faults.lost_disconnect:
+                log.info("$disconnect %s dropped (CHATAPP_FAULTS=lost-disconnect)", cid)
+            else:
+                await self._disconnect(connection, close_code, reason)
+        return ws
+
+    async def close_all(self) -> None:
+        """Server shutdown: close every connection with 1001, running their $disconnect."""
+        with self._lock:
+            open_connections = [c for c in self._connections.values() if c.ws is not None]
+        for connection in open_connections:
+            connection.server_close = (1001, "Going away")
+        await asyncio.gather(
+            *(c.ws.close(code=1001, message=b"Going away") for c in open_connections),
+            return_exceptions=True,
+        )
+
+    def _forget(self, connection: Connection) -> None:
+        with self._lock:
+            connection.gone = True
+            self._connections.pop(connection.connection_id, None)
+
+    async def _disconnect(self, connection: Connection, code: int, reason: str) -> None:
+        try:
+            await self._invoke("$disconnect", self.events.disconnect(connection, code, reason))
+        except Exception:
+            log.exception("$disconnect %s: handler raised", connection.connection_id)
+
+    async def _message(self, connection: Connection, data: str | bytes) -> None:
+        event = self.events.message(connection, data)
+        try:
+            await self._invoke("$default", event)
+        except Exception:
+            # API Gateway's answer when the integration fails; the connection stays.
+            log.exception("$default %s: handler raised", connection.connection_id)
+            error = {
+                "message": "Internal server error",
+                "connectionId": connection.connection_id,
+                "requestId": event["requestContext"]["requestId"],
+            }
+            assert connection.ws is not None
+            await connection.ws.send_str(json.dumps(error))
+
+    async def _write(self, connection: Connection) -> None:
+        """Send queued PostToConnection data to the client, in the order posted."""
+        assert connection.queue is not None and connection.ws is not None
+        while True:
+            data: bytes = await connection.queue.get()
+            with self._lock:
+                connection.pending -= 1
+            try:
+                try:
+                    await connection.ws.send_str(data.decode())
+                except UnicodeDecodeError:
+                    await connection.ws.send_bytes(data)
+            except (ConnectionError, RuntimeError):
+                return  # closing: the reader loop reports the disconnect
+

@@ -1,0 +1,409 @@
+"""`chatapp serve`: the wiring, and the one aiohttp app that serves everything.
+
+    /api/*       REST routes through Chalice's LocalGateway (as `chalice local`)
+    /ws          the local WebSocket API (chatapp.gateway)
+    /config.json {"apiUrl", "wsUrl"} for the host the browser used
+    /            the built site (frontend/dist) or a page saying how to build it
+
+Order matters: the database comes first (its stream ARN goes into the
+environment), then the environment, then app.py is imported (settings are read
+once per process), then the Management API hook, the stream pollers and the
+HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import logging
+import os
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from chalicelib import settings
+from chatapp import PROJECT_ROOT
+from chatapp.dynamodb import (
+    FAKE_CREDENTIALS,
+    REGION,
+    client,
+    ensure_tables,
+    stream_arn,
+    table_names,
+)
+from chatapp.faults import Faults, from_environment
+from chatapp.gateway import EventFactory, WebSocketGateway
+from chatapp.management import ManagementAPI
+
+log = logging.getLogger("chatapp.server")
+
+API_ID = "local"  # any id: the Management API hook answers every endpoint
+SITE_DIR = PROJECT_ROOT / "frontend" / "dist"
+JWT_SECRET_NAME = "jwt-secret"
+HANDLER_THREADS = 16  # concurrent Lambda invocations (WebSocket + REST)
+DB_START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rate_limit: int | None = None
+    dynamodb_endpoint: str | None = None
+    data_dir: Path = PROJECT_ROOT / ".chatapp"
+    verbose: bool = False
+
+
+def jwt_secret(data_dir: Path) -> str:
+    """The local signing secret: generated once into the data dir (mode 0600), then reused."""
+    path = data_dir / JWT_SECRET_NAME
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+        if not secret:
+            raise RuntimeError(f"{path} is empty; delete it to generate a new secret") from None
+        return secret
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret + "\n")
+    return secret
+
+
+def local_environment(
+    options: ServeOptions, endpoint: str, messages_stream_arn: str, secret: str
+) -> dict[str, str]:
+    """The variables the handlers read, as a deployed stage would set them (plus fakes)."""
+    environment = {
+        settings.TABLES[logical]["name_env"]: name for logical, name in table_names().items()
+    }
+    environment.update(
+        {
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": endpoint,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            # botocore would otherwise resolve account-based endpoints (DESIGN.md).
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            # No profile, config or credentials file of the user's may leak in.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "JWT_SECRET": secret,
+            "MESSAGES_STREAM_ARN": messages_stream_arn,
+            "WEBSOCKET_API_ID": API_ID,
+        }
+    )
+    if options.rate_limit is not None:
+        environment["RATE_LIMIT_MESSAGES"] = str(options.rate_limit)
+    return environment
+
+
+def apply_environment(environment: dict[str, str]) -> None:
+    """Set the variables in this process only (and drop any that would override them)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "JWT_SECRET_PARAMETER"):
+        os.environ.pop(name, None)
+    os.environ.update(environment)
+
+
+def import_app(project_root: Path = PROJECT_ROOT) -> Any:
+    """Import the project's app.py by path, as Lambda does, and return its Chalice app."""
+    spec = importlib.util.spec_from_file_location("app", project_root / "app.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"no app.py in {project_root}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def hook_management_api(app: Any, management: ManagementAPI) -> None:
+    """Answer the app's apigatewaymanagementapi calls in-process, whenever its session is set.
+
+    The hook goes on the session now and on any session assigned later (a
+    property on a subclass of the app's WebsocketAPI), so a handler that
+    replaces the session still never reaches the network.
+    """
+    api = app.websocket_api
+    base = type(api)
+
+    def get_session(self: Any) -> Any:
+        return self.__dict__.get("_chatapp_session")
+
+    def set_session(self: Any, session: Any) -> None:
+        self.__dict__["_chatapp_session"] = session
+        if session is not None:
+            management.install(session)
+
+    current = api.__dict__.pop("session", None)
+    api.__class__ = type(base.__name__, (base,), {"session": property(get_session, set_session)})
+    api.session = current
+
+
+# -- the database -----------------------------------------------------------------
+
+class DatabaseProcess:
+    """`chatapp db` as a child process that lives exactly as long as this one."""
+
+    def __init__(self, data_dir: Path, verbose: bool) -> None:
+        self.data_dir = data_dir
+        self.verbose = verbose
+        self.process: subprocess.Popen | None = None
+        self.endpoint = ""
+
+    def start(self) -> str:
+        read_fd, write_fd = os.pipe()
+        command = [sys.executable, "-m", "chatapp", "db", "--port", "0"]
+        command += ["--data-dir", str(self.data_dir), "--exit-with-stdin"]
+        command += ["--ready-fd", str(write_fd)] + (["--verbose"] if self.verbose else [])
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, pass_fds=(write_fd,), cwd=PROJECT_ROOT
+        )
+        os.close(write_fd)
+        deadline = time.monotonic() + DB_START_TIMEOUT
+        line = b""
+        with os.fdopen(read_fd, "rb", buffering=0) as ready:
+            while not line.endswith(b"\n") and time.monotonic() < deadline:
+                readable, _, _ = select.select([ready], [], [], 0.5)
+                if readable:
+                    chunk = ready.read(256)
+                    if not chunk:
+                        break
+                    line += chunk
+        if not line.endswith(b"\n"):
+            self.stop()
+            raise RuntimeError("the embedded DynamoDB did not start (see the log above)")
+        self.endpoint = line.decode().strip()
+        return self.endpoint
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Close its stdin: it saves the snapshot and exits."""
+        if self.process is None:
+            return
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# -- HTTP -------------------------------------------------------------------------------
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, without the query string (it carries tokens)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.1fms",
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+        )
+
+
+def _chalice_local_gateway(app: Any) -> Any:
+    from chalice.config import Config
+    from chalice.local import LocalChalice, LocalGateway
+
+    # What `chalice local` does: current_request becomes thread-local, since
+    # several requests run at once on the handler threads.
+    if not isinstance(app, LocalChalice):
+        app.__class__ = type("LocalApp", (LocalChalice, app.__class__), {})
+    return LocalGateway(app, Config(chalice_stage="local", function_name="api_handler"))
+
+
+def build_web_app(
+    local_gateway: Any,
+    gateway: WebSocketGateway,
+    executor: ThreadPoolExecutor,
+    site_dir: Path = SITE_DIR,
+) -> web.Application:
+    """The aiohttp app: /api/*, /ws, /config.json and the site."""
+    from chalice.local import LocalGatewayException
+
+    async def rest(request: web.Request) -> web.Response:
+        body = await request.read()
+        path = "/" + request.match_info["tail"]
+        if request.query_string:
+            path += "?" + request.query_string
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(
+                executor,
+                local_gateway.handle_request,
+                request.method,
+                path,
+                dict(request.headers),
+                body or None,
+            )
+        except LocalGatewayException as error:
+            return web.Response(status=error.CODE, headers=error.headers, body=error.body)
+        headers = dict(answer.get("headers") or {})
+        payload = answer.get("body")
+        if answer.get("isBase64Encoded") and payload is not None:
+            payload = base64.b64decode(payload)
+        response = web.Response(status=answer["statusCode"], body=payload)
+        for name, values in (answer.get("multiValueHeaders") or {}).items():
+            for value in values:
+                response.headers.add(name, value)
+        for name, value in headers.items():
+            response.headers[name] = value
+        response.headers.setdefault("Content-Type", "application/json")
+        return response
+
+    async def config(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"apiUrl": f"http://{request.host}/api", "wsUrl": f"ws://{request.host}/ws"},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def site(request: web.Request) -> web.StreamResponse:
+        index = site_dir / "index.html"
+        if not index.exists():
+            return web.Response(text=NO_SITE_PAGE, content_type="text/html")
+        wanted = (site_dir / request.match_info["path"]).resolve()
+        if wanted.is_file() and wanted.is_relative_to(site_dir.resolve()):
+            return web.FileResponse(wanted)
+        return web.FileResponse(index)  # client-side routes load the app
+
+    web_app = web.Application(client_max_size=1024**2)
+    web_app.router.add_route("*", "/api/{tail:.*}", rest)
+    web_app.router.add_get("/ws", gateway.handle)
+    web_app.router.add_get("/config.json", config)
+    web_app.router.add_get("/{path:.*}", site)
+    return web_app
+
+
+NO_SITE_PAGE = """<!doctype html><meta charset="utf-8"><title>chatapp</title>
+<h1>The site is not built yet</h1>
+<p>The API is up (<a href="/api/health">/api/health</a>, WebSocket at <code>/ws</code>).
+Build the React site with <code>make run</code> (or <code>cd frontend &amp;&amp; npm ci &amp;&amp;
+npm run build</code>) and reload.</p>"""
+
+
+# -- running -----------------------------------------------------------------------------
+
+def serve(options: ServeOptions) -> int:
+    """Run everything until SIGINT / SIGTERM; returns the exit code."""
+    try:
+        return asyncio.run(_serve(options))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve(options: ServeOptions) -> int:
+    from chatapp.streams import StreamPoller, dynamodb_event_sources
+
+    faults = from_environment()
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = jwt_secret(options.data_dir)
+
+    database: DatabaseProcess | None = None
+    if options.dynamodb_endpoint:
+        endpoint = options.dynamodb_endpoint.rstrip("/")
+        created = ensure_tables(client(endpoint))
+        log.info("using DynamoDB at %s (created %d missing tables)", endpoint, len(created))
+    else:
+        database = DatabaseProcess(options.data_dir, options.verbose)
+        try:
+            endpoint = await asyncio.to_thread(database.start)
+        except RuntimeError as error:
+            print(f"chatapp serve: {error}", file=sys.stderr)
+            return 1
+        log.info("embedded DynamoDB at %s (pid %s)", endpoint, database.pid)
+
+    arn = stream_arn(client(endpoint), settings.table_name("messages"))
+    apply_environment(local_environment(options, endpoint, arn, secret))
+    settings.get.cache_clear()
+    app = import_app()
+    config = settings.get()
+
+    executor = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="lambda")
+    domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+    gateway = WebSocketGateway(
+        app,
+        EventFactory(API_ID, config.websocket_stage, domain),
+        executor,
+        idle_timeout=float(settings.LIMITS["idle_timeout_seconds"]),
+        faults=faults,
+    )
+    hook_management_api(app, ManagementAPI(gateway))
+
+    pollers = []
+    streams = client(endpoint, "dynamodbstreams")
+    for source, entry_point in dynamodb_event_sources(app):
+        pollers.append(
+            StreamPoller(
+                streams, source.stream_arn, entry_point, source.name, source.batch_size, REGION
+            ).start()
+        )
+    for source in app.event_sources:
+        if not any(source is p_source for p_source, _ in dynamodb_event_sources(app)):
+            log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
+
+    web_app = build_web_app(_chalice_local_gateway(app), gateway, executor)
+    runner = web.AppRunner(
+        web_app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("chatapp.http"),
+        handle_signals=False,
+        shutdown_timeout=5.0,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port)
+    try:
+        await site.start()
+    except OSError as error:
+        print(f"chatapp serve: cannot listen on {options.host}:{options.port}: {error}")
+        await runner.cleanup()
+        _stop_all(pollers, executor, database)
+        return 1
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = f"http://{options.host}:{options.port}/"
+    print(f"chatapp serving on {url}  (Ctrl-C to stop)", flush=True)
+    if faults != Faults():
+        log.warning("fault injection on: %s", faults)
+    if not (SITE_DIR / "index.html").exists():
+        log.info("frontend/dist not built: %s explains how", url)
+    await stop.wait()
+
+    log.info("shutting down")
+    await gateway.close_all()
+    await runner.cleanup()
+    _stop_all(pollers, executor, database)
+    log.info("stopped")
+    return 0
+
+
+def _stop_all(
+    pollers: list, executor: ThreadPoolExecutor, database: DatabaseProcess | None
+) -> None:
+    for poller in pollers:
+        poller.stop()
+    executor.shutdown(wait=True, cancel_futures=True)
+    if database is not None:
+        database.stop()
