@@ -35,8 +35,8 @@ from moto import mock_aws
 
 import app as chat_app
 from chalicelib import auth, settings, store
+from chatapp.dynamodb import ensure_tables
 from tests.support import events
-from tests.support.tables import create_tables
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def aws() -> Iterator[Any]:
     with mock_aws():
         store._client = None  # a client made inside the mock
         dynamodb = boto3.client("dynamodb")
-        create_tables(dynamodb)
+        ensure_tables(dynamodb)
         yield dynamodb
     store._client = None
 

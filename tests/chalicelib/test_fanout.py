@@ -1,0 +1,142 @@
+"""The stream handler, fed the records moto's DynamoDB stream really produced.
+
+Messages are written through the sendMessage handler; the records are read
+back with boto3's dynamodbstreams client and shaped as Lambda shapes them.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from chalicelib import settings
+from chatapp.streams import lambda_record
+
+
+class Stream:
+    """Reads the messages table's stream from the start, returning only new records."""
+
+    def __init__(self, aws):
+        self.streams = boto3.client("dynamodbstreams")
+        self.arn = aws.describe_table(TableName=settings.get().messages_table)["Table"][
+            "LatestStreamArn"
+        ]
+        shard = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
+        self.iterator = self.streams.get_shard_iterator(
+            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+
+    def event(self):
+        response = self.streams.get_records(ShardIterator=self.iterator)
+        self.iterator = response["NextShardIterator"]
+        records = [lambda_record(r, self.arn, "us-east-1") for r in response["Records"]]
+        return {"Records": records}
+
+
+@pytest.fixture
+def stream(aws):
+    return Stream(aws)
+
+
+def deliver(chat, stream):
+    event = stream.event()
+    return event, chat.client.lambda_.invoke("on_new_messages", event).payload
+
+
+def say(chat, connection, text, **extra):
+    assert chat.send(connection, {"action": "sendMessage", "text": text, **extra}) == []
+
+
+def received(outbox, connection):
+    return [frame["message"]["text"] for frame in outbox.frames(connection)
+            if frame["type"] == "message"]
+
+
+def test_a_message_reaches_everyone_in_its_room_and_no_one_else(chat, outbox, stream):
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    carol = chat.join("carol", "elsewhere")
+    say(chat, alice, "hello lobby", clientId="c-1")
+    event, result = deliver(chat, stream)
+    assert len(event["Records"]) == 1
+    assert result == {"batchItemFailures": []}
+    (frame,) = outbox.frames(alice)
+    assert frame["type"] == "message"
+    message = frame["message"]
+    assert set(message) == {"id", "room", "sender", "text", "sentAt", "clientId"}
+    assert (message["room"], message["sender"], message["text"], message["clientId"]) == (
+        "lobby", "alice", "hello lobby", "c-1")
+    assert outbox.frames(bob) == [frame]
+    assert outbox.frames(carol) == []
+
+
+def test_a_batch_keeps_the_order_of_each_room_and_queries_each_room_once(
+    chat, outbox, stream, monkeypatch
+):
+    from chalicelib import store
+
+    queried = []
+    real = store.room_connections
+    monkeypatch.setattr(store, "room_connections", lambda room: queried.append(room) or real(room))
+    a, b = chat.join("alice", "a"), chat.join("bob", "b")
+    for i in range(3):
+        say(chat, a, f"a{i}")
+        say(chat, b, f"b{i}")
+    event, result = deliver(chat, stream)
+    assert len(event["Records"]) == 6
+    assert result == {"batchItemFailures": []}
+    assert received(outbox, a) == ["a0", "a1", "a2"]
+    assert received(outbox, b) == ["b0", "b1", "b2"]
+    assert sorted(queried) == ["a", "b"]
+
+
+def test_a_gone_connection_is_deleted_and_nobody_else_notices(chat, outbox, stream, aws):
+    alice, ghost = chat.join("alice", "lobby"), chat.join("ghost", "lobby")
+    outbox.gone.add(ghost)
+    say(chat, alice, "anyone?")
+    _, result = deliver(chat, stream)
+    assert result == {"batchItemFailures": []}
+    assert received(outbox, alice) == ["anyone?"]
+    key = {"connection_id": {"S": ghost}}
+    assert "Item" not in aws.get_item(TableName=settings.get().connections_table, Key=key)
+
+
+def test_a_failing_room_is_reported_while_the_rest_is_delivered(chat, outbox, stream):
+    healthy, broken = chat.join("alice", "healthy"), chat.join("bob", "broken")
+    outbox.broken.add(broken)
+    say(chat, healthy, "fine")
+    say(chat, broken, "fails")
+    event, result = deliver(chat, stream)
+    by_room = {r["dynamodb"]["NewImage"]["room"]["S"]: r["dynamodb"]["SequenceNumber"]
+               for r in event["Records"]}
+    assert result == {"batchItemFailures": [{"itemIdentifier": by_room["broken"]}]}
+    assert received(outbox, healthy) == ["fine"]
+
+
+def test_records_other_than_inserts_send_nothing(chat, outbox, stream, aws):
+    alice = chat.join("alice", "lobby")
+    say(chat, alice, "to be removed")
+    deliver(chat, stream)
+    item = aws.scan(TableName=settings.get().messages_table)["Items"][0]
+    aws.delete_item(TableName=settings.get().messages_table,
+                    Key={"room": item["room"], "id": item["id"]})
+    event, result = deliver(chat, stream)
+    assert [r["eventName"] for r in event["Records"]] == ["REMOVE"]
+    assert result == {"batchItemFailures": []}
+    assert received(outbox, alice) == ["to be removed"]
+
+
+def test_a_large_room_gets_every_message(chat, outbox, stream, monkeypatch):
+    members = [chat.join(f"user{i}", "big") for i in range(60)]
+    say(chat, members[0], "to all")
+    _, result = deliver(chat, stream)
+    assert result == {"batchItemFailures": []}
+    assert all(received(outbox, member) == ["to all"] for member in members)
+
+
+def test_without_a_websocket_api_id_the_batch_fails_loudly(chat, outbox, stream, monkeypatch):
+    monkeypatch.setenv("WEBSOCKET_API_ID", "")
+    settings.get.cache_clear()
+    say(chat, chat.join("alice"), "hi")
+    with pytest.raises(RuntimeError, match="WEBSOCKET_API_ID"):
+        deliver(chat, stream)
+    settings.get.cache_clear()
