@@ -120,6 +120,7 @@ export class ChatClient {
   getSnapshot = (): ChatSnapshot => this.snapshot;
 
   start(): void {
+    this.ended = false;
     if (this.sessionExpired()) return this.end(SESSION_EXPIRED);
     this.armExpiryTimer();
     this.socket.start();

@@ -1,0 +1,64 @@
+import { type FormEvent, useState } from 'react';
+import { ROOM_MAX, normalizeRoom, roomProblem } from '../limits';
+
+interface Props {
+  room: string;
+  recentRooms: readonly string[];
+  onJoin: (room: string) => void;
+}
+
+/** The "Room" field with its Join button, and the recent rooms one click away. */
+export function RoomSwitcher({ room, recentRooms, onJoin }: Props) {
+  const [value, setValue] = useState('');
+  const [problem, setProblem] = useState<string | null>(null);
+
+  function onSubmit(event: FormEvent) {
+    event.preventDefault();
+    const next = normalizeRoom(value);
+    const why = roomProblem(next);
+    setProblem(why);
+    if (why) return;
+    setValue('');
+    onJoin(next);
+  }
+
+  return (
+    <section className="rooms" aria-label="Rooms">
+      <form onSubmit={onSubmit} noValidate>
+        <label htmlFor="room-name">Room</label>
+        <input
+          id="room-name"
+          value={value}
+          placeholder={room}
+          maxLength={ROOM_MAX}
+          autoCapitalize="none"
+          autoComplete="off"
+          spellCheck={false}
+          onChange={(e) => setValue(e.target.value)}
+          aria-invalid={problem !== null}
+          aria-describedby="room-problem"
+        />
+        <button type="submit">Join</button>
+      </form>
+      <p id="room-problem" className="error" role="alert">
+        {problem}
+      </p>
+      <nav aria-label="Recent rooms">
+        <ul>
+          {recentRooms.map((r) => (
+            <li key={r}>
+              <button
+                type="button"
+                className="room-chip"
+                aria-current={r === room ? 'true' : undefined}
+                onClick={() => onJoin(r)}
+              >
+                #{r}
+              </button>
+            </li>
+          ))}
+        </ul>
+      </nav>
+    </section>
+  );
+}
