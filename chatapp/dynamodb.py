@@ -5,7 +5,7 @@ child process (its own interpreter, so the database gets the second core instead
 of sharing the handlers' GIL) that exits when its parent's pipe closes, even
 after a SIGKILL of the parent.
 
-moto is an in-memory mock; three things make it fit for a long-running local
+moto is an in-memory mock; four things make it fit for a long-running local
 server, each done here and nowhere else:
 
 - persistence: with a data dir, every table is written to a JSON snapshot on
@@ -13,6 +13,8 @@ server, each done here and nowhere else:
 - shard iterators: moto keeps every iterator it ever handed out (~2 KB each,
   one per GetRecords); they expire here after one to two ITERATOR_SWEEP_SECONDS
   (AWS: 15 minutes), so a poller's memory cost stays flat;
+- transactions: moto's TransactWriteItems leaks stream records of cancelled
+  transactions and detaches the stream (chatapp.motofix replaces it);
 - stream records: moto never trims them; here they are kept STREAM_RETENTION_SECONDS
   (AWS: 24 hours; the local poller reads within milliseconds).
 """
@@ -299,6 +301,10 @@ class EmbeddedDynamoDB:
         """Serve, create the tables, restore the snapshot, start the upkeep threads."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
+
+        from chatapp import motofix
+
+        motofix.apply()
 
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,97 @@
+"""A test user of the chat: REST signup and a real WebSocket client (websockets, sync)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
+
+RECEIVE_TIMEOUT = 10.0
+
+
+def call(api_url: str, path: str, body: Any = None, method: str = "POST") -> tuple[int, Any]:
+    """One REST call; returns (status, parsed JSON body or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        api_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses (usernames and rooms share one server)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def signup(api_url: str, prefix: str = "user") -> tuple[str, str]:
+    """A new user; returns (username, token)."""
+    username = unique(prefix)[:32]
+    status, body = call(api_url, "/signup", {"username": username, "password": "correct horse"})
+    assert status == 201, body
+    return body["username"], body["token"]
+
+
+class ChatClient:
+    """One WebSocket connection speaking PROTOCOL.md."""
+
+    def __init__(self, ws_url: str, token: str, room: str | None = None) -> None:
+        query = f"?token={token}" + (f"&room={room}" if room else "")
+        self._stack = contextlib.ExitStack()
+        self.ws: ClientConnection = self._stack.enter_context(
+            connect(ws_url + query, open_timeout=10, max_size=None)
+        )
+
+    def send(self, action: str, **fields: Any) -> None:
+        self.ws.send(json.dumps({"action": action, **fields}))
+
+    def send_raw(self, data: str | bytes) -> None:
+        self.ws.send(data)
+
+    def recv(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        """The next frame (TimeoutError if none arrives in time)."""
+        return json.loads(self.ws.recv(timeout=timeout))
+
+    def recv_type(self, frame_type: str, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        """The next frame, which must be of this type."""
+        frame = self.recv(timeout)
+        assert frame.get("type") == frame_type, frame
+        return frame
+
+    def messages(self, count: int, timeout: float = RECEIVE_TIMEOUT) -> list[dict[str, Any]]:
+        """The next `count` message frames' messages (other frames are a failure)."""
+        return [self.recv_type("message", timeout)["message"] for _ in range(count)]
+
+    def quiet(self, seconds: float = 1.0) -> list[dict[str, Any]]:
+        """Frames arriving within `seconds` (expected: none)."""
+        frames, deadline = [], time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                frames.append(self.recv(timeout=left))
+            except TimeoutError:
+                break
+        return frames
+
+    def request(self, action: str, reply_type: str, **fields: Any) -> dict[str, Any]:
+        self.send(action, **fields)
+        return self.recv_type(reply_type)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
