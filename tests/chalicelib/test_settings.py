@@ -1,0 +1,35 @@
+"""Settings come from the environment, with defaults from limits.json and tables.json."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib import settings
+
+
+def test_defaults_come_from_the_shared_files():
+    loaded = settings.load({})
+    assert loaded.rate_limit_messages == settings.LIMITS["rate_limit_messages"]
+    assert loaded.token_lifetime_seconds == 12 * 3600
+    assert loaded.bcrypt_rounds == 12
+    assert loaded.messages_table == settings.TABLES["messages"]["default_name"]
+    assert loaded.room_index == settings.TABLES["connections"]["global_secondary_indexes"][0][
+        "name"]
+
+
+def test_environment_overrides_names_and_limits():
+    loaded = settings.load({"MESSAGES_TABLE": "prod-messages", "RATE_LIMIT_MESSAGES": "0"})
+    assert loaded.messages_table == "prod-messages"
+    assert loaded.rate_limit_messages == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("BCRYPT_ROUNDS", "3"), ("FANOUT_THREADS", "0"),
+                                             ("RATE_LIMIT_MESSAGES", "-1"),
+                                             ("TOKEN_LIFETIME_SECONDS", "soon")])
+def test_nonsense_settings_fail_at_start_up(name, value):
+    with pytest.raises(ValueError):
+        settings.load({name: value})
+
+
+def test_the_stream_arn_is_concrete_even_without_a_table():
+    assert settings.load({}).messages_stream_arn.startswith("arn:aws:dynamodb:")
