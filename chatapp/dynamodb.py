@@ -321,7 +321,7 @@ class EmbeddedDynamoDB:
         )
         self._server = make_server(self.host, self.port, self._middleware, threaded=True)
         self.port = self._server.server_address[1]
-        self._spawn(self._server.serve_forever, "moto-server")
+        self._spawn(lambda: self._server.serve_forever(poll_interval=0.1), "moto-server")
         ddb = client(self.endpoint)
         ensure_tables(ddb)
         self.tables = list(table_names().values())
