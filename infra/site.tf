@@ -69,22 +69,6 @@ data "aws_iam_policy_document" "site_public_read" {
       identifiers = ["*"]
     }
   }
-
-  statement {
-    sid       = "DenyPlainHttpApiCalls"
-    effect    = "Deny"
-    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:PutBucketPolicy"]
-    resources = [aws_s3_bucket.site.arn, "${aws_s3_bucket.site.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
 }
 
 resource "aws_s3_bucket_policy" "site" {

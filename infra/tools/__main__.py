@@ -137,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, LookupError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        # AWS refusals (botocore's ClientError and friends): the message, not a traceback.
+        if type(error).__module__.startswith("botocore"):
+            print(f"error: AWS refused {args.command}: {error}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

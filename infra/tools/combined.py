@@ -79,12 +79,36 @@ def post_process(package: dict[str, Any], values: StageValues) -> dict[str, Any]
     data = dict(package.get("data", {}))
     data.pop("null_data_source", None)  # only labelled the package; needs the null provider
     package["data"] = data
+    _rest_api_stage_resource(package)
     package = _replace(package, references(values))
     text = json.dumps(package)
     leftover = [sentinel for sentinel in references(values) if sentinel in text]
     if leftover:
         raise ValueError(f"sentinels left in the package: {leftover}")
     return package
+
+
+def _rest_api_stage_resource(package: dict[str, Any]) -> None:
+    """Move the REST API stage out of aws_api_gateway_deployment (deprecated in provider 5).
+
+    A new deployment is still made whenever the Swagger body changes, through
+    `triggers` instead of the old stage_description trick.
+    """
+    resources = package.setdefault("resource", {})
+    deployment = resources.get("aws_api_gateway_deployment", {}).get("rest_api")
+    if deployment is None:
+        return
+    stage_name = deployment.pop("stage_name")
+    deployment.pop("stage_description", None)
+    deployment["triggers"] = {"redeployment": "${md5(local.chalice_api_swagger)}"}
+    resources["aws_api_gateway_stage"] = {
+        "rest_api": {
+            "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+            "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+            "stage_name": stage_name,
+        }
+    }
+    package["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
 
 
 def override() -> dict[str, Any]:
