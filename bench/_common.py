@@ -1,0 +1,193 @@
+"""Shared helpers of the benchmarks: environment, moto tables, call counting, output.
+
+Each benchmark is a script run from the project root (`.venv/bin/python
+bench/fanout.py`); Python puts bench/ on sys.path, so `import _common` works,
+and importing it puts the project root there too, then sets the environment
+the handlers read. Import it before anything from chalicelib or app.py:
+settings are read once per process.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+# What tests/chalicelib/conftest.py sets: fake credentials, a secret, cheap bcrypt.
+BENCH_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "JWT_SECRET": "bench-secret-not-for-production-use-0123456789",
+    "BCRYPT_ROUNDS": "4",
+    "WEBSOCKET_API_ID": "benchapi123",
+}
+for _name, _value in BENCH_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@contextlib.contextmanager
+def moto_tables() -> Iterator[Any]:
+    """In-process moto with the project's tables (chatapp.dynamodb.ensure_tables)."""
+    from moto import mock_aws
+
+    from chalicelib import settings, store
+    from chatapp.dynamodb import ensure_tables
+
+    settings.get.cache_clear()
+    with mock_aws():
+        store._client = None  # the backend's client, made inside the mock
+        import boto3
+
+        dynamodb = boto3.client("dynamodb")
+        ensure_tables(dynamodb)
+        yield dynamodb
+    store._client = None
+
+
+class CallCounter:
+    """Counts AWS calls by operation through a botocore `before-call` hook."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        with self._lock:
+            self.counts[model.name] += 1
+
+    def attach(self, events: Any) -> None:
+        """Register on a session's or client's event emitter (before the first call)."""
+        events.register("before-call", self, unique_id=f"bench-counter-{id(self)}")
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last take, then start again from zero."""
+        with self._lock:
+            counts, self.counts = dict(self.counts), collections.Counter()
+        return counts
+
+
+class _RawBody:
+    """The urllib3-like body botocore reads a response from."""
+
+    def __init__(self, body: bytes = b"") -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+class ManagementStub:
+    """Answers PostToConnection in-process after `latency` seconds (API Gateway's round trip).
+
+    A `before-send` hook: botocore has validated, serialized and signed the
+    request when it runs, and parses our response, so every CPU cost of a real
+    call but the socket is paid. Registered first, ahead of moto's own stubber.
+    """
+
+    def __init__(self, latency: float, keep: bool = False) -> None:
+        self.latency = latency
+        self.keep = keep
+        self.posts = 0
+        self.bodies: list[bytes] = []  # what was posted, when `keep`
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        time.sleep(self.latency)  # releases the GIL, as a socket wait does
+        with self._lock:
+            self.posts += 1
+            if self.keep:
+                self.bodies.append(request.body)
+        return AWSResponse(request.url, 200, {}, _RawBody())
+
+    def attach(self, events: Any) -> None:
+        events.register_first(
+            "before-send.apigatewaymanagementapi.PostToConnection",
+            self,
+            unique_id="bench-management-stub",
+        )
+
+
+class CallTimer:
+    """Wall time spent inside one client's calls (before-call → after-call), all threads."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = threading.local()
+        self._lock = threading.Lock()
+
+    def _before(self, **_: Any) -> None:
+        self._started.at = time.perf_counter()
+
+    def _after(self, **_: Any) -> None:
+        elapsed = time.perf_counter() - self._started.at
+        with self._lock:
+            self.seconds += elapsed
+
+    def attach(self, events: Any) -> None:
+        events.register("before-call", self._before, unique_id=f"bench-timer-b-{id(self)}")
+        events.register("after-call", self._after, unique_id=f"bench-timer-a-{id(self)}")
+
+    def take(self) -> float:
+        with self._lock:
+            seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain-text table, right-aligned numbers, to stdout."""
+    cells = [[str(h) for h in headers]] + [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    for n, row in enumerate(cells):
+        print("  ".join(text.rjust(width) for text, width in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def chart_path(name: str) -> Path:
+    """bench/results/<name>.png (the directory is created; git ignores it)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    return RESULTS_DIR / f"{name}.png"
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
