@@ -91,6 +91,11 @@ class ShardReader:
         self.last_sequence: str | None = None
         self.closed = False
 
+    def position(self) -> ShardReader:
+        """Take the iterator now: LATEST means 'after what is there at this moment'."""
+        self._acquire()
+        return self
+
     def _acquire(self) -> None:
         if self.last_sequence is not None:
             kwargs = {
@@ -189,7 +194,8 @@ class StreamPoller:
                 if initial and ended:
                     continue  # closed before we started: nothing new will appear there
                 start = "LATEST" if initial else "TRIM_HORIZON"
-                self.readers[shard_id] = ShardReader(self.streams, self.stream_arn, shard_id, start)
+                reader = ShardReader(self.streams, self.stream_arn, shard_id, start)
+                self.readers[shard_id] = reader.position()
                 self.buffers[shard_id] = []
             last = description.get("LastEvaluatedShardId")
             if not last:

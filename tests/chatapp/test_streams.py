@@ -1,0 +1,233 @@
+"""The event source mapping: LATEST start, batch size, order, partial-batch retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chatapp import streams
+from chatapp.dynamodb import EmbeddedDynamoDB, client, stream_arn, table_names
+from chatapp.streams import StreamPoller, failed_from
+
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
+
+
+class FakeStream:
+    """DynamoDB Streams for one shard, with records appended by the test."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def append(self, *texts: str) -> None:
+        start = len(self.records)
+        new = [
+            {
+                "eventID": uuid.uuid4().hex,
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": datetime.now(UTC),
+                    "Keys": {"id": {"S": text}},
+                    "NewImage": {"id": {"S": text}},
+                    "SequenceNumber": str(1000 + start + n),
+                    "SizeBytes": 10,
+                    "StreamViewType": "NEW_IMAGE",
+                },
+            }
+            for n, text in enumerate(texts)
+        ]
+        self.records.extend(new)  # one step: a poll sees all of them or none
+
+    def describe_stream(self, **_: Any) -> dict[str, Any]:
+        shard = {"ShardId": "shard-1", "SequenceNumberRange": {"StartingSequenceNumber": "1000"}}
+        return {"StreamDescription": {"Shards": [shard]}}
+
+    def get_shard_iterator(self, ShardIteratorType: str, SequenceNumber: str = "", **_: Any):
+        position = {
+            "LATEST": len(self.records),
+            "TRIM_HORIZON": 0,
+            "AFTER_SEQUENCE_NUMBER": int(SequenceNumber or 999) - 1000 + 1,
+        }[ShardIteratorType]
+        return {"ShardIterator": f"at-{position}"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        position = int(ShardIterator.removeprefix("at-"))
+        records = self.records[position : position + Limit]
+        return {"Records": records, "NextShardIterator": f"at-{position + len(records)}"}
+
+
+def texts(event: dict[str, Any]) -> list[str]:
+    return [r["dynamodb"]["NewImage"]["id"]["S"] for r in event["Records"]]
+
+
+def run_poller(
+    stream: Any, handler: Callable[[dict, Any], Any], batch_size: int, arn: str = ARN
+) -> StreamPoller:
+    return StreamPoller(stream, arn, handler, "on_new_messages", batch_size, "us-east-1").start()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(streams, "RETRY_BACKOFF_SECONDS", (0.01,))
+
+
+def test_starts_at_latest_and_delivers_in_order_in_batches_of_the_batch_size():
+    stream, batches = FakeStream(), []
+    stream.append("old-1", "old-2")
+    poller = run_poller(stream, lambda event, context: batches.append(texts(event)), 3)
+    try:
+        stream.append("a", "b", "c", "d", "e", "f", "g")
+        wait_for(lambda: sum(map(len, batches)) >= 7, "7 records")
+    finally:
+        poller.stop()
+    assert batches == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+
+
+def test_batch_item_failure_retries_from_the_first_failed_record():
+    stream, batches = FakeStream(), []
+
+    def handler(event, context):
+        batches.append(texts(event))
+        if len(batches) == 1:
+            failed = event["Records"][1]["dynamodb"]["SequenceNumber"]
+            return {"batchItemFailures": [{"itemIdentifier": failed}]}
+        return {"batchItemFailures": []}
+
+    poller = run_poller(stream, handler, 10)
+    try:
+        stream.append("a", "b", "c")
+        wait_for(lambda: len(batches) >= 2, "the retry")
+    finally:
+        poller.stop()
+    assert batches[:2] == [["a", "b", "c"], ["b", "c"]]
+    assert poller.records_done == 3
+
+
+def test_an_exception_retries_the_whole_batch():
+    stream, batches = FakeStream(), []
+
+    def handler(event, context):
+        batches.append(texts(event))
+        if len(batches) == 1:
+            raise RuntimeError("a Lambda error")
+
+    poller = run_poller(stream, handler, 10)
+    try:
+        stream.append("a", "b")
+        wait_for(lambda: len(batches) >= 2, "the retry")
+    finally:
+        poller.stop()
+    assert batches[:2] == [["a", "b"], ["a", "b"]]
+
+
+def test_a_poison_record_is_given_up_after_max_attempts_and_the_shard_moves_on():
+    stream, batches = FakeStream(), []
+
+    def handler(event, context):
+        batches.append(texts(event))
+        failed = [r for r in event["Records"] if texts({"Records": [r]}) == ["poison"]]
+        sequence_numbers = [r["dynamodb"]["SequenceNumber"] for r in failed]
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in sequence_numbers]}
+
+    poller = run_poller(stream, handler, 10)
+    try:
+        stream.append("poison")
+        wait_for(lambda: len(batches) >= streams.MAX_ATTEMPTS, "the attempts")
+        stream.append("next")
+        wait_for(lambda: ["next"] in batches, "the next record")
+    finally:
+        poller.stop()
+    assert batches.count(["poison"]) == streams.MAX_ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (None, None),
+        ({"batchItemFailures": []}, None),
+        ({"batchItemFailures": [{"itemIdentifier": "12"}]}, 1),
+        ({"batchItemFailures": [{"itemIdentifier": "13"}, {"itemIdentifier": "12"}]}, 1),
+        ({"batchItemFailures": [{"itemIdentifier": "99"}]}, 0),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, 0),
+        ({"batchItemFailures": [{}]}, 0),
+    ],
+)
+def test_failed_from_follows_lambdas_rules(response, expected):
+    batch = [{"dynamodb": {"SequenceNumber": s}} for s in ("11", "12", "13")]
+    assert failed_from(response, batch) == expected
+
+
+def test_polls_the_embedded_dynamodb_stream_from_latest():
+    db = EmbeddedDynamoDB().start()
+    try:
+        ddb = client(db.endpoint)
+        table = table_names()["messages"]
+        room = uuid.uuid4().hex
+        ddb.put_item(TableName=table, Item={"room": {"S": room}, "id": {"S": "before"}})
+        seen: list[str] = []
+        lock = threading.Lock()
+
+        def handler(event, context):
+            with lock:
+                seen.extend(
+                    r["dynamodb"]["NewImage"]["id"]["S"]
+                    for r in event["Records"]
+                    if r["dynamodb"]["NewImage"]["room"]["S"] == room
+                )
+            assert event["Records"][0]["eventSourceARN"] == arn
+
+        arn = stream_arn(ddb, table)
+        poller = run_poller(client(db.endpoint, "dynamodbstreams"), handler, 100, arn)
+        try:
+            for n in range(5):
+                ddb.put_item(TableName=table, Item={"room": {"S": room}, "id": {"S": f"m{n}"}})
+            wait_for(lambda: len(seen) >= 5, "5 records")
+        finally:
+            poller.stop()
+        assert seen == ["m0", "m1", "m2", "m3", "m4"]
+    finally:
+        db.stop()
+
+
+def test_shard_iterators_and_old_stream_records_do_not_pile_up():
+    db = EmbeddedDynamoDB().start()
+    try:
+        ddb, streams_client = client(db.endpoint), client(db.endpoint, "dynamodbstreams")
+        table = table_names()["messages"]
+        arn = stream_arn(ddb, table)
+        shard = streams_client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        iterator = streams_client.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        ddb.put_item(TableName=table, Item={"room": {"S": "trim"}, "id": {"S": "1"}})
+        for _ in range(20):
+            iterator = streams_client.get_records(ShardIterator=iterator)["NextShardIterator"]
+        first = db.expire_iterators(set())
+        assert len(first) >= 20
+        assert db.expire_iterators(first) == set()  # a sweep later, all of them expired
+
+        assert db.trim_streams(retention_seconds=0) >= 1
+        ddb.put_item(TableName=table, Item={"room": {"S": "trim"}, "id": {"S": "2"}})
+        fresh = streams_client.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = streams_client.get_records(ShardIterator=fresh)["Records"]
+        assert [r["dynamodb"]["Keys"]["id"]["S"] for r in records] == ["2"]
+    finally:
+        db.stop()
