@@ -48,6 +48,7 @@ FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "loca
 SNAPSHOT_NAME = "dynamodb-snapshot.json"
 LOCK_NAME = "dynamodb.lock"
 SNAPSHOT_SECONDS = 10.0
+LOCK_WAIT_SECONDS = 15.0
 ITERATOR_SWEEP_SECONDS = 60.0
 STREAM_RETENTION_SECONDS = 600.0
 WRITE_TARGETS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
@@ -309,13 +310,20 @@ class EmbeddedDynamoDB:
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_file = (self.data_dir / LOCK_NAME).open("w")
-            try:
-                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RuntimeError(
-                    f"{self.data_dir} is in use by another chatapp process; "
-                    "stop it or pass another --data-dir"
-                ) from None
+            # A previous database (say, of a killed server) may still be saving:
+            # wait a little for it before calling the data dir taken.
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"{self.data_dir} is in use by another chatapp process; "
+                            "stop it or pass another --data-dir"
+                        ) from None
+                    time.sleep(0.1)
         self._middleware = _Middleware(
             DomainDispatcherApplication(create_backend_app), self._lock, self.faults
         )
