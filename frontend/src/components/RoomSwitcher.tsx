@@ -23,7 +23,7 @@ export function RoomSwitcher({ room, recentRooms, onJoin }: Props) {
   }
 
   return (
-    <section className="rooms" aria-label="Rooms">
+    <div className="rooms">
       <form onSubmit={onSubmit} noValidate>
         <label htmlFor="room-name">Room</label>
         <input
@@ -59,6 +59,6 @@ export function RoomSwitcher({ room, recentRooms, onJoin }: Props) {
           ))}
         </ul>
       </nav>
-    </section>
+    </div>
   );
 }

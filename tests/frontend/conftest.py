@@ -1,0 +1,79 @@
+"""Fixtures for the browser tests: Debian's chromium driven by Playwright, and a
+`chatapp serve` started for the module (the site it serves is frontend/dist)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.localserver import PROJECT_ROOT, LocalServer, start_local_server
+
+SITE_INDEX = PROJECT_ROOT / "frontend" / "dist" / "index.html"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+# Connecting, history and fan-out all go through the local stack: allow more
+# than Playwright's default 5 s on a busy 2-core machine.
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (make chromium, as root, installs it)")
+    if not SITE_INDEX.exists():
+        pytest.fail("frontend/dist is not built: run `make site` (npm ci && npm run build)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One server for the module; no rate limit so tests can seed rooms quickly."""
+    running = start_local_server(tmp_path_factory.mktemp("chat-data"), "--rate-limit", "0")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Open a page in a fresh browser context (its own localStorage: its own user)."""
+    contexts = []
+
+    def open_one(width: int = 1024, height: int = 720, dark: bool = False) -> Page:
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            color_scheme="dark" if dark else "light",
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[Page, str], Path]:
+    """Save a full-page screenshot under this test's output directory."""
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+
+    def shoot(page: Page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return shoot

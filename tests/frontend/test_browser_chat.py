@@ -1,0 +1,226 @@
+"""The site in a real browser (Debian's chromium) against `chatapp serve`."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.frontend.chat_api import send_messages
+from tests.frontend.chat_api import sign_up as api_sign_up
+from tests.frontend.chat_page import (
+    PASSWORD,
+    confirmed,
+    connection,
+    expect_live,
+    join,
+    log,
+    send,
+    sign_up,
+    texts,
+    unique,
+)
+from tests.support.localserver import start_local_server
+
+pytestmark = pytest.mark.browser
+
+
+def test_two_users_sign_up_and_exchange_messages_live(server, open_page, shots):
+    room = unique("live-")
+    alice, bob = open_page(), open_page()
+    sign_up(alice, server.url, unique("alice"))
+    sign_up(bob, server.url, unique("bob"))
+    join(alice, room)
+    join(bob, room)
+
+    send(alice, "hi bob, can you read me?")
+    expect(confirmed(bob, "hi bob, can you read me?")).to_have_count(1)
+    send(bob, "loud and clear")
+    expect(confirmed(alice, "loud and clear")).to_have_count(1)
+
+    # Own messages are distinguished; the other person's are not.
+    expect(confirmed(alice, "hi bob")).to_have_class("message own")
+    expect(confirmed(alice, "loud and clear")).to_have_class("message")
+    assert texts(alice) == texts(bob) == ["hi bob, can you read me?", "loud and clear"]
+    shots(alice, "alice")
+    shots(bob, "bob")
+
+
+def test_a_later_joiner_sees_the_history(server, open_page, shots):
+    room = unique("history-")
+    alice, bob = open_page(), open_page()
+    sign_up(alice, server.url, unique("alice"))
+    sign_up(bob, server.url, unique("bob"))
+    join(alice, room)
+    join(bob, room)
+    send(alice, "first")
+    expect(confirmed(bob, "first")).to_have_count(1)
+    send(bob, "second")
+    expect(confirmed(alice, "second")).to_have_count(1)
+
+    carol = open_page()
+    sign_up(carol, server.url, unique("carol"))
+    join(carol, room)
+    expect(confirmed(carol)).to_have_count(2)
+    assert texts(carol) == ["first", "second"]
+    shots(carol, "carol-joins-later")
+
+
+def test_a_reload_keeps_the_session_the_room_and_the_history(server, open_page, shots):
+    room = unique("reload-")
+    page = open_page()
+    user = unique("dana")
+    sign_up(page, server.url, user)
+    join(page, room)
+    for text in ("one", "two", "three"):
+        send(page, text)
+    expect(confirmed(page)).to_have_count(3)
+
+    page.reload()
+    expect_live(page)
+    expect(page.get_by_label("Username")).to_have_count(0)
+    expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
+    expect(log(page)).to_have_attribute("aria-label", f"Messages in #{room}")
+    expect(confirmed(page)).to_have_count(3)
+    assert texts(page) == ["one", "two", "three"]
+    shots(page, "after-reload")
+
+
+def test_an_html_payload_shows_as_literal_text(server, open_page, shots):
+    room = unique("html-")
+    payload = (
+        '<img src=x onerror="window.__pwned = 1">'
+        "<script>window.__pwned = 2</script><b>bold?</b>"
+    )
+    sender, reader = open_page(), open_page()
+    sign_up(sender, server.url, unique("mallory"))
+    sign_up(reader, server.url, unique("victim"))
+    join(sender, room)
+    join(reader, room)
+
+    send(sender, payload)
+    expect(confirmed(reader)).to_have_count(1)
+    assert texts(reader) == [payload]
+    for page in (sender, reader):
+        assert log(page).locator("img, script, b").count() == 0
+        assert page.evaluate("window.__pwned") is None
+    shots(reader, "html-as-text")
+
+
+def test_links_open_safely_and_long_words_never_widen_the_page(server, open_page, shots):
+    room = unique("wrap-")
+    page = open_page(width=360, height=640)
+    sign_up(page, server.url, unique("erin"))
+    join(page, room)
+    send(page, "docs at https://example.com/chat?x=1. Thanks")
+    send(page, "A" * 600)
+    expect(confirmed(page)).to_have_count(2)
+
+    link = log(page).get_by_role("link", name="https://example.com/chat?x=1")
+    expect(link).to_have_attribute("href", "https://example.com/chat?x=1")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shots(page, "narrow-360px")
+
+
+def test_scrolling_to_the_top_loads_older_messages_without_jumping(server, open_page, shots):
+    room = unique("paging-")
+    token = api_sign_up(server.api_url, unique("seeder"), PASSWORD)
+    send_messages(server.ws_url, token, room, [f"seed {n:03d}" for n in range(1, 151)])
+
+    page = open_page()
+    sign_up(page, server.url, unique("frank"))
+    join(page, room)
+    # The newest page (history_max = 100 messages) is shown, scrolled to its bottom.
+    expect(confirmed(page, "seed 150")).to_be_in_viewport()
+    expect(confirmed(page)).to_have_count(100)
+    expect(confirmed(page, "seed 051")).to_have_count(1)
+    expect(confirmed(page, "seed 050")).to_have_count(0)
+
+    oldest_shown = confirmed(page, "seed 051")
+    log(page).evaluate("el => { el.scrollTop = 0; }")
+    top_before = oldest_shown.bounding_box()["y"]
+    expect(confirmed(page, "seed 001")).to_have_count(1)
+    expect(log(page).get_by_text("This is the start of")).to_be_attached()
+    # The message that was at the top stays where the reader was looking.
+    assert abs(oldest_shown.bounding_box()["y"] - top_before) < 40
+    assert texts(page) == [f"seed {n:03d}" for n in range(1, 151)]
+    shots(page, "older-page-loaded")
+
+
+def test_a_reader_scrolled_up_gets_a_new_messages_pill(server, open_page, shots):
+    room = unique("pill-")
+    token = api_sign_up(server.api_url, unique("talker"), PASSWORD)
+    send_messages(server.ws_url, token, room, [f"line {n}" for n in range(40)])
+    page = open_page()
+    sign_up(page, server.url, unique("gina"))
+    join(page, room)
+    expect(confirmed(page)).to_have_count(40)
+
+    log(page).evaluate("el => { el.scrollTop = 0; }")
+    send_messages(server.ws_url, token, room, ["while you were reading"])
+    pill = page.get_by_role("button", name="New messages")
+    expect(pill).to_be_visible()
+    expect(confirmed(page, "while you were reading")).not_to_be_in_viewport()
+    shots(page, "new-messages-pill")
+    pill.click()
+    expect(confirmed(page, "while you were reading")).to_be_in_viewport()
+    expect(pill).to_have_count(0)
+
+
+def test_rate_limit_errors_show_beside_the_composer(open_page, tmp_path, shots):
+    limited = start_local_server(tmp_path / "data", "--rate-limit", "3")
+    try:
+        page = open_page()
+        sign_up(page, limited.url, unique("hasty"))
+        for n in range(5):
+            send(page, f"burst {n}")
+        expect(page.locator(".composer-notice")).to_contain_text("too fast")
+        failed = log(page).locator("li.message.failed")
+        expect(failed.first).to_be_visible()
+        expect(failed.first.get_by_role("button", name="Retry")).to_be_visible()
+        shots(page, "rate-limited")
+    finally:
+        limited.stop()
+
+
+def test_the_client_reconnects_after_a_server_restart_and_shows_what_was_sent_meanwhile(
+    open_page, tmp_path, shots
+):
+    restartable = start_local_server(tmp_path / "data", "--rate-limit", "0")
+    try:
+        room = unique("restart-")
+        alice, bob = open_page(), open_page()
+        sign_up(alice, restartable.url, unique("alice"))
+        sign_up(bob, restartable.url, unique("bob"))
+        join(alice, room)
+        join(bob, room)
+        send(alice, "before the restart")
+        expect(confirmed(bob, "before the restart")).to_have_count(1)
+
+        restartable.stop()
+        expect(connection(alice)).to_have_attribute("data-status", "reconnecting")
+        expect(connection(bob)).to_have_attribute("data-status", "reconnecting")
+        send(bob, "typed while the server was down")
+        expect(log(bob).locator("li.message.pending")).to_have_count(1)
+        shots(bob, "while-down")
+
+        restartable.start()
+        token = api_sign_up(restartable.api_url, unique("carol"), PASSWORD)
+        send_messages(restartable.ws_url, token, room, ["sent while alice was away"])
+
+        expect_live(alice)
+        expect_live(bob)
+        expected = [
+            "before the restart",
+            "typed while the server was down",
+            "sent while alice was away",
+        ]
+        for page in (alice, bob):
+            for text in expected:
+                expect(confirmed(page, text)).to_have_count(1)
+            expect(log(page).locator("li.message.pending, li.message.failed")).to_have_count(0)
+        assert sorted(texts(alice)) == sorted(expected)
+        assert texts(alice) == texts(bob)
+        shots(alice, "alice-after-restart")
+    finally:
+        restartable.stop()
