@@ -1,0 +1,71 @@
+"""Reliability tests: the summary line at the end of the run, and the shared fixtures.
+
+The environment is set before app.py is imported (settings are read once per
+process); tests/chalicelib/conftest.py sets the same variables when it runs
+first, so whichever comes first wins and both agree.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from tests.reliability.tally import TALLY
+
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "JWT_SECRET": os.urandom(32).hex(),
+    "BCRYPT_ROUNDS": "4",
+    "WEBSOCKET_API_ID": "testapi123",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TALLY.tests:
+        terminalreporter.write_sep("-", TALLY.line())
+
+
+@pytest.fixture
+def tally() -> Any:
+    return TALLY
+
+
+@pytest.fixture
+def backend(tmp_path: Any) -> Any:
+    """The handlers against fresh moto tables; PostToConnection answered in-process."""
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+
+    import app as chat_app
+    from chalicelib import settings, store
+    from chatapp.dynamodb import ensure_tables
+    from tests.reliability.inprocess import Backend, ManagementAPI
+
+    settings.get.cache_clear()
+    management = ManagementAPI()
+    api = chat_app.app.websocket_api
+    hook = "before-send.apigatewaymanagementapi.PostToConnection"
+    with mock_aws():
+        store._client = None  # a client made inside the mock
+        dynamodb = boto3.client("dynamodb")
+        ensure_tables(dynamodb)
+        api._client = None  # chalice caches its client: make one that meets our hook
+        api.session.events.register_first(hook, management, unique_id="reliability-mgmt")
+        try:
+            # An empty project dir: no stage variables from .chalice/config.json.
+            with Client(chat_app.app, project_dir=str(tmp_path)) as client:
+                yield Backend(client, management, dynamodb)
+        finally:
+            api.session.events.unregister(hook, unique_id="reliability-mgmt")
+            api._client = None
+    store._client = None
+    settings.get.cache_clear()
