@@ -39,6 +39,16 @@ def tally() -> Any:
 
 
 @pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retry delays cut to 1 ms: how long it waits is not under test, the bound is."""
+    import botocore.retries.standard
+
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001
+    )
+
+
+@pytest.fixture
 def backend(tmp_path: Any) -> Any:
     """The handlers against fresh moto tables; PostToConnection answered in-process."""
     import boto3

@@ -7,7 +7,6 @@ event source mapping does (retry from the first failed record).
 
 from __future__ import annotations
 
-import botocore.retries.standard
 import pytest
 
 from chalicelib import settings, store
@@ -21,12 +20,8 @@ SEND_TRIES = 6  # a client gives up on a message after this many error frames
 
 
 @pytest.fixture
-def throttled(backend, monkeypatch):
-    """Faults on the backend's DynamoDB client; botocore's backoff shortened to 1 ms."""
-    # The backoff's length is not under test (its bound is): keep the test fast.
-    monkeypatch.setattr(
-        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.001
-    )
+def throttled(backend, fast_backoff, monkeypatch):
+    """Faults on the backend's DynamoDB client (not yet enabled)."""
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "1000")  # the rate limit is not under test
     settings.get.cache_clear()
     faults = DynamoDBFaults(FAULT_RATE, SEED)
