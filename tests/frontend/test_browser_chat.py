@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -83,6 +85,40 @@ def test_a_reload_keeps_the_session_the_room_and_the_history(server, open_page, 
     expect(confirmed(page)).to_have_count(3)
     assert texts(page) == ["one", "two", "three"]
     shots(page, "after-reload")
+
+
+def test_log_out_returns_to_the_form_for_good(server, open_page):
+    page = open_page()
+    sign_up(page, server.url, unique("hana"))
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Username")).to_be_visible()
+
+
+def test_an_expired_session_goes_back_to_the_form_with_a_message(server, open_page):
+    page = open_page()
+    sign_up(page, server.url, unique("ivan"))
+    page.evaluate(
+        """() => {
+          const session = JSON.parse(localStorage.getItem('chat.session'));
+          session.expiresAt = new Date(Date.now() - 1000).toISOString();
+          localStorage.setItem('chat.session', JSON.stringify(session));
+        }"""
+    )
+    page.reload()
+    expect(page.get_by_text("Your session has expired. Please log in again.")).to_be_visible()
+    expect(page.get_by_label("Username")).to_be_visible()
+
+
+def test_a_refused_token_goes_back_to_the_form_with_a_message(server, open_page):
+    page = open_page()
+    page.goto(server.url)
+    forged = {"username": "judy", "token": "not.a.token", "expiresAt": "2099-01-01T00:00:00Z"}
+    page.evaluate("s => localStorage.setItem('chat.session', s)", json.dumps(forged))
+    page.reload()
+    expect(page.get_by_text("The server no longer accepts your session")).to_be_visible()
+    expect(page.get_by_label("Username")).to_be_visible()
 
 
 def test_an_html_payload_shows_as_literal_text(server, open_page, shots):

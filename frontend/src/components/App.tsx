@@ -1,23 +1,25 @@
 import { useCallback, useEffect, useState } from 'react';
-import { type SiteConfig, loadConfig } from '../config';
+import type { SiteConfig } from '../config';
+import { SESSION_EXPIRED } from '../state/chatClient';
 import { type Session, clearSession, loadSession, saveSession } from '../state/session';
 import { ChatView } from './ChatView';
 import { LoginForm } from './LoginForm';
 
 type ConfigState = { kind: 'loading' } | { kind: 'ready'; config: SiteConfig } | { kind: 'failed'; error: string };
 
-/** Reads /config.json, then shows the login form or the chat. */
-export function App() {
+/** Waits for /config.json, then shows the login form or the chat. */
+export function App({ config: configPromise }: { config: Promise<SiteConfig> }) {
   const [config, setConfig] = useState<ConfigState>({ kind: 'loading' });
-  const [session, setSession] = useState<Session | null>(() => loadSession(localStorage));
-  const [formNotice, setFormNotice] = useState<string | null>(null);
+  const [stored] = useState(() => loadSession(localStorage));
+  const [session, setSession] = useState<Session | null>(stored.session);
+  const [formNotice, setFormNotice] = useState<string | null>(stored.expired ? SESSION_EXPIRED : null);
 
   useEffect(() => {
-    loadConfig().then(
+    configPromise.then(
       (loaded) => setConfig({ kind: 'ready', config: loaded }),
       (error: unknown) => setConfig({ kind: 'failed', error: String((error as Error).message ?? error) }),
     );
-  }, []);
+  }, [configPromise]);
 
   const signedIn = useCallback((next: Session) => {
     saveSession(localStorage, next);

@@ -22,25 +22,39 @@ export function msUntilExpiry(session: Session, now: number = Date.now()): numbe
   return Date.parse(session.expiresAt) - now;
 }
 
-/** A stored, well-formed, unexpired session, or null. */
-export function loadSession(store: KeyValueStore, now: number = Date.now()): Session | null {
+export interface StoredSession {
+  /** The stored session if it is well-formed and unexpired. */
+  session: Session | null;
+  /** A session was stored but has expired (the form says so). */
+  expired: boolean;
+}
+
+/** The stored session; an expired or malformed one is removed. */
+export function loadSession(store: KeyValueStore, now: number = Date.now()): StoredSession {
+  const raw = store.getItem(SESSION_KEY);
+  if (raw === null) return { session: null, expired: false };
   let value: unknown;
   try {
-    value = JSON.parse(store.getItem(SESSION_KEY) ?? 'null');
+    value = JSON.parse(raw);
   } catch {
-    return null;
+    value = null;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const { username, token, expiresAt } = value as Record<string, unknown>;
-  if (typeof username !== 'string' || typeof token !== 'string' || typeof expiresAt !== 'string') {
-    return null;
+  const { username, token, expiresAt } = (value ?? {}) as Record<string, unknown>;
+  if (
+    typeof username !== 'string' ||
+    typeof token !== 'string' ||
+    typeof expiresAt !== 'string' ||
+    Number.isNaN(Date.parse(expiresAt))
+  ) {
+    store.removeItem(SESSION_KEY);
+    return { session: null, expired: false };
   }
   const session = { username, token, expiresAt };
-  if (Number.isNaN(Date.parse(expiresAt)) || msUntilExpiry(session, now) <= 0) {
+  if (msUntilExpiry(session, now) <= 0) {
     store.removeItem(SESSION_KEY);
-    return null;
+    return { session: null, expired: true };
   }
-  return session;
+  return { session, expired: false };
 }
 
 export function saveSession(store: KeyValueStore, session: Session): void {

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { authenticate } from './auth';
+
+const API = 'http://127.0.0.1:8000/api';
+
+function server(status: number, body: unknown, seen: Request[] = []): typeof fetch {
+  return async (input, init) => {
+    seen.push(new Request(input as string, init));
+    return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+  };
+}
+
+describe('authenticate', () => {
+  it('posts the credentials as JSON and returns the session', async () => {
+    const seen: Request[] = [];
+    const ok = { username: 'Alice', token: 't', expiresAt: '2026-11-26T02:00:00Z' };
+    await expect(authenticate(API, 'signup', 'Alice', 'password1', server(201, ok, seen))).resolves.toEqual(ok);
+    expect(seen[0]!.url).toBe(`${API}/signup`);
+    expect(seen[0]!.method).toBe('POST');
+    expect(await seen[0]!.json()).toEqual({ username: 'Alice', password: 'password1' });
+  });
+
+  it.each([
+    [409, 'ConflictError', /taken/],
+    [401, 'UnauthorizedError', /Wrong username or password/],
+    [429, 'TooManyRequestsError', /Too many failed attempts/],
+    [400, 'BadRequestError', /did not accept that: password must be 8-256 characters/],
+    [500, 'InternalServerError', /answered 500/],
+  ])('explains HTTP %i in words', async (status, code, words) => {
+    const body = { Code: code, Message: 'password must be 8-256 characters' };
+    await expect(authenticate(API, 'login', 'alice', 'password1', server(status, body))).rejects.toThrow(words);
+  });
+
+  it('says when the server cannot be reached', async () => {
+    const down: typeof fetch = async () => {
+      throw new TypeError('Failed to fetch');
+    };
+    await expect(authenticate(API, 'login', 'alice', 'password1', down)).rejects.toThrow(/Cannot reach the server/);
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { describeError, parseServerFrame } from './protocol';
+
+const message = { id: '1', room: 'general', sender: 'bob', text: 'hi', sentAt: '2026-11-25T14:03:07.123Z' };
+
+describe('parseServerFrame', () => {
+  it('reads every frame type of the protocol', () => {
+    expect(parseServerFrame(JSON.stringify({ type: 'message', message }))).toEqual({ type: 'message', message });
+    expect(parseServerFrame(JSON.stringify({ type: 'messages', room: 'general', messages: [message], hasMore: true })))
+      .toEqual({ type: 'messages', room: 'general', messages: [message], hasMore: true });
+    expect(parseServerFrame('{"type":"joined","room":"random"}')).toEqual({ type: 'joined', room: 'random' });
+    expect(parseServerFrame('{"type":"pong"}')).toEqual({ type: 'pong' });
+    expect(parseServerFrame('{"type":"error","code":"too_large","message":"m","action":"sendMessage","clientId":"c-1"}'))
+      .toEqual({ type: 'error', code: 'too_large', message: 'm', action: 'sendMessage', clientId: 'c-1' });
+  });
+
+  it('keeps the clientId of a message when present', () => {
+    const frame = parseServerFrame(JSON.stringify({ type: 'message', message: { ...message, clientId: 'c-9' } }));
+    expect(frame).toMatchObject({ message: { clientId: 'c-9' } });
+  });
+
+  it('drops anything malformed rather than trusting it', () => {
+    for (const data of [
+      'not json',
+      '[]',
+      '{"type":"message","message":{"id":1}}',
+      '{"type":"messages","room":"general","messages":[{"id":"1"}]}',
+      '{"type":"joined"}',
+      '{"type":"unheard-of"}',
+      new ArrayBuffer(4),
+    ]) {
+      expect(parseServerFrame(data)).toBeNull();
+    }
+  });
+});
+
+describe('describeError', () => {
+  it('puts each error code in words', () => {
+    expect(describeError('rate_limited', '')).toMatch(/too fast/);
+    expect(describeError('too_large', '')).toMatch(/too long/);
+    expect(describeError('bad_request', 'text must be 1-4000 characters')).toMatch(/text must be 1-4000/);
+    expect(describeError('internal', '')).toMatch(/problem/);
+  });
+});
