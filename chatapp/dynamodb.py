@@ -292,6 +292,7 @@ class EmbeddedDynamoDB:
         self._server: Any = None
         self._middleware: _Middleware | None = None
         self._lock_file: Any = None
+        self._client: Any = None
         self.tables: list[str] = []
 
     @property
@@ -359,7 +360,9 @@ class EmbeddedDynamoDB:
             return 0
         assert self._middleware is not None
         self._middleware.dirty.clear()
-        return write_snapshot(client(self.endpoint), self.tables, self.data_dir / SNAPSHOT_NAME)
+        if self._client is None:
+            self._client = client(self.endpoint)
+        return write_snapshot(self._client, self.tables, self.data_dir / SNAPSHOT_NAME)
 
     def _snapshot_loop(self) -> None:
         assert self._middleware is not None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
 import os
@@ -77,8 +78,10 @@ class Connection:
     connected_at_ms: int
     last_active_at: float = field(default_factory=time.time)
     ws: web.WebSocketResponse | None = None
-    queue: asyncio.Queue | None = None
-    pending: int = 0
+    # PostToConnection data waiting for the writer; the event wakes it once per burst.
+    outbox: collections.deque = field(default_factory=collections.deque)
+    wakeup: asyncio.Event | None = None
+    wake_scheduled: bool = False
     gone: bool = False
     server_close: tuple[int, str] | None = None  # set when this side closes it
 
@@ -209,11 +212,14 @@ class WebSocketGateway:
         """Queue a frame for the client (held until the upgrade while in $connect)."""
         connection = self._live(connection_id)
         with self._lock:
-            if connection.pending >= MAX_PENDING_FRAMES:
+            if len(connection.outbox) >= MAX_PENDING_FRAMES:
                 raise ClientBufferFull(connection_id)
-            connection.pending += 1
-        assert self.loop is not None and connection.queue is not None
-        self.loop.call_soon_threadsafe(connection.queue.put_nowait, data)
+            connection.outbox.append(data)
+            wake = not connection.wake_scheduled
+            connection.wake_scheduled = True
+        if wake:  # one cross-thread wake-up per burst, not per frame
+            assert self.loop is not None and connection.wakeup is not None
+            self.loop.call_soon_threadsafe(connection.wakeup.set)
 
     def delete(self, connection_id: str) -> None:
         """Close the connection from the server side (DeleteConnection)."""
@@ -262,7 +268,7 @@ class WebSocketGateway:
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),
             connected_at_ms=_now_ms(),
-            queue=asyncio.Queue(),
+            wakeup=asyncio.Event(),
         )
         cid = connection.connection_id
         with self._lock:
@@ -369,16 +375,19 @@ class WebSocketGateway:
 
     async def _write(self, connection: Connection) -> None:
         """Send queued PostToConnection data to the client, in the order posted."""
-        assert connection.queue is not None and connection.ws is not None
+        assert connection.wakeup is not None and connection.ws is not None
         while True:
-            data: bytes = await connection.queue.get()
+            await connection.wakeup.wait()
+            connection.wakeup.clear()
             with self._lock:
-                connection.pending -= 1
+                connection.wake_scheduled = False
+                batch = list(connection.outbox)
+                connection.outbox.clear()
             try:
-                try:
-                    await connection.ws.send_str(data.decode())
-                except UnicodeDecodeError:
-                    await connection.ws.send_bytes(data)
+                for data in batch:
+                    try:
+                        await connection.ws.send_str(data.decode())
+                    except UnicodeDecodeError:
+                        await connection.ws.send_bytes(data)
             except (ConnectionError, RuntimeError):
                 return  # closing: the reader loop reports the disconnect
-

@@ -3,19 +3,21 @@
 Handlers call `app.websocket_api.send()` → boto3 `apigatewaymanagementapi`
 PostToConnection (DeleteConnection, GetConnection) against
 `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/@connections/{id}`.
-A botocore `before-send` hook on the app's boto3 session answers those requests
-here instead of on the network, with the status codes and error shapes the real
-service uses (rest-json: `x-amzn-ErrorType` header + JSON body), so botocore
-raises the same modelled exceptions: `GoneException` (410) for a connection that
-is gone, `PayloadTooLargeException` (413) for data over API Gateway's 32 KB frame.
+A botocore `before-call` hook on the app's boto3 session answers those calls
+here, with what the real service answers: botocore raises the same modelled
+exceptions — `GoneException` (410) for a connection that is gone,
+`PayloadTooLargeException` (413) for data over API Gateway's 32 KB frame,
+`LimitExceededException` (429) for a client whose buffer is full.
+
+`before-call` (the hook botocore's own Stubber uses) comes after parameter
+validation and serialization but before signing and sending: a fan-out to a
+room makes one call per connection, and SigV4 signing would be most of its cost.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -26,7 +28,8 @@ log = logging.getLogger("chatapp.management")
 
 # API Gateway WebSocket frames are at most 32 KB; PostToConnection refuses more.
 MAX_FRAME_BYTES = 32 * 1024
-EVENT_NAME = "before-send.apigatewaymanagementapi"
+EVENT_NAME = "before-call.apigatewaymanagementapi"
+_request_ids = itertools.count(1)
 
 
 class ConnectionGone(Exception):
@@ -45,30 +48,22 @@ class Connections(Protocol):
     def info(self, connection_id: str) -> dict[str, Any]: ...
 
 
-class _RawBody:
-    """The minimal urllib3-like body AWSResponse reads from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def _response(url: str, status: int, body: dict | None = None, error: str = "") -> AWSResponse:
-    payload = b"" if body is None else json.dumps(body).encode()
-    headers = {
-        "x-amzn-RequestId": str(uuid.uuid4()),
-        "Content-Type": "application/json",
-        "Content-Length": str(len(payload)),
-    }
+def _response(status: int, parsed: dict | None = None, error: str = "", message: str = ""):
+    """(http response, parsed response) as botocore's before-call short-circuit expects."""
+    headers = {"x-amzn-RequestId": f"local-{next(_request_ids)}"}
     if error:
         headers["x-amzn-ErrorType"] = error
-    return AWSResponse(url, status, headers, _RawBody(payload))
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    http = AWSResponse("", status, headers, None)
+    result = dict(parsed or {})
+    result["ResponseMetadata"] = {
+        "RequestId": headers["x-amzn-RequestId"],
+        "HTTPStatusCode": status,
+        "HTTPHeaders": headers,
+        "RetryAttempts": 0,
+    }
+    if error:
+        result["Error"] = {"Code": error, "Message": message}
+    return http, result
 
 
 def connection_id_from_url(url: str) -> str:
@@ -89,19 +84,18 @@ class ManagementAPI:
     def install(self, session: Any) -> None:
         """Register on a boto3 (or botocore) session; clients made after this use it."""
         events = getattr(session, "events", None) or session.get_component("event_emitter")
-        events.register(EVENT_NAME, self.before_send, unique_id="chatapp-management-api")
+        events.register(EVENT_NAME, self.before_call, unique_id="chatapp-management-api")
 
-    def before_send(self, request: Any, event_name: str = "", **_: Any) -> AWSResponse:
-        """botocore hook: return a response instead of sending the request."""
-        operation = event_name.rsplit(".", 1)[-1]
-        url = request.url
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, dict]:
+        """botocore hook: the call's response, so that nothing is signed or sent."""
+        operation = model.name
         try:
-            connection_id = connection_id_from_url(url)
+            connection_id = connection_id_from_url(params["url"])
         except ValueError:
-            return _response(url, 404, {"message": "Not Found"}, "NotFoundException")
+            return _response(404, error="NotFoundException", message="Not Found")
         try:
             if operation == "PostToConnection":
-                data = request.body or b""
+                data = params.get("body") or b""
                 if isinstance(data, str):
                     data = data.encode()
                 elif not isinstance(data, bytes):  # a file-like body
@@ -109,38 +103,36 @@ class ManagementAPI:
                 if len(data) > MAX_FRAME_BYTES:
                     log.info("PostToConnection %s 413 (%d bytes)", connection_id, len(data))
                     return _response(
-                        url,
                         413,
-                        {"message": f"Message too long ({len(data)} > {MAX_FRAME_BYTES} bytes)"},
-                        "PayloadTooLargeException",
+                        error="PayloadTooLargeException",
+                        message=f"Message too long ({len(data)} > {MAX_FRAME_BYTES} bytes)",
                     )
                 self.connections.post(connection_id, data)
                 log.debug("PostToConnection %s 200 (%d bytes)", connection_id, len(data))
-                return _response(url, 200)
+                return _response(200)
             if operation == "DeleteConnection":
                 self.connections.delete(connection_id)
                 log.info("DeleteConnection %s 204", connection_id)
-                return _response(url, 204)
+                return _response(204)
             if operation == "GetConnection":
                 info = self.connections.info(connection_id)
                 return _response(
-                    url,
                     200,
                     {
-                        "connectedAt": _iso(info["connected_at"]),
-                        "lastActiveAt": _iso(info["last_active_at"]),
-                        "identity": {
-                            "sourceIp": info["source_ip"],
-                            "userAgent": info["user_agent"],
+                        "ConnectedAt": datetime.fromtimestamp(info["connected_at"], UTC),
+                        "LastActiveAt": datetime.fromtimestamp(info["last_active_at"], UTC),
+                        "Identity": {
+                            "SourceIp": info["source_ip"],
+                            "UserAgent": info["user_agent"],
                         },
                     },
                 )
         except ClientBufferFull:
             log.info("%s %s 429 client buffer full", operation, connection_id)
             return _response(
-                url, 429, {"message": "client side buffer is full"}, "LimitExceededException"
+                429, error="LimitExceededException", message="client side buffer is full"
             )
         except ConnectionGone:
             log.info("%s %s 410 Gone", operation, connection_id)
-            return _response(url, 410, {}, "GoneException")
-        return _response(url, 400, {"message": f"unsupported {operation}"}, "BadRequestException")
+            return _response(410, error="GoneException")
+        return _response(400, error="BadRequestException", message=f"unsupported {operation}")

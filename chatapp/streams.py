@@ -30,7 +30,9 @@ from chalice.local import LambdaContext
 
 log = logging.getLogger("chatapp.streams")
 
-IDLE_POLL_SECONDS = 0.02  # an empty GetRecords waits this long before the next one
+# After an empty GetRecords the poller waits, doubling from the first to the last
+# value while the stream stays quiet (Lambda polls a shard 4 times a second).
+IDLE_POLL_SECONDS = (0.01, 0.02, 0.04, 0.08)
 SHARD_REFRESH_SECONDS = 10.0
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0)
@@ -205,6 +207,7 @@ class StreamPoller:
             del self.readers[shard_id], self.buffers[shard_id]
 
     def _run(self) -> None:
+        idle = 0
         while not self._stop.is_set():
             try:
                 if time.monotonic() - self._last_refresh > SHARD_REFRESH_SECONDS:
@@ -212,8 +215,11 @@ class StreamPoller:
                 busy = False
                 for shard_id, reader in list(self.readers.items()):
                     busy |= self._poll_shard(shard_id, reader)
-                if not busy:
-                    self._stop.wait(IDLE_POLL_SECONDS)
+                if busy:
+                    idle = 0
+                else:
+                    self._stop.wait(IDLE_POLL_SECONDS[min(idle, len(IDLE_POLL_SECONDS) - 1)])
+                    idle += 1
             except Exception:
                 log.exception("stream poller for %s", self.function_name)
                 self._stop.wait(1.0)

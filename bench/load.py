@@ -1,0 +1,282 @@
+"""Load on `chatapp serve`: N clients in one room, S senders x M messages, a send window.
+
+    .venv/bin/python bench/load.py                     # both scenarios, chatapp + baseline
+    .venv/bin/python bench/load.py --clients 50 --senders 10 --messages 100 --rate 0
+    .venv/bin/python bench/load.py --url http://127.0.0.1:8000   # a server you started
+
+Each sender keeps at most --window of its own messages in flight (sent, not yet
+back from the fan-out), and all senders together send at most --rate messages
+per second (0: as fast as the window allows). Every client records when each
+message arrives; latency is send → receive on one clock (one process).
+
+Printed per run: messages/s and deliveries/s over the run, p50 / p99 / max
+latency, lost (expected deliveries never seen) and duplicated (a message seen
+twice by one client; allowed by the protocol, but counted). The same client code
+runs against a bare `websockets` broadcast server (no auth, no storage, no
+stream) in its own process: the machine's physical limit, for comparison.
+No assertions: these are figures, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from websockets.asyncio.client import connect  # noqa: E402
+
+from tests.support.localserver import LocalServer, free_port, start_local_server  # noqa: E402
+
+QUIET_SECONDS = 10.0  # no delivery for this long after the last send: the rest is lost
+
+
+@dataclass
+class Run:
+    name: str
+    sent_at: dict[str, float] = field(default_factory=dict)  # clientId → send time
+    latencies: list[float] = field(default_factory=list)
+    deliveries: int = 0
+    duplicates: int = 0
+    errors: list[dict] = field(default_factory=list)
+    first_send: float = 0.0
+    last_delivery: float = 0.0
+    expected: int = 0
+
+
+def signup(api_url: str, username: str) -> str:
+    body = json.dumps({"username": username, "password": "bench-password"}).encode()
+    request = urllib.request.Request(
+        api_url + "/signup", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)["token"]
+
+
+async def client_task(ws, run: Run, mine: set[str], own_in_flight: asyncio.Semaphore | None):
+    seen: set[str] = set()
+    async for raw in ws:
+        frame = json.loads(raw)
+        if frame.get("type") != "message":
+            run.errors.append(frame)
+            continue
+        message = frame["message"]
+        now = time.perf_counter()
+        key = message.get("clientId") or message["id"]
+        if key in seen:
+            run.duplicates += 1
+            continue
+        seen.add(key)
+        run.deliveries += 1
+        run.last_delivery = now
+        sent = run.sent_at.get(key)
+        if sent is not None:
+            run.latencies.append(now - sent)
+        if own_in_flight is not None and key in mine:
+            own_in_flight.release()
+
+
+async def sender_task(ws, run: Run, sender: int, count: int, window, pacer) -> None:
+    for n in range(count):
+        await window.acquire()
+        await pacer()
+        client_id = f"s{sender}-{n}"
+        run.sent_at[client_id] = time.perf_counter()
+        if not run.first_send:
+            run.first_send = run.sent_at[client_id]
+        await ws.send(
+            json.dumps(
+                {"action": "sendMessage", "text": f"load {client_id}", "clientId": client_id}
+            )
+        )
+
+
+def make_pacer(rate: float):
+    if rate <= 0:
+
+        async def unpaced() -> None:
+            return None
+
+        return unpaced
+    interval, next_at = 1.0 / rate, [time.perf_counter()]
+
+    async def paced() -> None:
+        now = time.perf_counter()
+        next_at[0] = max(next_at[0] + interval, now)
+        if next_at[0] > now:
+            await asyncio.sleep(next_at[0] - now)
+
+    return paced
+
+
+async def run_load(name: str, ws_urls: list[str], args: argparse.Namespace) -> Run:
+    run = Run(name, expected=args.senders * args.messages * args.clients)
+    sockets = [await connect(url, max_size=None, open_timeout=30) for url in ws_urls]
+    await asyncio.sleep(0.5)  # every $connect has stored its connection
+    windows = [asyncio.Semaphore(args.window) for _ in range(args.senders)]
+    readers = []
+    for index, ws in enumerate(sockets):
+        if index < args.senders:
+            mine = {f"s{index}-{n}" for n in range(args.messages)}
+            readers.append(asyncio.create_task(client_task(ws, run, mine, windows[index])))
+        else:
+            readers.append(asyncio.create_task(client_task(ws, run, set(), None)))
+    pacer = make_pacer(args.rate)
+    await asyncio.gather(
+        *(
+            sender_task(sockets[i], run, i, args.messages, windows[i], pacer)
+            for i in range(args.senders)
+        )
+    )
+    last_count, last_change = -1, time.perf_counter()
+    while run.deliveries < run.expected and time.perf_counter() - last_change < QUIET_SECONDS:
+        if run.deliveries != last_count:
+            last_count, last_change = run.deliveries, time.perf_counter()
+        await asyncio.sleep(0.05)
+    for ws in sockets:
+        await ws.close()
+    for reader in readers:
+        reader.cancel()
+    return run
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def report(run: Run, args: argparse.Namespace) -> None:
+    duration = max(run.last_delivery - run.first_send, 1e-9)
+    messages = args.senders * args.messages
+    print(
+        f"  {run.name:9} {messages / duration:8.0f} msg/s {run.deliveries / duration:9.0f} deliv/s"
+        f"  p50 {percentile(run.latencies, 50) * 1000:6.1f} ms"
+        f"  p99 {percentile(run.latencies, 99) * 1000:6.1f} ms"
+        f"  max {max(run.latencies, default=float('nan')) * 1000:6.1f} ms"
+        f"  lost {run.expected - run.deliveries:5d}  dup {run.duplicates:4d}"
+        + (f"  error frames {len(run.errors)} e.g. {run.errors[0]}" if run.errors else "")
+    )
+
+
+# -- the bare broadcast server (the machine's limit) ------------------------------------
+
+
+async def broadcast_server(port: int) -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    clients: set = set()
+    counter = 0
+
+    async def handler(ws) -> None:
+        nonlocal counter
+        clients.add(ws)
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                counter += 1
+                message = {
+                    "id": str(counter),
+                    "text": frame.get("text"),
+                    "clientId": frame.get("clientId"),
+                }
+                broadcast(clients, json.dumps({"type": "message", "message": message}))
+        finally:
+            clients.discard(ws)
+
+    async with serve(handler, "127.0.0.1", port, max_size=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
+def start_baseline() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--baseline-server", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process, f"ws://127.0.0.1:{port}"
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def scenarios(args: argparse.Namespace) -> list[argparse.Namespace]:
+    if not args.preset:
+        return [args]
+    throughput = argparse.Namespace(
+        **{**vars(args), "rate": 0.0, "label": "as fast as the window allows"}
+    )
+    paced = argparse.Namespace(**{**vars(args), "rate": 50.0, "label": "paced at 50 messages/s"})
+    return [throughput, paced]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--senders", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=200, help="per sender")
+    parser.add_argument("--window", type=int, default=20, help="own messages in flight per sender")
+    parser.add_argument("--rate", type=float, help="messages/s over all senders (0: unpaced)")
+    parser.add_argument("--url", help="an already running chatapp serve (http://HOST:PORT)")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_server:
+        asyncio.run(broadcast_server(args.baseline_server))
+        return
+    args.preset = args.rate is None
+    args.label = f"rate {args.rate}/s" if args.rate else "unpaced"
+    if args.senders > args.clients:
+        parser.error("--senders cannot exceed --clients")
+
+    server: LocalServer | None = None
+    if args.url:
+        base = args.url.rstrip("/")
+        api_url, ws_base = base + "/api", base.replace("http", "ws", 1) + "/ws"
+    else:
+        server = start_local_server(
+            Path(tempfile.mkdtemp(prefix="chatapp-load-")), "--rate-limit", "0"
+        )
+        api_url, ws_base = server.api_url, server.ws_url
+    baseline = None if args.no_baseline else start_baseline()
+    try:
+        stamp = int(time.time())
+        tokens = [signup(api_url, f"load{stamp % 100000}-{i}") for i in range(args.clients)]
+        print(
+            f"{args.clients} clients in one room, {args.senders} senders"
+            f" x {args.messages} messages, window {args.window}"
+        )
+        for number, scenario in enumerate(scenarios(args)):
+            print(f"- {scenario.label}:")
+            room = f"load-{stamp}-{number}"
+            urls = [f"{ws_base}?token={token}&room={room}" for token in tokens]
+            report(asyncio.run(run_load("chatapp", urls, scenario)), scenario)
+            if baseline is not None:
+                report(
+                    asyncio.run(run_load("baseline", [baseline[1]] * args.clients, scenario)),
+                    scenario,
+                )
+    finally:
+        if baseline is not None:
+            baseline[0].terminate()
+            baseline[0].wait()
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
