@@ -8,15 +8,19 @@ It starts `chatapp serve` (no rate limit), seeds one room with N messages over
 the WebSocket API, then drives Debian's chromium with Playwright. What "shows a
 room of 500 messages" means here: the protocol pages history at 100 messages,
 so opening shows the newest page; older pages load as the reader scrolls up.
-Three figures, each the median / min / max over --runs:
+Figures, each the median / min / max over --runs:
 
-- open:   a signed-in reader loads the page with that room as their current
-          room; from navigation start (performance.timeOrigin) to the first
-          animation frame after the newest message is in the log. Includes
-          the JS, /config.json, the WebSocket handshake, getMessages and render.
-- switch: already in the chat (page warm, socket open), the reader clicks the
-          room in "recent rooms"; from the click to the frame showing the newest
-          message.
+- join:   in the chat view (page loaded, socket live, another room shown), the
+          reader types the room and presses Join; from the click to the first
+          animation frame after the newest message is in the log (joinRoom,
+          joined, getMessages, render). This is "opening a room" in the budget.
+- load:   a signed-in reader loads the page with that room as their current
+          room; from navigation start (performance.timeOrigin) to the same
+          frame. Adds the JS, /config.json and the WebSocket handshake.
+          Split into: handshake (new WebSocket → open) and history (getMessages
+          sent → its answer), both mostly the local server's time.
+- back:   the reader clicks the room again in "recent rooms" after visiting
+          another: shown from memory at once, then caught up (after = last id).
 - all:    from the first scroll to the top until every one of the N messages
           is in the log (N/100 - 1 further pages, each fetched on reaching the top).
 """
@@ -35,7 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from tests.frontend.chat_api import send_messages, sign_up  # noqa: E402
 from tests.support.localserver import start_local_server  # noqa: E402
@@ -53,6 +57,28 @@ SITE_INDEX = PROJECT_ROOT / "frontend" / "dist" / "index.html"
 # Installed before the app runs: resolves window.__shown(id) with the time of the
 # first animation frame after an element with that data-id is in the DOM.
 WATCHER = """
+window.__ws = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    const times = { created: performance.now() };
+    window.__ws.push(times);
+    this.addEventListener('open', () => { times.open = performance.now(); });
+    const send = this.send.bind(this);
+    this.send = (data) => {
+      if (times.asked === undefined && String(data).includes('getMessages')) {
+        times.asked = performance.now();
+      }
+      send(data);
+    };
+    this.addEventListener('message', (event) => {
+      if (times.answered === undefined && JSON.parse(event.data).type === 'messages') {
+        times.answered = performance.now();
+      }
+    });
+  }
+};
 window.__shown = (id) => new Promise((resolve) => {
   const found = () => document.querySelector(`[role=log] li[data-id="${id}"]`);
   const done = () => requestAnimationFrame(() => resolve(performance.now()));
@@ -109,9 +135,66 @@ def measure_all_pages(page: Page, first_id: str) -> float:
     )
 
 
+def run_once(
+    browser: Browser,
+    site_url: str,
+    session: dict,
+    room: str,
+    stored: list[dict],
+    figures: dict[str, list[float]],
+) -> None:
+    """One fresh browser context: load, all pages, join from elsewhere, back."""
+    first_id, last_id = stored[0]["id"], stored[-1]["id"]
+    context = browser.new_context(viewport={"width": 1024, "height": 720})
+    context.add_init_script(WATCHER)
+    context.add_init_script(session_script(session, room, last_id))
+    page = context.new_page()
+    page.goto(site_url)
+    figures["load"].append(page.evaluate("window.__openShown"))
+    socket = page.evaluate("window.__ws[0]")
+    figures["handshake"].append(socket["open"] - socket["created"])
+    figures["history"].append(socket["answered"] - socket["asked"])
+    figures["all"].append(measure_all_pages(page, first_id))
+    count = page.locator("[role=log] li.message").count()
+    if count != len(stored):
+        raise RuntimeError(f"expected {len(stored)} messages shown, got {count}")
+
+    # A reader who opens the room from the chat view: a new page, first in another room.
+    context.close()
+    context = browser.new_context(viewport={"width": 1024, "height": 720})
+    context.add_init_script(WATCHER)
+    context.add_init_script(session_script(session, "elsewhere", last_id))
+    page = context.new_page()
+    page.goto(site_url)
+    page.locator("[role=log][aria-busy=false]").wait_for()
+    page.get_by_label("Room", exact=True).fill(room)
+    figures["join"].append(timed_click(page, "Join", last_id))
+
+    # Back to the first room and again to this one: shown from memory, then caught up.
+    page.get_by_role("button", name="#elsewhere").click()
+    page.get_by_role("log", name="Messages in #elsewhere").wait_for()
+    figures["back"].append(timed_click(page, f"#{room}", last_id))
+    context.close()
+
+
+def timed_click(page: Page, button_text: str, last_id: str) -> float:
+    """Click the button; ms until the frame after the message with last_id is shown."""
+    return page.evaluate(
+        """async ([text, lastId]) => {
+          const button = [...document.querySelectorAll('button')]
+            .find((b) => b.textContent === text);
+          const start = performance.now();
+          const shown = window.__shown(lastId);
+          button.click();
+          return (await shown) - start;
+        }""",
+        [button_text, last_id],
+    )
+
+
 def summary(name: str, values: list[float]) -> str:
     return (
-        f"{name:7} median {statistics.median(values):7.1f} ms   "
+        f"{name:9} median {statistics.median(values):7.1f} ms   "
         f"min {min(values):7.1f}   max {max(values):7.1f}   (n={len(values)})"
     )
 
@@ -141,57 +224,30 @@ def main() -> int:
             stored = []
             for start in range(0, len(texts), 100):  # batches keep each echo wait short
                 stored += send_messages(server.ws_url, seeder, room, texts[start : start + 100])
-            first_id, last_id = stored[0]["id"], stored[-1]["id"]
             sign_up(server.api_url, "bench_reader", password)
             session = api_login(server.api_url, "bench_reader", password)
             print(f"seeded {len(stored)} messages in #{room} on {server.url}")
 
-            opens, switches, alls = [], [], []
+            figures: dict[str, list[float]] = {
+                name: [] for name in ("join", "load", "handshake", "history", "back", "all")
+            }
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 for _ in range(args.runs):
-                    context = browser.new_context(viewport={"width": 1024, "height": 720})
-                    context.add_init_script(WATCHER)
-                    context.add_init_script(session_script(session, room, last_id))
-                    page = context.new_page()
-                    page.goto(server.url)
-                    opens.append(page.evaluate("window.__openShown"))
-                    alls.append(measure_all_pages(page, first_id))
-                    count = page.locator("[role=log] li.message").count()
-                    if count != len(stored):
-                        raise RuntimeError(f"expected {len(stored)} messages shown, got {count}")
-
-                    # Warm switch: go to another room, then click this one in recent rooms.
-                    page.get_by_label("Room", exact=True).fill("elsewhere")
-                    page.get_by_role("button", name="Join").click()
-                    page.get_by_role("log", name="Messages in #elsewhere").wait_for()
-                    page.locator("[role=log][aria-busy=false]").wait_for()
-                    switches.append(
-                        page.evaluate(
-                            """async ([room, lastId]) => {
-                              const button = [...document.querySelectorAll('nav button')]
-                                .find((b) => b.textContent === '#' + room);
-                              const start = performance.now();
-                              const shown = window.__shown(lastId);
-                              button.click();
-                              return (await shown) - start;
-                            }""",
-                            [room, last_id],
-                        )
-                    )
-                    context.close()
+                    run_once(browser, server.url, session, room, stored, figures)
                 browser.close()
         finally:
             server.stop()
 
-    print(summary("open", opens))
-    print(summary("switch", switches))
-    print(summary("all", alls))
-    verdict = "within" if statistics.median(opens) <= BUDGET_MS else "OVER"
-    print(
-        f"budget: the newest page of a {len(stored)}-message room shown "
-        f"{statistics.median(opens):.0f} ms after opening ({verdict} {BUDGET_MS:.0f} ms)"
-    )
+    for name, values in figures.items():
+        print(summary(name, values))
+    for name, what in (("join", "joining it in the chat view"), ("load", "loading the page")):
+        median = statistics.median(figures[name])
+        verdict = "within" if median <= BUDGET_MS else "OVER"
+        print(
+            f"budget: newest page of a {len(stored)}-message room shown {median:.0f} ms after "
+            f"{what} ({verdict} {BUDGET_MS:.0f} ms)"
+        )
     return 0
 
 
