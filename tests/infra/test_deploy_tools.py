@@ -1,0 +1,271 @@
+"""The deploy helpers on their own: stage config, stream mapping settings, site upload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from infra.tools import chalice_state, combined, event_source, site, stage_config
+
+from .conftest import ROOT
+
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/chalice-chat-dev-messages/stream/2026"
+FUNCTION = "chalice-chat-dev-on_new_messages"
+UUID = "0d8e5c1a-6c1d-4a53-9f3e-2b7d1f0c9a11"
+
+
+# ------------------------------------------------------------------ .chalice
+
+
+def outputs(stage: str = "dev") -> dict:
+    """`terraform output -json` as infra/ gives it (account 123456789012)."""
+    values = {
+        "region": "eu-west-1",
+        "account_id": "123456789012",
+        "partition": "aws",
+        "table_names": {name: f"chalice-chat-{stage}-{name}" for name in stage_config.TABLES},
+        "messages_stream_arn": STREAM,
+        "jwt_secret_parameter": f"/chalice-chat/{stage}/jwt-secret",
+        "site_origin": "http://site.s3-website-eu-west-1.amazonaws.com",
+    }
+    return {name: {"value": value, "type": "string"} for name, value in values.items()}
+
+
+@pytest.fixture
+def chalice_dir(tmp_path: Path) -> Path:
+    target = tmp_path / ".chalice"
+    target.mkdir()
+    (target / "config.json").write_text((ROOT / ".chalice" / "config.json").read_text())
+    return target
+
+
+def test_committed_config_has_every_table_and_no_secret() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["app_name"] == "chalice-chat"
+    assert config["autogen_policy"] is False
+    assert set(config["stages"]) >= {"dev", "prod", "local"}
+    for name in ("dev", "prod"):
+        stage = config["stages"][name]
+        env = stage["environment_variables"]
+        for spec in stage_config.TABLES.values():
+            assert env[spec["name_env"]].startswith(f"chalice-chat-{name}-")
+        assert env["JWT_SECRET_PARAMETER"] == f"/chalice-chat/{name}/jwt-secret"
+        assert "JWT_SECRET" not in env
+        assert env["CORS_ORIGIN"].startswith("http") and env["CORS_ORIGIN"] != "*"
+        assert (
+            "WEBSOCKET_API_ID"
+            in stage["lambda_functions"]["on_new_messages"]["environment_variables"]
+        )
+        assert (ROOT / ".chalice" / stage["iam_policy_file"]).is_file()
+    memory = {
+        name: function["lambda_memory_size"]
+        for name, function in config["lambda_functions"].items()
+    }
+    assert memory["api_handler"] >= 1024  # bcrypt at cost 12 is CPU-bound
+    assert set(memory) == {
+        "api_handler", "websocket_connect", "websocket_message", "websocket_disconnect",
+        "on_new_messages",
+    }  # fmt: skip
+    assert "JWT_SECRET" not in json.dumps(config).replace("JWT_SECRET_PARAMETER", "")
+
+
+def test_stage_config_writes_terraform_outputs_and_is_idempotent(chalice_dir: Path) -> None:
+    values = stage_config.StageValues.from_terraform_outputs("dev", outputs())
+    assert stage_config.write(values, chalice_dir) is True
+    assert stage_config.write(values, chalice_dir) is False
+    config = json.loads((chalice_dir / "config.json").read_text())
+    env = config["stages"]["dev"]["environment_variables"]
+    assert env["MESSAGES_STREAM_ARN"] == STREAM
+    assert env["USERS_TABLE"] == "chalice-chat-dev-users"
+    # Memory settings and other stages are left as committed.
+    committed = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["lambda_functions"] == committed["lambda_functions"]
+    assert config["stages"]["prod"] == committed["stages"]["prod"]
+
+
+def test_policy_narrows_to_the_websocket_api_once_its_id_is_known(chalice_dir: Path) -> None:
+    before = stage_config.StageValues.from_terraform_outputs("dev", outputs())
+    after = stage_config.StageValues.from_terraform_outputs("dev", outputs(), "abc123")
+
+    def connections(values: stage_config.StageValues) -> list[str]:
+        (statement,) = [
+            s for s in stage_config.policy(values)["Statement"] if s["Sid"] == "PostToConnections"
+        ]
+        return statement["Resource"]
+
+    assert connections(before) == [
+        "arn:aws:execute-api:eu-west-1:123456789012:*/api/*/@connections/*"
+    ]
+    assert connections(after) == [
+        "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/*/@connections/*"
+    ]
+    stage_config.write(before, chalice_dir)
+    assert stage_config.write(after, chalice_dir) is True  # deploy.sh redeploys on this
+    config = json.loads((chalice_dir / "config.json").read_text())
+    stream_env = config["stages"]["dev"]["lambda_functions"]["on_new_messages"]
+    assert stream_env["environment_variables"] == {"WEBSOCKET_API_ID": "abc123"}
+
+
+def test_missing_outputs_are_a_clear_error() -> None:
+    broken = outputs()
+    del broken["messages_stream_arn"]
+    with pytest.raises(ValueError, match=r"messages_stream_arn.*was infra/ applied"):
+        stage_config.StageValues.from_terraform_outputs("dev", broken)
+
+
+def test_deployed_state_gives_urls_and_api_id(chalice_dir: Path) -> None:
+    assert chalice_state.read("dev", chalice_dir) is None
+    (chalice_dir / "deployed").mkdir()
+    (chalice_dir / "deployed" / "dev.json").write_text(
+        json.dumps(
+            {
+                "resources": [
+                    {"name": "rest_api", "resource_type": "rest_api",
+                     "rest_api_url": "https://r1.execute-api.us-east-1.amazonaws.com/api/"},
+                    {"name": "websocket_api", "resource_type": "websocket_api",
+                     "websocket_api_url": "wss://w1.execute-api.us-east-1.amazonaws.com/api/",
+                     "websocket_api_id": "w1"},
+                ]
+            }
+        )
+    )  # fmt: skip
+    state = chalice_state.read("dev", chalice_dir)
+    assert state == chalice_state.Deployed(
+        rest_api_url="https://r1.execute-api.us-east-1.amazonaws.com/api",
+        websocket_api_url="wss://w1.execute-api.us-east-1.amazonaws.com/api",
+        websocket_api_id="w1",
+    )
+
+
+# ------------------------------------------------------ --terraform package
+
+
+def test_post_process_swaps_sentinels_for_infra_references() -> None:
+    values = combined.sentinels("dev")
+    package = {
+        "terraform": {"required_version": ">= 0.12.26, < 1.4.0"},
+        "data": {"null_data_source": {"chalice": {}}, "aws_region": {"chalice": {}}},
+        "resource": {
+            "aws_lambda_event_source_mapping": {
+                combined.STREAM_MAPPING: {"event_source_arn": values.messages_stream_arn}
+            },
+            "aws_iam_role_policy": {"r": {"policy": json.dumps(stage_config.policy(values))}},
+        },
+        "output": {},
+    }
+    result = combined.post_process(package, values)
+    assert "terraform" not in result
+    assert result["data"] == {"aws_region": {"chalice": {}}}
+    mapping = result["resource"]["aws_lambda_event_source_mapping"][combined.STREAM_MAPPING]
+    assert mapping["event_source_arn"] == '${aws_dynamodb_table.table["messages"].stream_arn}'
+    policy = result["resource"]["aws_iam_role_policy"]["r"]["policy"]
+    assert "${data.aws_caller_identity.current.account_id}" in policy
+    assert "SENTINEL" not in json.dumps(result)
+
+
+def test_override_carries_the_event_source_settings() -> None:
+    settings = combined.override()["resource"]["aws_lambda_event_source_mapping"]
+    assert settings[combined.STREAM_MAPPING]["function_response_types"] == [
+        "ReportBatchItemFailures"
+    ]
+
+
+# ------------------------------------------------------- stream mapping
+
+
+def lambda_stub() -> tuple[object, Stubber]:
+    client = boto3.client(
+        "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return client, Stubber(client)
+
+
+def test_stream_mapping_gets_report_batch_item_failures() -> None:
+    client, stub = lambda_stub()
+    query = {"FunctionName": FUNCTION, "EventSourceArn": STREAM}
+    stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [{"UUID": UUID, "FunctionResponseTypes": []}]},
+        query,
+    )
+    stub.add_response("update_event_source_mapping", {}, {"UUID": UUID, **event_source.WANTED})
+    with stub:
+        assert event_source.configure(client, FUNCTION, STREAM) == [UUID]
+    stub.assert_no_pending_responses()
+
+
+def test_stream_mapping_already_configured_is_left_alone() -> None:
+    client, stub = lambda_stub()
+    stub.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [{"UUID": UUID, **event_source.WANTED}]},
+    )
+    with stub:  # an update call would fail: none is stubbed
+        assert event_source.configure(client, FUNCTION, STREAM) == []
+
+
+def test_missing_stream_mapping_is_a_clear_error() -> None:
+    client, stub = lambda_stub()
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []})
+    with stub, pytest.raises(LookupError, match="no event source mapping"):
+        event_source.configure(client, FUNCTION, STREAM)
+
+
+# ------------------------------------------------------------------ site
+
+
+@pytest.fixture
+def bucket() -> Iterator[tuple[object, str]]:
+    with mock_aws():
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        s3.create_bucket(Bucket="site")
+        yield s3, "site"
+
+
+def test_upload_skips_unchanged_objects_and_deletes_stale_ones(bucket) -> None:
+    s3, name = bucket
+    first = {"index.html": b"<html>1</html>", "assets/a-1.js": b"1"}
+    assert site.upload(s3, name, first)["uploaded"] == ["assets/a-1.js", "index.html"]
+    second = {"index.html": b"<html>2</html>", "assets/a-2.js": b"2"}
+    report = site.upload(s3, name, second)
+    assert report == {
+        "uploaded": ["assets/a-2.js", "index.html"],
+        "unchanged": [],
+        "deleted": ["assets/a-1.js"],
+    }
+    assert site.upload(s3, name, second)["unchanged"] == ["assets/a-2.js", "index.html"]
+
+
+def test_config_json_survives_an_asset_upload_and_is_not_cached(bucket) -> None:
+    s3, name = bucket
+    config = site.site_config("https://r.example/api", "wss://w.example/api")
+    site.upload(s3, name, {"index.html": b"x", site.CONFIG_KEY: config})
+    site.upload(s3, name, {"index.html": b"y"}, keep=frozenset({site.CONFIG_KEY}))
+    stored = s3.get_object(Bucket=name, Key=site.CONFIG_KEY)
+    assert json.loads(stored["Body"].read()) == {
+        "apiUrl": "https://r.example/api",
+        "wsUrl": "wss://w.example/api",
+    }
+    assert stored["CacheControl"] == "no-cache"
+    assert stored["ContentType"] == "application/json"
+
+
+def test_read_dist_needs_a_built_site(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="build the site first"):
+        site.read_dist(tmp_path)
+
+
+def test_empty_removes_every_object_and_tolerates_a_missing_bucket(bucket) -> None:
+    s3, name = bucket
+    site.upload(s3, name, {f"f{i}.txt": b"x" for i in range(3)})
+    assert site.empty(s3, name) == 3
+    assert s3.list_objects_v2(Bucket=name).get("KeyCount") == 0
+    assert site.empty(s3, "no-such-bucket") == 0
