@@ -9,6 +9,7 @@ record, a bounded number of times.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 WANTED: dict[str, Any] = {
@@ -30,6 +31,15 @@ def configure(lambda_client: Any, function_name: str, stream_arn: str) -> list[s
         raise LookupError(
             f"{function_name} has no event source mapping for {stream_arn}: "
             "did chalice deploy run with this MESSAGES_STREAM_ARN?"
+        )
+    if len(mappings) > 1:
+        # A chalice deploy that failed half-way and ran again subscribes twice:
+        # every message would then be delivered twice.
+        uuids = " ".join(m["UUID"] for m in mappings)
+        print(
+            f"warning: {len(mappings)} mappings feed {function_name} from the same stream"
+            f" ({uuids}); keep one: aws lambda delete-event-source-mapping --uuid UUID",
+            file=sys.stderr,
         )
     changed = []
     for mapping in mappings:
