@@ -1,0 +1,222 @@
+"""Hypothesis against a running `chatapp serve`: generated WebSocket frames and REST bodies.
+
+Whatever a client sends: no 5xx, no handler exception in the server's log, an
+answer for every frame (an error frame for a bad one, never a closed
+connection), and nothing stored from a rejected frame: every message the
+rooms hold is one whose sendMessage was answered by its echo.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.chatapp.chat_client import ChatClient, signup
+from tests.support.localserver import start_local_server
+
+FRAME_EXAMPLES = 700
+REST_EXAMPLES = 400
+ERROR_CODES = {"bad_request", "unknown_action", "too_large", "rate_limited"}  # not "internal"
+REPLY_TIMEOUT = 15.0
+HOME_ROOMS = ["fuzz-a", "fuzz-b"]
+
+FUZZ_SETTINGS = settings(
+    deadline=None,
+    database=None,  # no example database in the work tree; failures print their input
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40),
+)
+anything = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8),
+                                                                         inner, max_size=4),
+    max_leaves=8,
+)
+message_ids = st.one_of(st.from_regex(r"\A[0-9]{13}-[0-9a-f]{10}\Z"), st.text(max_size=30))
+rooms = st.one_of(st.sampled_from(HOME_ROOMS), st.from_regex(r"\A[a-z0-9_-]{1,70}\Z"),
+                  st.text(max_size=70))
+texts = st.one_of(
+    st.text(max_size=60),
+    st.text(alphabet=string.whitespace, max_size=5),
+    st.integers(3990, 4010).map(lambda n: "é" * n),  # around the limit, in characters
+    st.integers(32_700, 33_000).map(lambda n: "x" * n),  # around the 32 KB frame limit
+)
+fields = {
+    "text": st.one_of(texts, anything),
+    "clientId": st.one_of(st.text(max_size=70), anything),
+    "limit": st.one_of(st.integers(-5, 105), anything),
+    "before": st.one_of(message_ids, anything),
+    "after": st.one_of(message_ids, anything),
+    "room": st.one_of(rooms, anything),
+    "sender": st.text(max_size=10),
+}
+actions = st.one_of(
+    st.sampled_from(["sendMessage", "getMessages", "joinRoom", "ping"]), anything
+)
+json_frames = st.fixed_dictionaries(
+    {"action": actions}, optional=fields
+).map(json.dumps)
+# Valid frames too, so that sends are stored and pages are read between the bad ones.
+valid_frames = st.one_of(
+    st.fixed_dictionaries({"action": st.just("sendMessage"), "text": st.text(min_size=1)},
+                          optional={"clientId": st.text(min_size=1, max_size=64)}),
+    st.fixed_dictionaries({"action": st.just("getMessages")},
+                          optional={"limit": st.integers(1, 100), "before": message_ids}),
+    st.fixed_dictionaries({"action": st.just("joinRoom"), "room": st.sampled_from(HOME_ROOMS)}),
+    st.just({"action": "ping"}),
+).map(json.dumps)
+frames = st.one_of(
+    valid_frames, json_frames, json_frames,
+    st.text(max_size=100),  # not JSON
+    anything.map(json.dumps),  # JSON that is not an object
+    st.binary(max_size=100),  # a binary frame
+)
+
+credentials = st.fixed_dictionaries(
+    {}, optional={"username": st.one_of(st.from_regex(r"\A[A-Za-z0-9_.-]{1,40}\Z"), anything),
+                  "password": st.one_of(st.text(min_size=6, max_size=300), anything)},
+)
+bodies = st.one_of(credentials.map(json.dumps), anything.map(json.dumps), st.binary(max_size=200))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server of its own: its whole log is this test's, and its rooms hold only fuzz."""
+    running = start_local_server(tmp_path_factory.mktemp("fuzz"), "--rate-limit", "0")
+    yield running
+    running.stop()
+
+
+class Session:
+    """One client connection; frames are sent one at a time and each waits for its answer."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.username, self.token = signup(server.api_url, "fuzz")
+        self.room = HOME_ROOMS[0]
+        self.client = ChatClient(server.ws_url, self.token, self.room)
+        self.echoed: dict[str, set[str]] = {}  # room -> ids of messages echoed to us
+        self.client_ids: dict[str, set[str]] = {}  # room -> clientIds of those messages
+        self.tried = 0
+
+    def exchange(self, frame: str | bytes) -> None:
+        self.tried += 1
+        self.client.send_raw(frame)
+        if self.repeats_a_client_id(frame):
+            # Stored and delivered once (PROTOCOL.md): no echo; at most an error if the
+            # frame is bad. A ping after it tells when the server is done with it.
+            self.client.send("ping")
+            while (reply := self.receive())["type"] != "pong":
+                assert reply["type"] == "error", f"a repeated clientId answered {reply}"
+            return
+        self.receive()
+
+    def receive(self) -> dict[str, Any]:
+        reply = self.client.recv(REPLY_TIMEOUT)  # TimeoutError or a close fails the test
+        assert "type" in reply, f"not a protocol frame (a handler failed?): {reply}"
+        if reply["type"] == "error":
+            assert reply["code"] in ERROR_CODES, reply
+        elif reply["type"] == "message":  # an accepted sendMessage, echoed by the fan-out
+            message = reply["message"]
+            assert (message["room"], message["sender"]) == (self.room, self.username)
+            self.echoed.setdefault(self.room, set()).add(message["id"])
+            if "clientId" in message:
+                self.client_ids.setdefault(self.room, set()).add(message["clientId"])
+        elif reply["type"] == "joined":
+            self.room = reply["room"]
+        else:
+            assert reply["type"] in ("pong", "messages"), reply
+        return reply
+
+    def repeats_a_client_id(self, frame: str | bytes) -> bool:
+        try:
+            fields = json.loads(frame)
+        except ValueError:
+            return False
+        return (
+            isinstance(fields, dict)
+            and fields.get("action") == "sendMessage"
+            and isinstance(fields.get("clientId"), str)
+            and fields["clientId"] in self.client_ids.get(self.room, set())
+        )
+
+
+def stored_ids(server: Any, token: str, room: str) -> set[str]:
+    with ChatClient(server.ws_url, token, room) as reader:
+        found: set[str] = set()
+        before = None
+        while True:
+            fields = {"limit": 100} if before is None else {"limit": 100, "before": before}
+            page = reader.request("getMessages", "messages", **fields)
+            found |= {m["id"] for m in page["messages"]}
+            if not page["hasMore"]:
+                return found
+            before = page["messages"][0]["id"]
+
+
+# websockets draws its frame masks from `random`; Hypothesis warns about any use of it.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+def test_generated_frames_and_bodies_never_break_the_server(server, tally):
+    session = Session(server)
+
+    @settings(FUZZ_SETTINGS, max_examples=FRAME_EXAMPLES)
+    @given(frame=frames)
+    def one_frame(frame: str | bytes) -> None:
+        session.exchange(frame)
+
+    rest_tried = {"count": 0}
+
+    @settings(FUZZ_SETTINGS, max_examples=REST_EXAMPLES)
+    @given(path=st.sampled_from(["/signup", "/login"]), body=bodies)
+    def one_body(path: str, body: str | bytes) -> None:
+        rest_tried["count"] += 1
+        status, answer = raw_post(server.api_url + path, body)
+        assert status in (200, 201, 400, 401, 409, 429), (status, answer)
+        if status >= 400:
+            assert set(answer) == {"Code", "Message"}, answer
+
+    one_frame()
+    one_body()
+    session.client.close()
+
+    # Nothing stored that was not accepted: every room we were in holds exactly our echoes.
+    for room, echoed in session.echoed.items():
+        assert stored_ids(server, session.token, room) == echoed, room
+    for room in HOME_ROOMS:
+        if room not in session.echoed:
+            assert stored_ids(server, session.token, room) == set()
+    log = server.logs()
+    assert "Traceback" not in log, log[-5000:]
+    assert " 500 " not in log
+
+    tried = session.tried + rest_tried["count"]
+    accepted = sum(len(ids) for ids in session.echoed.values())
+    print(f"fuzz: {session.tried} WebSocket frames ({accepted} stored), "
+          f"{rest_tried['count']} REST bodies")
+    tally.add(inputs=tried, checked=accepted)
+    assert tried >= 1000
+
+
+def raw_post(url: str, body: str | bytes) -> tuple[int, Any]:
+    """POST exactly these bytes (tests.chatapp.chat_client.call would JSON-encode them)."""
+    import urllib.error
+    import urllib.request
+
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    request = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
