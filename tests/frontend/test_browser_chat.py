@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 
 def test_two_users_sign_up_and_exchange_messages_live(server, open_page, shots):
     room = unique("live-")
-    alice, bob = open_page(), open_page()
+    alice, bob = open_page(), open_page(width=400, height=720, dark=True)
     sign_up(alice, server.url, unique("alice"))
     sign_up(bob, server.url, unique("bob"))
     join(alice, room)
@@ -156,6 +156,29 @@ def test_links_open_safely_and_long_words_never_widen_the_page(server, open_page
     expect(link).to_have_attribute("rel", "noopener noreferrer")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     shots(page, "narrow-360px")
+
+
+def test_the_composer_sends_on_enter_breaks_lines_on_shift_enter_and_counts_near_the_limit(
+    server, open_page, shots
+):
+    page = open_page()
+    sign_up(page, server.url, unique("kim"))
+    join(page, unique("composer-"))
+    box = page.get_by_role("textbox", name="Message")
+    box.type("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    box.press("Enter")
+    expect(confirmed(page)).to_have_count(1)
+    assert texts(page) == ["first line\nsecond line"]
+    expect(box).to_have_value("")
+
+    box.fill("x" * 3600)
+    expect(page.get_by_text("3600 / 4000")).to_be_visible()
+    box.fill("x" * 4001)
+    expect(page.get_by_text("4001 / 4000")).to_be_visible()
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    shots(page, "composer-over-limit")
 
 
 def test_scrolling_to_the_top_loads_older_messages_without_jumping(server, open_page, shots):

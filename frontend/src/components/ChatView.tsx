@@ -1,4 +1,4 @@
-import { useEffect, useState, useSyncExternalStore } from 'react';
+import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { SiteConfig } from '../config';
 import { ChatClient } from '../state/chatClient';
 import { loadCurrentRoom, saveRoom } from '../state/rooms';
@@ -40,24 +40,45 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
 
   useEffect(() => {
     client.start();
-    const online = () => client.reconnectNow();
-    window.addEventListener('online', online);
+    // Back online, or back to a tab the browser throttled: do not wait out the backoff.
+    const retry = () => {
+      if (document.visibilityState === 'visible') client.reconnectNow();
+    };
+    window.addEventListener('online', retry);
+    document.addEventListener('visibilitychange', retry);
     return () => {
-      window.removeEventListener('online', online);
+      window.removeEventListener('online', retry);
+      document.removeEventListener('visibilitychange', retry);
       client.stop();
     };
   }, [client]);
 
-  function join(room: string) {
-    client.joinRoom(room);
-    setRecentRooms(saveRoom(localStorage, room));
-  }
+  useEffect(() => {
+    document.title = `#${snapshot.room} · Chat`;
+  }, [snapshot.room]);
+
+  // Stable callbacks, so memoized children do not re-render for nothing.
+  const actions = useMemo(
+    () => ({
+      loadOlder: () => client.loadOlder(),
+      retry: (clientId: string) => client.retry(clientId),
+      discard: (clientId: string) => client.discard(clientId),
+      send: (text: string) => client.send(text),
+      dismissNotice: () => client.dismissNotice(),
+      reconnectNow: () => client.reconnectNow(),
+      join: (room: string) => {
+        client.joinRoom(room);
+        setRecentRooms(saveRoom(localStorage, room));
+      },
+    }),
+    [client],
+  );
 
   return (
     <div className="chat">
       <header className="topbar">
         <h1>Chat</h1>
-        <ConnectionStatus status={snapshot.status} onRetryNow={() => client.reconnectNow()} />
+        <ConnectionStatus status={snapshot.status} onRetryNow={actions.reconnectNow} />
         <span className="me">
           Signed in as <strong>{session.username}</strong>
         </span>
@@ -65,20 +86,20 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
           Log out
         </button>
       </header>
-      <RoomSwitcher room={snapshot.room} recentRooms={recentRooms} onJoin={join} />
+      <RoomSwitcher room={snapshot.room} recentRooms={recentRooms} onJoin={actions.join} />
       <MessageList
         timeline={snapshot.timeline}
         me={session.username}
         loadingOlder={snapshot.loadingOlder}
-        onLoadOlder={() => client.loadOlder()}
-        onRetry={(clientId) => client.retry(clientId)}
-        onDiscard={(clientId) => client.discard(clientId)}
+        onLoadOlder={actions.loadOlder}
+        onRetry={actions.retry}
+        onDiscard={actions.discard}
       />
       <Composer
         room={snapshot.room}
         notice={snapshot.notice}
-        onSend={(text) => client.send(text)}
-        onDismissNotice={() => client.dismissNotice()}
+        onSend={actions.send}
+        onDismissNotice={actions.dismissNotice}
       />
     </div>
   );
