@@ -107,6 +107,16 @@ def run_db(args: argparse.Namespace) -> int:
             print(f"  {logical:12} {name}")
         messages = table_names()["messages"]
         print(f"  messages stream: {stream_arn(ddb, messages)}")
+        from chatapp.server import jwt_secret
+
+        secret_file = args.data_dir / "jwt-secret"
+        jwt_secret(args.data_dir)  # the one `chatapp serve` uses: tokens work with both
+        print("REST routes against it, in another shell (no WebSockets, no stream):")
+        print(
+            f"  AWS_ENDPOINT_URL_DYNAMODB={db.endpoint} AWS_ACCESS_KEY_ID=local"
+            " AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
+            f' JWT_SECRET="$(cat {secret_file})" .venv/bin/chalice local --stage local'
+        )
         print("Ctrl-C to stop (the tables are saved to the data dir).")
     stop.wait()
     db.stop()
