@@ -196,8 +196,14 @@ def test_scrolling_to_the_top_loads_older_messages_without_jumping(server, open_
     expect(confirmed(page, "seed 050")).to_have_count(0)
 
     oldest_shown = confirmed(page, "seed 051")
-    log(page).evaluate("el => { el.scrollTop = 0; }")
-    top_before = oldest_shown.bounding_box()["y"]
+    # Where the oldest shown message is at the moment the reader reaches the top
+    # (read in the same task as the scroll, before the older page can arrive).
+    top_before = log(page).evaluate(
+        """el => {
+          el.scrollTop = 0;
+          return el.querySelector('li[data-id]').getBoundingClientRect().y;
+        }"""
+    )
     expect(confirmed(page, "seed 001")).to_have_count(1)
     expect(log(page).get_by_text("This is the start of")).to_be_attached()
     # The message that was at the top stays where the reader was looking.
@@ -267,8 +273,9 @@ def test_the_client_reconnects_after_a_server_restart_and_shows_what_was_sent_me
         token = api_sign_up(restartable.api_url, unique("carol"), PASSWORD)
         send_messages(restartable.ws_url, token, room, ["sent while alice was away"])
 
-        expect_live(alice)
-        expect_live(bob)
+        # Reconnecting is the client's own doing: its backoff is capped at 30 s.
+        for page in (alice, bob):
+            expect(connection(page)).to_have_attribute("data-status", "live", timeout=45_000)
         expected = [
             "before the restart",
             "typed while the server was down",
