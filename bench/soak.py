@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -153,6 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.senders < args.clients:
         parser.error("need 0 < --senders < --clients")
+    # SIGTERM (e.g. `timeout`) ends the run through the finally below: the server stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = start_local_server(Path(tempfile.mkdtemp(prefix="chatapp-soak-")), "--rate-limit", "0")
     try:
         assert server.process is not None
