@@ -37,6 +37,19 @@ def sign_up(api_url: str, username: str, password: str) -> str:
         raise ChatApiError(f"signup {username}: HTTP {error.code} {error.read()!r}") from error
 
 
+def login_status(api_url: str, username: str, password: str) -> int:
+    """POST {api_url}/login; the HTTP status (for driving the login throttle)."""
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(
+        f"{api_url}/login", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def send_messages(ws_url: str, token: str, room: str, texts: Sequence[str]) -> list[dict]:
     """Send texts in order to room; return the stored messages once all echoed.
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.frontend.chat_api import send_messages
+from tests.frontend.chat_api import login_status, send_messages
 from tests.frontend.chat_api import sign_up as api_sign_up
 from tests.frontend.chat_page import (
     PASSWORD,
@@ -21,9 +21,10 @@ from tests.frontend.chat_page import (
     texts,
     unique,
 )
-from tests.support.localserver import start_local_server
+from tests.support.localserver import PROJECT_ROOT, start_local_server
 
 pytestmark = pytest.mark.browser
+LIMITS = json.loads((PROJECT_ROOT / "chalicelib" / "limits.json").read_text())
 
 
 def test_two_users_sign_up_and_exchange_messages_live(server, open_page, shots):
@@ -85,6 +86,29 @@ def test_a_reload_keeps_the_session_the_room_and_the_history(server, open_page, 
     expect(confirmed(page)).to_have_count(3)
     assert texts(page) == ["one", "two", "three"]
     shots(page, "after-reload")
+
+
+def test_the_form_explains_what_the_server_refused(server, open_page, shots):
+    name = unique("lee")
+    api_sign_up(server.api_url, name, PASSWORD)
+    page = open_page(width=360, height=640)
+    page.goto(server.url)
+    alert = page.get_by_role("alert")
+    page.get_by_label("Username").fill(name.upper())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(alert).to_have_text("That username is taken. Choose another, or log in if it is yours.")
+
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(alert).to_have_text("Wrong username or password.")
+    shots(page, "wrong-password")
+    # The rest of the allowed failures, then even the right password is refused.
+    for _ in range(LIMITS["login_max_failures"] - 1):
+        assert login_status(server.api_url, name, "still not it") == 401
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(alert).to_have_text("Too many failed attempts. Wait a few minutes, then try again.")
 
 
 def test_log_out_returns_to_the_form_for_good(server, open_page):

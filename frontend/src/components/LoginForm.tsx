@@ -25,7 +25,9 @@ export function LoginForm({ apiUrl, notice, onSession }: Props) {
   const [busy, setBusy] = useState<AuthMode | null>(null);
 
   async function submit(mode: AuthMode) {
-    const problem = usernameProblem(username) ?? passwordProblem(password);
+    // A stray space around the name is never meant; around a password it may be.
+    const name = username.trim();
+    const problem = usernameProblem(name) ?? passwordProblem(password);
     if (problem) {
       setError(problem);
       return;
@@ -33,7 +35,7 @@ export function LoginForm({ apiUrl, notice, onSession }: Props) {
     setBusy(mode);
     setError(null);
     try {
-      onSession(await authenticate(apiUrl, mode, username, password));
+      onSession(await authenticate(apiUrl, mode, name, password));
     } catch (caught) {
       setError(caught instanceof AuthError ? caught.message : 'Something went wrong. Try again.');
       setBusy(null);
