@@ -24,16 +24,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import http.server
 import io
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
@@ -257,6 +260,83 @@ class _Middleware:
             return list(self.app(environ, start_response))
 
 
+class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
+    """Serves a WSGI app over HTTP/1.1 keep-alive.
+
+    werkzeug's development server (moto's default) closes the connection after
+    every response, so each DynamoDB call would pay a TCP connect here and a new
+    thread there. moto's responses are small and complete: read the body, call
+    the app, answer with a Content-Length, keep the connection.
+    """
+
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "SERVER_NAME": str(host),
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_LENGTH": str(length),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        started: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            started["status"], started["headers"] = status, headers
+            return chunks.append
+
+        result = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+        try:
+            chunks.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        payload = b"".join(chunks)
+        code, _, reason = started["status"].partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in started["headers"]:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.client_address[0], *args)
+
+
+class _KeepAliveServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, app: Any) -> None:
+        super().__init__((host, port), _KeepAliveHandler)
+        self.app = app
+
+
 def _moto_backends() -> Iterator[Any]:
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodbstreams.models import dynamodbstreams_backends
@@ -295,7 +375,6 @@ class EmbeddedDynamoDB:
     def start(self) -> EmbeddedDynamoDB:
         """Serve, create the tables, restore the snapshot, start the upkeep threads."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
 
         from chatapp import motofix
 
@@ -321,7 +400,7 @@ class EmbeddedDynamoDB:
         self._middleware = _Middleware(
             DomainDispatcherApplication(create_backend_app), self._lock, self.faults
         )
-        self._server = make_server(self.host, self.port, self._middleware, threaded=True)
+        self._server = _KeepAliveServer(self.host, self.port, self._middleware)
         self.port = self._server.server_address[1]
         self._spawn(lambda: self._server.serve_forever(poll_interval=0.1), "moto-server")
         ddb = client(self.endpoint)
