@@ -86,7 +86,12 @@ def run_db(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.exit_with_stdin:
+        # Ctrl-C reaches the whole process group; the parent decides when we stop,
+        # after its connections' $disconnect handlers have used the database.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         db = EmbeddedDynamoDB(args.host, args.port, args.data_dir, from_environment()).start()
     except RuntimeError as error:

@@ -242,6 +242,7 @@ class StreamPoller:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             self.invocations += 1
             context = LambdaContext(function_name=self.function_name, memory_size=128)
+            log.debug("%s: batch of %d record(s)", self.function_name, len(batch))
             try:
                 response = self.handler({"Records": batch}, context)
                 first_failed = failed_from(response, batch)
