@@ -64,7 +64,9 @@ elif [ -f ".chalice/deployed/$STAGE.json" ]; then
   .venv/bin/chalice delete --stage "$STAGE"
   rm -f ".chalice/deployed/$STAGE.sha256"
 else
-  note "nothing recorded in .chalice/deployed/$STAGE.json: no Chalice resources to delete"
+  note "nothing recorded in .chalice/deployed/$STAGE.json; looking for what a failed deploy left"
+  LEFT=$("$PY" -m infra.tools leftovers --stage "$STAGE" --region "$REGION")
+  while IFS= read -r line; do note "$line"; done <<<"$LEFT"
 fi
 
 step "Emptying the site bucket"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import chalice_state, combined, event_source, site, stage_config
+from . import chalice_state, combined, event_source, leftovers, site, stage_config
 
 
 def _boto3():
@@ -85,6 +85,18 @@ def empty_bucket(args: argparse.Namespace) -> int:
     return 0
 
 
+def remove_leftovers(args: argparse.Namespace) -> int:
+    """Delete what a failed chalice deploy left (it records nothing for chalice delete)."""
+    boto3 = _boto3()
+    removed = leftovers.remove(
+        boto3.client("lambda", region_name=args.region),
+        boto3.client("iam", region_name=args.region),
+        args.stage,
+    )
+    print("\n".join(f"deleted {item}" for item in removed) or "nothing left behind")
+    return 0
+
+
 def build_combined(args: argparse.Namespace) -> int:
     """Write infra/combined/<stage>/ for `./deploy.sh --terraform`."""
     print(combined.build(args.stage, args.region))
@@ -129,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         (["--websocket-api-url"], {"default": ""}),
     )
     command("empty-bucket", empty_bucket, region, (["--bucket"], {"required": True}))
+    command("leftovers", remove_leftovers, stage, region)
     command("combined", build_combined, stage, (["--region"], {"default": "us-east-1"}))
 
     args = parser.parse_args(argv)

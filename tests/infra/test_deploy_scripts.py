@@ -270,9 +270,15 @@ def test_cleanup_removes_the_stage(moto: Moto, outputs: dict, cleaned) -> None:
     assert moto.client("logs").describe_log_groups()["logGroups"] == []
 
 
-def test_cleanup_says_chalice_recorded_nothing_after_the_failed_deploy(cleaned) -> None:
-    # Chalice writes .chalice/deployed/<stage>.json only after a complete deploy.
+def test_cleanup_removes_what_the_failed_chalice_deploy_left(moto: Moto, cleaned) -> None:
+    # Chalice writes .chalice/deployed/<stage>.json only after a complete deploy,
+    # so `chalice delete` cannot see these; cleanup.sh finds them by tag and name.
     assert "nothing recorded in .chalice/deployed/dev.json" in cleaned.stdout
+    assert "deleted function chalice-chat-dev-on_new_messages" in cleaned.stdout
+    assert "deleted event source mapping" in cleaned.stdout
+    assert moto.client("lambda").list_functions()["Functions"] == []
+    assert moto.client("lambda").list_event_source_mappings()["EventSourceMappings"] == []
+    assert moto.client("iam").list_roles()["Roles"] == []
 
 
 def test_cleanup_is_safe_to_rerun(cleaned, repo: Path, env: dict[str, str]) -> None:
