@@ -40,8 +40,11 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """One server for the module; no rate limit so tests can seed rooms quickly."""
+def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One server for the module; no rate limit so tests can seed rooms quickly.
+
+    Depends on `browser` so that without chromium nothing is started at all.
+    """
     running = start_local_server(tmp_path_factory.mktemp("chat-data"), "--rate-limit", "0")
     yield running
     running.stop()
