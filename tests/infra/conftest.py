@@ -148,16 +148,6 @@ def copy_infra(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def infra_copy(
-    tmp_path_factory: pytest.TempPathFactory, terraform: str, tf_env: dict[str, str]
-) -> Path:
-    """An initialised copy of infra/ (one `terraform init` per session)."""
-    target = copy_infra(tmp_path_factory.mktemp("infra"))
-    run([terraform, "init", "-input=false", "-no-color"], tf_env, target)
-    return target
-
-
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     """A fresh moto server per test module."""

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.tools import site, stage_config
 
-from .conftest import ROOT, Moto, run, start_moto, stop_moto
+from .conftest import ROOT, Moto, run
 
 pytestmark = pytest.mark.infra
 
@@ -52,13 +51,6 @@ def _copy_repo(target: Path) -> Path:
     (dist / "assets" / "index-9c8d7e.css").write_text("body{margin:0}")
     (dist / "favicon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     return target
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    server = start_moto(tmp_path_factory.mktemp("moto-deploy") / "moto.log")
-    yield server
-    stop_moto(server)
 
 
 @pytest.fixture(scope="module")
