@@ -16,9 +16,10 @@ Figures, each the median / min / max over --runs:
           joined, getMessages, render). This is "opening a room" in the budget.
 - load:   a signed-in reader loads the page with that room as their current
           room; from navigation start (performance.timeOrigin) to the same
-          frame. Adds the JS, /config.json and the WebSocket handshake.
-          Split into: handshake (new WebSocket → open) and history (getMessages
-          sent → its answer), both mostly the local server's time.
+          frame. Split into startup (navigation → new WebSocket: HTML, JS,
+          /config.json, first render), handshake (→ open), history
+          (getMessages sent → its answer; the local server's time) and render
+          (answer → the frame showing it).
 - back:   the reader clicks the room again in "recent rooms" after visiting
           another: shown from memory at once, then caught up (after = last id).
 - all:    from the first scroll to the top until every one of the N messages
@@ -150,10 +151,13 @@ def run_once(
     context.add_init_script(session_script(session, room, last_id))
     page = context.new_page()
     page.goto(site_url)
-    figures["load"].append(page.evaluate("window.__openShown"))
+    shown = page.evaluate("window.__openShown")
     socket = page.evaluate("window.__ws[0]")
+    figures["load"].append(shown)
+    figures["startup"].append(socket["created"])
     figures["handshake"].append(socket["open"] - socket["created"])
     figures["history"].append(socket["answered"] - socket["asked"])
+    figures["render"].append(shown - socket["answered"])
     figures["all"].append(measure_all_pages(page, first_id))
     count = page.locator("[role=log] li.message").count()
     if count != len(stored):
@@ -229,7 +233,9 @@ def main() -> int:
             print(f"seeded {len(stored)} messages in #{room} on {server.url}")
 
             figures: dict[str, list[float]] = {
-                name: [] for name in ("join", "load", "handshake", "history", "back", "all")
+                name: [] for name in (
+                    "join", "load", "startup", "handshake", "history", "render", "back", "all"
+                )
             }
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
