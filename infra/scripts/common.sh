@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by deploy.sh and cleanup.sh (sourced; expects SCRIPT, STEP, TOTAL, YES, WORK).
 
 STEP_NAME=""
@@ -55,8 +56,9 @@ check_prerequisites() { # sets PY (the project venv's python); needs REGION
   note "terraform: $tf_version"
 
   if [ -f frontend/package.json ] && [ "${SKIP_BUILD:-0}" = 0 ]; then
-    command -v node >/dev/null && command -v npm >/dev/null ||
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
       fail "node and npm are needed to build the site (Node 20 or newer), or pass --skip-build"
+    fi
     note "node: $(node --version), npm $(npm --version)"
   fi
 
