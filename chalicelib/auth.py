@@ -15,10 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import bcrypt
-import jwt
-
-from chalicelib import errors, ids, settings, store
+from chalicelib import aws, errors, ids, settings, store
 from chalicelib.protocol import Credentials
 
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -39,13 +36,22 @@ def _prehash(password: str) -> bytes:
     return base64.b64encode(digest)
 
 
+# bcrypt and PyJWT are imported where they are used: most Lambdas of the app
+# (message, disconnect, the stream handler) never hash and PyJWT's import alone
+# is ~40 ms of a cold start (bench/coldstart.py).
+
+
 def hash_password(password: str) -> str:
     """A bcrypt hash (cost from settings) over the whole password."""
+    import bcrypt
+
     salt = bcrypt.gensalt(rounds=settings.get().bcrypt_rounds)
     return bcrypt.hashpw(_prehash(password), salt).decode("ascii")
 
 
 def check_password(password: str, password_hash: str) -> bool:
+    import bcrypt
+
     return bcrypt.checkpw(_prehash(password), password_hash.encode("ascii"))
 
 
@@ -56,6 +62,8 @@ def _decoy_hash() -> str:
     Checking a password against it costs what a real check costs, so a login
     for an unknown name takes as long as one with a wrong password.
     """
+    import bcrypt
+
     salt = bcrypt.gensalt(rounds=settings.get().bcrypt_rounds).decode("ascii")
     return salt + "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(31))
 
@@ -95,9 +103,8 @@ def signing_secret() -> str:
     """The JWT secret, fetched once per container."""
     config = settings.get()
     if config.jwt_secret_parameter:
-        import boto3  # only deployed stages reach SSM
-
-        parameter = boto3.client("ssm").get_parameter(
+        # Only deployed stages reach SSM; the container's one session (chalicelib.aws).
+        parameter = aws.session().client("ssm").get_parameter(
             Name=config.jwt_secret_parameter, WithDecryption=True
         )
         return parameter["Parameter"]["Value"]
@@ -107,6 +114,8 @@ def signing_secret() -> str:
 
 
 def issue_token(username: str, now_s: int) -> Session:
+    import jwt
+
     expires = now_s + settings.get().token_lifetime_seconds
     token = jwt.encode(
         {"sub": username, "iat": now_s, "exp": expires}, signing_secret(), algorithm="HS256"
@@ -118,6 +127,8 @@ def verify_token(token: str | None) -> str:
     """The username a token was issued to, or Unauthorized."""
     if not token:
         raise errors.Unauthorized("token is required")
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

@@ -15,11 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import boto3
-import botocore.session
-from botocore.config import Config
 from chalice.app import WebsocketDisconnectedError
 
-from chalicelib import protocol, settings, store
+from chalicelib import aws, protocol, settings, store
 from chalicelib.chat import WebsocketSender
 from chalicelib.protocol import Message
 
@@ -30,15 +28,11 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def management_session() -> boto3.session.Session:
-    """The session app.websocket_api posts through: pooled connections for every fan-out thread."""
-    core = botocore.session.get_session()
-    core.set_default_client_config(
-        Config(
-            max_pool_connections=settings.get().fanout_threads,
-            retries={"mode": "standard", "max_attempts": 3},
-        )
-    )
-    return boto3.session.Session(botocore_session=core)
+    """The session app.websocket_api posts through: pooled connections for every fan-out thread.
+
+    The container's one session (chalicelib.aws), which the DynamoDB client shares.
+    """
+    return aws.session()
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -11,10 +11,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
-from chalicelib import errors, settings
+from chalicelib import aws, errors, settings
 from chalicelib.protocol import Message
 
 Item = dict[str, dict[str, Any]]
@@ -29,7 +28,7 @@ def client() -> Any:
     if _client is None:
         with _client_lock:
             if _client is None:
-                _client = boto3.session.Session().client(
+                _client = aws.session().client(
                     "dynamodb",
                     # Bounded retries with backoff for throttling; enough pooled
                     # connections for the fan-out's threads.
