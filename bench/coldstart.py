@@ -47,13 +47,14 @@ CHILD_ROUNDS = "4"  # bcrypt cost in the child: the benchmark is about init, not
 # PostToConnection is answered by a hook (the child's only network would be AWS).
 CHILD = r"""
 import time
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 import json, os, sys
 kind = sys.argv[1]
 if kind == "floor":
     import boto3
     boto3.client("dynamodb")
-    print(json.dumps({"init": time.perf_counter() - started, "first": 0.0}))
+    print(json.dumps({"init": time.perf_counter() - started, "first": 0.0,
+                      "cpu": time.process_time() - cpu_started}))
     raise SystemExit
 import importlib.util
 spec = importlib.util.spec_from_file_location("app", os.path.join(os.getcwd(), "app.py"))
@@ -76,7 +77,8 @@ if kind == "stream":
 handler = {"login": module.app, "message": module.message, "stream": module.on_new_messages}[kind]
 result = handler(event, None)
 done = time.perf_counter()
-print(json.dumps({"init": imported - started, "first": done - imported, "result": result}))
+print(json.dumps({"init": imported - started, "first": done - imported,
+                  "cpu": time.process_time() - cpu_started, "result": result}))
 """
 
 
@@ -170,16 +172,22 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 
-def lambda_layout(package: Path, root: Path) -> tuple[Path, dict[str, str]]:
+def lambda_layout(
+    package: Path, root: Path, compiled: bool = False
+) -> tuple[Path, dict[str, str]]:
     """Extract the package as the task root and link the runtime's modules beside it.
 
-    Returns the task root (the children's cwd) and the environment additions.
+    With `compiled`, the task root gets its .pyc files, as a package that ships
+    them would. Returns the task root (the children's cwd) and the environment.
     """
+    import compileall
     import site
 
     task, runtime = root / "task", root / "runtime"
     with zipfile.ZipFile(package) as archive:
         archive.extractall(task)
+    if compiled:
+        compileall.compile_dir(task, quiet=1)
     runtime.mkdir()
     site_packages = Path(next(p for p in site.getsitepackages() if p.endswith("site-packages")))
     for name in RUNTIME_MODULES:
@@ -193,7 +201,9 @@ def run_child(
     started = time.perf_counter()
     command = [sys.executable, "-c", CHILD, kind]
     if layout is not None:
-        command.insert(1, "-S")  # no site-packages: only the task root and the runtime
+        # No site-packages: only the task root and the runtime. And no .pyc written:
+        # Lambda's task root is read-only, so a cold start compiles the package again.
+        command[1:1] = ["-S", "-B"]
     finished = subprocess.run(
         command,
         cwd=layout or PROJECT_ROOT,
@@ -278,28 +288,31 @@ def report_package(archive: Path) -> None:
 
 def report(results: dict[str, list[dict[str, Any]]], runs: int) -> float:
     floor = median([r["init"] for r in results["floor"]])
+    floor_cpu = median([r["cpu"] for r in results["floor"]])
     rows = []
-    worst = 0.0
+    worst = worst_cpu = 0.0
     names = {"floor": "floor: import boto3; client('dynamodb')", "login": "login (REST)",
              "message": "sendMessage (WebSocket)", "stream": "stream batch (fan-out)"}
     for kind, samples in results.items():
         init = median([s["init"] for s in samples])
         first = median([s["first"] for s in samples])
         total = median([s["init"] + s["first"] for s in samples])
-        process = median([s["process"] for s in samples])
-        ratio = total / floor
+        cpu = median([s["cpu"] for s in samples])
+        ratio, cpu_ratio = total / floor, cpu / floor_cpu
         if kind != "floor":
-            worst = max(worst, ratio)
-        rows.append([names[kind], init, first, total, f"{ratio:.2f}x",
-                     "" if kind == "floor" else f"<= {TARGET_RATIO}x", process])
+            worst, worst_cpu = max(worst, ratio), max(worst_cpu, cpu_ratio)
+        rows.append([names[kind], init, first, total, f"{ratio:.2f}x", cpu,
+                     f"{cpu_ratio:.2f}x", "" if kind == "floor" else f"<= {TARGET_RATIO}x"])
     print_table(
         f"Cold start, median of {runs} fresh interpreters (seconds; DynamoDB = moto on loopback)",
-        ["", "imports + init", "first request", "total", "vs floor", "target",
-         "process wall"],
+        ["", "imports + init", "first request", "total", "vs floor", "CPU", "CPU vs floor",
+         "target"],
         rows,
     )
-    verdict = "met" if worst <= TARGET_RATIO else "MISSED"
-    print(f"target: every kind <= {TARGET_RATIO} x floor: {verdict} (worst {worst:.2f}x)")
+    for label, value in (("wall", worst), ("CPU", worst_cpu)):
+        verdict = "met" if value <= TARGET_RATIO else "MISSED"
+        print(f"target: every kind <= {TARGET_RATIO} x floor, {label}: {verdict} "
+              f"(worst {value:.2f}x)")
     return worst
 
 
@@ -323,6 +336,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--no-package", action="store_true", help="skip `chalice package`")
+    parser.add_argument(
+        "--compiled", action="store_true",
+        help="ship .pyc files in the task root (chalice package does not)",
+    )
     args = parser.parse_args()
 
     import logging
@@ -332,9 +349,12 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     with tempfile.TemporaryDirectory() as temporary:
         archive = None if args.no_package else build_package(Path(temporary))
-        layout = None if archive is None else lambda_layout(archive, Path(temporary))
+        layout = None if archive is None else lambda_layout(
+            archive, Path(temporary), args.compiled
+        )
         print("children run from", "the extracted package (python -S)" if layout
-              else "the project with the whole venv")
+              else "the project with the whole venv",
+              "with .pyc files" if args.compiled else "")
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
