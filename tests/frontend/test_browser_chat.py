@@ -111,6 +111,39 @@ def test_the_form_explains_what_the_server_refused(server, open_page, shots):
     expect(alert).to_have_text("Too many failed attempts. Wait a few minutes, then try again.")
 
 
+def test_everything_works_from_the_keyboard(server, open_page):
+    name = unique("kbd")
+    api_sign_up(server.api_url, name, PASSWORD)
+    page = open_page()
+    page.goto(server.url)
+    # The Username field has focus; Tab reaches Password; Enter logs in.
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.type(name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect_live(page)
+
+    room = unique("keys-")
+    page.get_by_label("Room", exact=True).focus()
+    page.keyboard.type(room)
+    page.keyboard.press("Enter")
+    expect(log(page)).to_have_attribute("aria-label", f"Messages in #{room}")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Join")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name=f"#{room}")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="#general")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(log(page)).to_be_focused()  # scrollable with the arrow and page keys
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("textbox", name="Message")).to_be_focused()
+    page.keyboard.type("typed without a mouse")
+    page.keyboard.press("Enter")
+    expect(confirmed(page, "typed without a mouse")).to_have_count(1)
+
+
 def test_log_out_returns_to_the_form_for_good(server, open_page):
     page = open_page()
     sign_up(page, server.url, unique("hana"))
