@@ -12,7 +12,11 @@ step() { # numbered progress: step "what happens now"
 note() { printf '      %s\n' "$*"; }
 
 fail() {
-  printf '%s: error: %s\n' "$SCRIPT" "$*" >&2
+  if [ "${STEP:-0}" -gt 0 ]; then
+    printf '%s: step %d/%d (%s) failed: %s\n' "$SCRIPT" "$STEP" "$TOTAL" "$STEP_NAME" "$*" >&2
+  else
+    printf '%s: error: %s\n' "$SCRIPT" "$*" >&2
+  fi
   exit 1
 }
 
