@@ -114,7 +114,6 @@ def run(
 ) -> dict[str, Any]:
     from chalice.test import Client
 
-    import app as chat_app
     from chalicelib import settings, store
     from tests.support import events
 
@@ -122,6 +121,8 @@ def run(
     results: dict[str, Any] = {"configured": configured, "calls": {}}
     results.update(wall={}, dynamodb={}, cpu={})
     with moto_tables() as dynamodb, tempfile.TemporaryDirectory() as project_dir:
+        import app as chat_app  # after moto (moto_tables): its session must be mocked
+
         rooms = {size: register_connections(dynamodb, f"room{size}", size) for size in sizes}
         results["seed"] = seed_design_calls(dynamodb)
         api = chat_app.app.websocket_api

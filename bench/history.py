@@ -74,12 +74,13 @@ def seed_room(dynamodb: Any, room: str, count: int) -> list[str]:
 def run(sizes: list[int], limits: list[int]) -> list[dict[str, Any]]:
     from chalice.test import Client
 
-    import app as chat_app
     from chalicelib import store
     from tests.support import events
 
     rows: list[dict[str, Any]] = []
     with moto_tables() as dynamodb, tempfile.TemporaryDirectory() as project_dir:
+        import app as chat_app  # after moto (moto_tables): its session must be mocked
+
         api = chat_app.app.websocket_api
         api._client = None
         outbox, meter = ManagementStub(0.0, keep=True), QueryMeter()

@@ -4,6 +4,9 @@ A botocore session loads the SDK's data files (endpoints, partitions, retry
 and default configuration) the first time one of its clients needs them, and
 keeps them. With a session per client, the stream handler (a DynamoDB client
 and a Management API client) loaded them twice in every cold start.
+
+Tests that mock AWS in-process must import moto before app.py: moto hooks the
+sessions created after its import, and this one is created when app.py is.
 """
 
 from __future__ import annotations
