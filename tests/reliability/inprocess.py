@@ -93,6 +93,9 @@ class DynamoDBFaults:
         self.rate = rate
         self.random = random.Random(seed)
         self.enabled = False
+        # Operations whose first attempt DynamoDB applies but whose answer is lost
+        # (a 500 comes back instead), as after a timeout: the retry meets its own write.
+        self.lose_first_answer: set[str] = set()
         self.injected = 0
         self.attempts: list[int] = []
         self.max_failing = 0
@@ -110,14 +113,23 @@ class DynamoDBFaults:
         client.meta.events.register("after-call.dynamodb", self._after_call)
         client.meta.events.register("after-call-error.dynamodb", self._after_call)
 
-    def _before_call(self, **_: Any) -> None:
+    def _before_call(self, model: Any, **_: Any) -> None:
         with self._lock:
             chosen = self.enabled and self.random.random() < self.rate
             failing = self.random.randint(1, self.max_failing) if chosen else 0
         self._call.failing, self._call.attempt = failing, 0
+        self._call.lose = model.name in self.lose_first_answer
 
     def _before_send(self, request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
         self._call.attempt += 1
+        if self._call.lose and self._call.attempt == 1:
+            self._moto(event_name=event_name, request=request, **kwargs)  # applied...
+            with self._lock:
+                self.injected += 1
+            payload = b'{"__type": "com.amazon.coral.service#InternalFailure"}'
+            return _response(  # ...and answered with a 500, which botocore retries
+                request.url, 500, {"Content-Type": "application/x-amz-json-1.0"}, payload
+            )
         if self._call.attempt > self._call.failing:
             return self._moto(event_name=event_name, request=request, **kwargs)
         with self._lock:
