@@ -180,12 +180,15 @@ def report(results: dict[str, Any], sizes: list[int], latency: float) -> None:
             wall, db = results["wall"][mode, size], results["dynamodb"][mode, size]
             target = f"<= {TARGET_SECONDS}" if size == TARGET_SIZE else ""
             cpu = results["cpu"][mode, size]
-            rows.append([mode, size, wall, db, wall - db, cpu, size * latency, target])
+            # moto's time is CPU in this process too: what is left is the handler's own.
+            per_post_ms = max(cpu - db, 0.0) / size * 1000
+            rows.append([mode, size, wall, db, wall - db, cpu, per_post_ms, size * latency,
+                         target])
     print_table(
         f"Fan-out of one message: stream handler wall time, seconds "
         f"(PostToConnection = {latency * 1000:.0f} ms, signed and parsed by botocore)",
         ["sending", "room", "wall", "moto DynamoDB", "wall - moto", "CPU (all threads)",
-         "20 ms x room", "target"],
+         "CPU ms per post", "20 ms x room", "target"],
         rows,
     )
     print(
