@@ -297,7 +297,28 @@ describe('ChatClient: session', () => {
       factory.last().drop();
       await vi.advanceTimersByTimeAsync(1_000);
     }
+    expect(ended).toEqual([]); // suspected: one more attempt, at once
+    factory.last().drop();
+    await vi.advanceTimersByTimeAsync(0);
     expect(ended).toEqual([SESSION_REFUSED]);
+  });
+
+  it('does not end the session when the server came back just after a failed attempt', async () => {
+    const { client, factory, ended, snap } = setup({ checkServerUp: async () => true });
+    client.start();
+    for (let i = 0; i < 3; i++) {
+      factory.last().drop();
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    const retried = factory.sockets.length;
+    factory.last().open(); // the immediate retry gets through
+    expect(factory.sockets).toHaveLength(retried);
+    expect(snap().status).toBe('live');
+    factory.last().drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    factory.last().drop(); // a single failure later is not a refusal
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(ended).toEqual([]);
   });
 
   it('keeps retrying while the server is down', async () => {

@@ -67,7 +67,7 @@ export const SESSION_REFUSED = 'The server no longer accepts your session. Pleas
 const NO_ECHO = 'No reply from the server.';
 
 // Handshakes failing this many times in a row while the server answers HTTP
-// mean the token itself is refused (browsers do not expose the 401).
+// suggest the token itself is refused (browsers do not expose the 401).
 const REFUSALS_BEFORE_LOGOUT = 3;
 // setTimeout's ceiling (~24.8 days); longer sessions re-arm the timer.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -91,6 +91,8 @@ export class ChatClient {
   private clientIdCounter = 0;
   private readonly clientIdPrefix = randomTag();
   private ended = false;
+  /** The server answered /health while a handshake failed; one more failure ends the session. */
+  private refusalSuspected = false;
   private snapshot: ChatSnapshot;
 
   constructor(options: ChatClientOptions) {
@@ -99,7 +101,10 @@ export class ChatClient {
     this.socket = new ReconnectingSocket({
       url: () => this.socketUrl(),
       onFrame: (frame) => this.onFrame(frame),
-      onOpen: () => this.sync(this.room),
+      onOpen: () => {
+        this.refusalSuspected = false;
+        this.sync(this.room);
+      },
       onStatus: (status, retryInMs) => this.onStatus(status, retryInMs),
       onHandshakeFailure: (failures) => this.onHandshakeFailure(failures),
       createSocket: options.createSocket,
@@ -221,9 +226,14 @@ export class ChatClient {
 
   private onHandshakeFailure(failures: number): void {
     if (this.sessionExpired()) return this.end(SESSION_EXPIRED);
-    if (failures % REFUSALS_BEFORE_LOGOUT !== 0 || !this.options.checkServerUp) return;
+    if (failures < REFUSALS_BEFORE_LOGOUT || !this.options.checkServerUp) return;
     void this.options.checkServerUp().then((up) => {
-      if (up && !this.ended && this.status !== 'live') this.end(SESSION_REFUSED);
+      if (!up || this.ended || this.status === 'live') return;
+      // The server may have come back just after that attempt failed: only a
+      // second refusal while it answers, tried at once, ends the session.
+      if (this.refusalSuspected) return this.end(SESSION_REFUSED);
+      this.refusalSuspected = true;
+      this.socket.reconnectNow();
     });
   }
 
