@@ -58,7 +58,7 @@ export function Composer({ room, notice, onSend, onDismissNotice }: Props) {
         aria-invalid={over}
         aria-describedby="composer-counter composer-notice"
       />
-      <span id="composer-counter" className={over ? 'counter over' : 'counter'} aria-live="polite">
+      <span id="composer-counter" className={over ? 'counter over' : 'counter'}>
         {length >= COUNTER_FROM ? `${length} / ${TEXT_MAX}` : ''}
       </span>
       <button type="submit" disabled={over || text.trim() === ''}>
