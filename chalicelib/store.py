@@ -306,7 +306,12 @@ def put_message(message: Message, now_s: int) -> bool:
         "ConditionExpression": "attribute_not_exists(id)",
     }
     if message.client_id is None:
-        client().put_item(**put)
+        try:
+            client().put_item(**put)
+        except client().exceptions.ConditionalCheckFailedException:
+            # The id is new to this call, so the item that is there is this very
+            # message: an earlier attempt was stored but its answer was lost.
+            pass
         return True
     item["client_id"] = _s(message.client_id)
     marker = {

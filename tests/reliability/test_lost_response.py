@@ -31,11 +31,6 @@ def test_with_a_client_id_a_lost_answer_is_stored_and_delivered_once(backend, lo
     tally.add(inputs=1, faults=lossy.injected, checked=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.put_message without a clientId treats its own retried PutItem's "
-    "ConditionalCheckFailed as a failure: the client gets `internal` for a delivered message",
-)
 def test_without_a_client_id_a_lost_answer_is_not_reported_as_a_failure(backend, lossy):
     alice = backend.connect("alice", "lobby")
     lossy.lose_first_answer = {"PutItem"}
