@@ -39,9 +39,14 @@ export function App({ config: configPromise }: { config: Promise<SiteConfig> }) 
   if (config.kind === 'failed') {
     return (
       <main className="centered">
-        <p role="alert" className="error">
-          The chat cannot start: {config.error}.
-        </p>
+        <div>
+          <p role="alert" className="error">
+            The chat cannot start: {config.error}.
+          </p>
+          <button type="button" onClick={() => window.location.reload()}>
+            Try again
+          </button>
+        </div>
       </main>
     );
   }
