@@ -321,7 +321,11 @@ async def _serve(options: ServeOptions) -> int:
     database: DatabaseProcess | None = None
     if options.dynamodb_endpoint:
         endpoint = options.dynamodb_endpoint.rstrip("/")
-        created = ensure_tables(client(endpoint))
+        try:
+            created = ensure_tables(client(endpoint))
+        except Exception as error:  # unreachable, not DynamoDB, refused credentials...
+            print(f"chatapp serve: cannot use DynamoDB at {endpoint}: {error}", file=sys.stderr)
+            return 1
         log.info("using DynamoDB at %s (created %d missing tables)", endpoint, len(created))
     else:
         database = DatabaseProcess(options.data_dir, options.verbose)

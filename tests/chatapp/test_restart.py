@@ -84,3 +84,16 @@ def test_chatapp_db_serves_the_tables_and_serve_can_use_it(tmp_path, standalone_
     assert [m["text"]["S"] for m in messages] == ["stored in the external database"]
     assert ddb.scan(TableName=table_names()["connections"])["Items"] == []  # $disconnect ran
     assert os.path.exists(tmp_path / "serve" / "jwt-secret")
+
+
+def test_unreachable_dynamodb_endpoint_is_a_clear_error(tmp_path):
+    nothing_there = f"http://127.0.0.1:{free_port()}"
+    command = [*chatapp_command(), "serve", "--port", str(free_port())]
+    result = subprocess.run(
+        [*command, "--data-dir", str(tmp_path), "--dynamodb-endpoint", nothing_there],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cannot use DynamoDB at http://127.0.0.1:" in result.stderr
