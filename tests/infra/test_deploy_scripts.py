@@ -205,7 +205,11 @@ def test_chalice_created_the_lambdas_it_reached(moto: Moto, repo: Path, outputs:
     stream_handler = aws_lambda.get_function_configuration(
         FunctionName="chalice-chat-dev-on_new_messages"
     )
-    assert stream_handler["MemorySize"] == 512
+    configured = json.loads((repo / ".chalice" / "config.json").read_text())
+    assert (
+        stream_handler["MemorySize"]
+        == configured["lambda_functions"]["on_new_messages"]["lambda_memory_size"]
+    )
     variables = stream_handler["Environment"]["Variables"]
     assert variables["MESSAGES_STREAM_ARN"] == outputs["messages_stream_arn"]
     assert "JWT_SECRET" not in variables
