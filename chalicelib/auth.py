@@ -13,7 +13,7 @@ import functools
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chalicelib import aws, errors, ids, settings, store
 from chalicelib.protocol import Credentials
@@ -21,8 +21,7 @@ from chalicelib.protocol import Credentials
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):
     username: str
     token: str
     expires_at: str

@@ -13,9 +13,8 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 TABLES: dict[str, dict[str, Any]] = {
@@ -52,8 +51,7 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     users_table: str
     connections_table: str
     messages_table: str

@@ -8,8 +8,7 @@ Tables and their keys are defined in tables.json; names come from settings.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.config import Config
 
@@ -51,8 +50,7 @@ def _n(value: int) -> dict[str, str]:
 # ---------------------------------------------------------------------- users
 
 
-@dataclass(frozen=True)
-class User:
+class User(NamedTuple):
     username: str
     password_hash: str
 
@@ -145,8 +143,7 @@ def clear_login_failures(username: str) -> None:
 # ---------------------------------------------------------------- connections
 
 
-@dataclass(frozen=True)
-class Connection:
+class Connection(NamedTuple):
     connection_id: str
     username: str
     room: str
