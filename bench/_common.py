@@ -24,19 +24,13 @@ RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-# What tests/chalicelib/conftest.py sets: fake credentials, a secret, cheap bcrypt.
+from tests.support.environment import TEST_ENVIRONMENT
+
+# What the in-process tests run under, and no shared AWS config or credentials.
 BENCH_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    **TEST_ENVIRONMENT,
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "JWT_SECRET": "bench-secret-not-for-production-use-0123456789",
-    "BCRYPT_ROUNDS": "4",
-    "WEBSOCKET_API_ID": "benchapi123",
 }
 for _name, _value in BENCH_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)

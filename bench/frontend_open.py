@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -40,19 +39,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.frontend.chat_api import send_messages, sign_up  # noqa: E402
-from tests.support.localserver import start_local_server  # noqa: E402
+from tests.frontend.chat_api import send_messages, sign_up
+from tests.support.chromium import CHROMIUM_ARGS, executable
+from tests.support.localserver import start_local_server
 
 BUDGET_MS = 1000.0
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SITE_INDEX = PROJECT_ROOT / "frontend" / "dist" / "index.html"
 
 # Installed before the app runs: resolves window.__shown(id) with the time of the
@@ -210,7 +203,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.messages < 1 or args.runs < 1:
         parser.error("--messages and --runs must be positive")
-    chromium = shutil.which("chromium")
+    chromium = executable()
     if chromium is None:
         print("Debian's chromium is missing (make chromium)", file=sys.stderr)
         return 2

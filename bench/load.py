@@ -34,9 +34,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from websockets.asyncio.client import connect  # noqa: E402
+from websockets.asyncio.client import connect
 
-from tests.support.localserver import LocalServer, free_port, start_local_server  # noqa: E402
+from tests.support.localserver import LocalServer, free_port, start_local_server
 
 QUIET_SECONDS = 10.0  # no delivery for this long after the last send: the rest is lost
 

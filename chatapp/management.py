@@ -24,10 +24,12 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 
+from chalicelib.settings import LIMITS
+
 log = logging.getLogger("chatapp.management")
 
 # API Gateway WebSocket frames are at most 32 KB; PostToConnection refuses more.
-MAX_FRAME_BYTES = 32 * 1024
+MAX_FRAME_BYTES: int = LIMITS["frame_max_bytes"]
 EVENT_NAME = "before-call.apigatewaymanagementapi"
 _request_ids = itertools.count(1)
 

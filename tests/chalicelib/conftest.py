@@ -7,7 +7,6 @@ process), then each test gets fresh tables from chalicelib/tables.json.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,17 +15,9 @@ from urllib.parse import unquote
 
 import pytest
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SESSION_TOKEN="testing",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-    JWT_SECRET=os.urandom(32).hex(),
-    BCRYPT_ROUNDS="4",
-    WEBSOCKET_API_ID="testapi123",
-)
+from tests.support import environment
+
+environment.apply()
 
 import boto3
 from botocore.awsrequest import AWSResponse

@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.chromium import CHROMIUM_ARGS, executable
 from tests.support.localserver import PROJECT_ROOT, LocalServer, start_local_server
 
 SITE_INDEX = PROJECT_ROOT / "frontend" / "dist" / "index.html"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 # Connecting, history and fan-out all go through the local stack: allow more
 # than Playwright's default 5 s on a busy 2-core machine.
@@ -28,13 +22,13 @@ expect.set_options(timeout=15_000)
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
+    chromium = executable()
+    if chromium is None:
         pytest.skip("Debian's chromium is not installed (make chromium, as root, installs it)")
     if not SITE_INDEX.exists():
         pytest.fail("frontend/dist is not built: run `make site` (npm ci && npm run build)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

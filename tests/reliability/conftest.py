@@ -7,25 +7,14 @@ first, so whichever comes first wins and both agree.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
 from tests.reliability.tally import TALLY
+from tests.support import environment
 
-for _name, _value in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "JWT_SECRET": os.urandom(32).hex(),
-    "BCRYPT_ROUNDS": "4",
-    "WEBSOCKET_API_ID": "testapi123",
-}.items():
-    os.environ.setdefault(_name, _value)
+environment.apply(overwrite=False)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
