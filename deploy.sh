@@ -45,15 +45,10 @@ while [ $# -gt 0 ]; do
     *) echo "deploy.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-if ! [[ "$STAGE" =~ ^[a-z][a-z0-9-]{0,15}$ ]]; then
-  echo "deploy.sh: --stage must be 1-16 characters of a-z, 0-9 and '-', starting with a letter" >&2
-  exit 2
-fi
-export AWS_REGION=$REGION AWS_DEFAULT_REGION=$REGION
-
+SCRIPT=deploy.sh
 # shellcheck source=infra/scripts/common.sh
 source infra/scripts/common.sh
-SCRIPT=deploy.sh
+check_stage_and_region
 trap 'on_error' ERR
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

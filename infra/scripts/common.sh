@@ -3,6 +3,14 @@
 
 STEP_NAME=""
 
+check_stage_and_region() { # stage names go into resource names: short and DNS-safe
+  if ! [[ "$STAGE" =~ ^[a-z][a-z0-9-]{0,15}$ ]]; then
+    echo "$SCRIPT: --stage must be 1-16 characters of a-z, 0-9 and '-', starting with a letter" >&2
+    exit 2
+  fi
+  export AWS_REGION=$REGION AWS_DEFAULT_REGION=$REGION
+}
+
 step() { # numbered progress: step "what happens now"
   STEP=$((STEP + 1))
   STEP_NAME=$1
