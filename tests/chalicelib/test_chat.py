@@ -220,9 +220,10 @@ BAD_FRAMES = {
 
 @pytest.mark.parametrize(("frame", "code"), BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
 def test_bad_frames_get_an_error_frame_and_change_nothing(chat, aws, frame, code):
-    connection = chat.join("alice")
+    connection, bystander = chat.join("alice"), chat.join("bob")
     before = connection_item(aws, connection)
     (reply,) = chat.send(connection, frame)
+    assert chat.outbox.frames(bystander) == []  # it reaches no one else
     assert reply["type"] == "error"
     assert reply["code"] == code
     assert reply["message"]
