@@ -164,7 +164,7 @@ def put_connection(connection_id: str, username: str, room: str, now_s: int) -> 
             "room": _s(room),
             "connected_at": _n(now_s),
             "ttl": _n(now_s + config.connection_ttl_seconds),
-            "rate_window": _n(0),
+            "rate_opened": _n(0),
             "rate_count": _n(0),
         },
     )
@@ -203,8 +203,12 @@ def move_connection(connection_id: str, room: str) -> None:
 
 
 def take_send_allowance(connection_id: str, now_s: int) -> Connection:
-    """Count one message against the connection's fixed-window rate limit.
+    """Count one message against the connection's rate limit.
 
+    A window opens at the first message after the last one closed and lasts
+    the configured seconds, so a quick burst of limit + 1 messages always meets
+    the limit (windows aligned to the clock let a burst through that straddles
+    their boundary).
     One conditional update in the common case: it both counts and returns the
     connection's user and room. TooManyRequests when the window is full;
     ConnectionGone when the connection is not registered.
@@ -214,7 +218,7 @@ def take_send_allowance(connection_id: str, now_s: int) -> Connection:
     if limit == 0:
         return get_connection(connection_id)
     table, key = config.connections_table, {"connection_id": _s(connection_id)}
-    values = {":one": _n(1), ":window": _n(now_s // window), ":limit": _n(limit)}
+    cutoff = now_s - window  # a window that opened at or before this has closed
     for _ in range(3):
         try:
             count = client().update_item(
@@ -222,10 +226,12 @@ def take_send_allowance(connection_id: str, now_s: int) -> Connection:
                 Key=key,
                 UpdateExpression="SET rate_count = rate_count + :one",
                 ConditionExpression=(
-                    "attribute_exists(connection_id) AND rate_window = :window "
+                    "attribute_exists(connection_id) AND rate_opened > :cutoff "
                     "AND rate_count < :limit"
                 ),
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues={
+                    ":one": _n(1), ":cutoff": _n(cutoff), ":limit": _n(limit)
+                },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -234,17 +240,19 @@ def take_send_allowance(connection_id: str, now_s: int) -> Connection:
             old = failed.response.get("Item")
         if old is None:
             raise errors.ConnectionGone("this connection is not registered; reconnect")
-        if old["rate_window"]["N"] == values[":window"]["N"]:
+        if int(old["rate_opened"]["N"]) > cutoff:
             raise errors.TooManyRequests(
                 f"more than {limit} messages in {window} seconds; slow down"
             )
-        try:  # a new window: start counting at one
+        try:  # the last window has closed: open one now, counting this message
             count = client().update_item(
                 TableName=table,
                 Key=key,
-                UpdateExpression="SET rate_window = :window, rate_count = :one",
-                ConditionExpression="attribute_exists(connection_id) AND rate_window <> :window",
-                ExpressionAttributeValues={":window": values[":window"], ":one": values[":one"]},
+                UpdateExpression="SET rate_opened = :now, rate_count = :one",
+                ConditionExpression="attribute_exists(connection_id) AND rate_opened <= :cutoff",
+                ExpressionAttributeValues={
+                    ":now": _n(now_s), ":one": _n(1), ":cutoff": _n(cutoff)
+                },
                 ReturnValues="ALL_NEW",
             )
             return _connection(count["Attributes"])
