@@ -172,6 +172,20 @@ def test_rate_limit_window_passes(chat, aws, monkeypatch):
     assert chat.send(connection, {"action": "sendMessage", "text": "next window"}) == []
 
 
+def test_a_burst_over_the_limit_is_limited_wherever_it_starts(chat, aws, monkeypatch):
+    connection = chat.join("alice")
+    limit, window = settings.get().rate_limit_messages, settings.get().rate_limit_window_seconds
+    boundary = (int(time.time()) // window + 1) * window  # a multiple of the window
+    clock = [boundary - 0.5]
+    monkeypatch.setattr(time, "time_ns", lambda: int(clock[0] * 1_000_000_000))
+    for i in range(limit):
+        if i == limit // 2:
+            clock[0] = boundary + 0.2  # the burst straddles a clock-aligned boundary
+        assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
+    (reply,) = chat.send(connection, {"action": "sendMessage", "text": "one too many"})
+    assert reply["code"] == "rate_limited"
+
+
 def test_rate_limit_zero_disables_it(chat, aws, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
     settings.get.cache_clear()
