@@ -91,7 +91,7 @@ def local_environment(
     environment.update(
         {
             "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-            "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": endpoint,
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": REGION,
