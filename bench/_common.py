@@ -171,10 +171,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def chart_path(name: str) -> Path:
-    """bench/results/<name>.png (the directory is created; git ignores it)."""
+def save_chart(figure: Any, name: str) -> Path:
+    """Write bench/results/<name>.png (git ignores the directory) and say where."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    return RESULTS_DIR / f"{name}.png"
+    path = RESULTS_DIR / f"{name}.png"
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    print(f"chart: {path.relative_to(PROJECT_ROOT)}")
+    return path
 
 
 def pyplot() -> Any:

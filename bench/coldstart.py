@@ -327,9 +327,7 @@ def chart(results: dict[str, list[dict[str, Any]]]) -> None:
     axes.axhline(init[0] * TARGET_RATIO, color="red", linestyle=":", label="1.25 x floor")
     axes.set(ylabel="milliseconds (median)", title="Cold start per Lambda function")
     axes.legend()
-    path = _common.chart_path("coldstart")
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"chart: {path.relative_to(PROJECT_ROOT)}")
+    _common.save_chart(figure, "coldstart")
 
 
 def main() -> None:

@@ -232,9 +232,7 @@ def chart(results: dict[str, Any], sizes: list[int]) -> None:
              ylabel="stream handler wall time - moto time (s)",
              title="Fan-out of one message, 20 ms per PostToConnection")
     axes.legend()
-    path = _common.chart_path("fanout")
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"chart: {path.relative_to(_common.PROJECT_ROOT)}")
+    _common.save_chart(figure, "fanout")
 
 
 def main() -> None:

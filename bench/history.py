@@ -151,9 +151,7 @@ def chart(rows: list[dict[str, Any]], sizes: list[int], limits: list[int]) -> No
     axes.set(ylabel="items read (ScannedCount, worst page)",
              title="getMessages: cost follows the page, not the history")
     axes.legend()
-    path = _common.chart_path("history")
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    print(f"chart: {path.relative_to(_common.PROJECT_ROOT)}")
+    _common.save_chart(figure, "history")
 
 
 def main() -> None:
