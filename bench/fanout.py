@@ -49,7 +49,7 @@ def register_connections(dynamodb: Any, room: str, count: int) -> list[str]:
                         "room": {"S": room},
                         "connected_at": {"N": str(now)},
                         "ttl": {"N": str(now + 7800)},
-                        "rate_window": {"N": "0"},
+                        "rate_opened": {"N": "0"},
                         "rate_count": {"N": "0"},
                     }
                 }

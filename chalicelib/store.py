@@ -240,7 +240,8 @@ def take_send_allowance(connection_id: str, now_s: int) -> Connection:
             old = failed.response.get("Item")
         if old is None:
             raise errors.ConnectionGone("this connection is not registered; reconnect")
-        if int(old["rate_opened"]["N"]) > cutoff:
+        # Records written before this window scheme (or by hand) have no rate_opened.
+        if int(old.get("rate_opened", {"N": "0"})["N"]) > cutoff:
             raise errors.TooManyRequests(
                 f"more than {limit} messages in {window} seconds; slow down"
             )
@@ -249,7 +250,10 @@ def take_send_allowance(connection_id: str, now_s: int) -> Connection:
                 TableName=table,
                 Key=key,
                 UpdateExpression="SET rate_opened = :now, rate_count = :one",
-                ConditionExpression="attribute_exists(connection_id) AND rate_opened <= :cutoff",
+                ConditionExpression=(
+                    "attribute_exists(connection_id) AND "
+                    "(attribute_not_exists(rate_opened) OR rate_opened <= :cutoff)"
+                ),
                 ExpressionAttributeValues={
                     ":now": _n(now_s), ":one": _n(1), ":cutoff": _n(cutoff)
                 },

@@ -186,6 +186,15 @@ def test_a_burst_over_the_limit_is_limited_wherever_it_starts(chat, aws, monkeyp
     assert reply["code"] == "rate_limited"
 
 
+def test_a_connection_recorded_without_rate_fields_can_still_send(chat, aws):
+    connection = chat.join("alice")
+    aws.update_item(TableName=settings.get().connections_table,
+                    Key={"connection_id": {"S": connection}},
+                    UpdateExpression="REMOVE rate_opened, rate_count")  # an older record
+    assert chat.send(connection, {"action": "sendMessage", "text": "still works"}) == []
+    assert stored_texts(aws) == ["still works"]
+
+
 def test_rate_limit_zero_disables_it(chat, aws, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
     settings.get.cache_clear()
