@@ -2,11 +2,11 @@
 
 from chalice import Chalice
 
-from chalicelib import chat, fanout, rest, settings
+from chalicelib import aws, chat, fanout, rest, settings
 
 app = Chalice(app_name="chalice-chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
-app.websocket_api.session = fanout.management_session()
+app.websocket_api.session = aws.session()  # shared with DynamoDB; pooled for fan-out
 cors = rest.cors_config()
 
 

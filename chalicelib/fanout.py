@@ -14,10 +14,9 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import boto3
 from chalice.app import WebsocketDisconnectedError
 
-from chalicelib import aws, protocol, settings, store
+from chalicelib import protocol, settings, store
 from chalicelib.chat import WebsocketSender
 from chalicelib.protocol import Message
 
@@ -25,14 +24,6 @@ log = logging.getLogger(__name__)
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
-
-
-def management_session() -> boto3.session.Session:
-    """The session app.websocket_api posts through: pooled connections for every fan-out thread.
-
-    The container's one session (chalicelib.aws), which the DynamoDB client shares.
-    """
-    return aws.session()
 
 
 def _executor() -> ThreadPoolExecutor:
