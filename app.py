@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib import aws, chat, fanout, rest, settings
+from chalicelib import aws, fanout, rest, settings, websocket
 
 app = Chalice(app_name="chalice-chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -27,17 +27,17 @@ def health():
 
 @app.on_ws_connect()
 def connect(event):
-    return chat.connect(event.to_dict())
+    return websocket.connect(event.to_dict())
 
 
 @app.on_ws_message()
 def message(event):
-    chat.handle_frame(app.websocket_api, event.connection_id, event.body)
+    websocket.handle_frame(app.websocket_api, event.connection_id, event.body)
 
 
 @app.on_ws_disconnect()
 def disconnect(event):
-    chat.disconnect(event.connection_id)
+    websocket.disconnect(event.connection_id)
 
 
 @app.on_dynamodb_record(stream_arn=settings.get().messages_stream_arn, batch_size=100)

@@ -49,18 +49,18 @@ def moto_tables() -> Iterator[Any]:
     """In-process moto with the project's tables (chatapp.dynamodb.ensure_tables)."""
     from moto import mock_aws
 
-    from chalicelib import settings, store
+    from chalicelib import lazy
     from chatapp.dynamodb import ensure_tables
 
-    settings.get.cache_clear()
+    lazy.reset()
     with mock_aws():
-        store._client = None  # the backend's client, made inside the mock
+        lazy.reset()  # the backend's client, made inside the mock
         import boto3
 
         dynamodb = boto3.client("dynamodb")
         ensure_tables(dynamodb)
         yield dynamodb
-    store._client = None
+    lazy.reset()
 
 
 class CallCounter:

@@ -126,7 +126,8 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     """Tables, a user, connections and a stream record on the moto server; one event per run."""
     import boto3
 
-    from chalicelib import auth, ids, protocol, settings, store
+    from chalicelib import auth, ids, lazy, protocol, settings, store
+    from chalicelib.model import Message
     from chatapp.dynamodb import ensure_tables, stream_arn
     from chatapp.streams import lambda_record
     from tests.support import events
@@ -134,8 +135,7 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     for name, value in child_environment(endpoint).items():
         if name.startswith("AWS_") or name in ("BCRYPT_ROUNDS",):
             os.environ[name] = value
-    settings.get.cache_clear()
-    store._client = None
+    lazy.reset()
     dynamodb = store.client()
     ensure_tables(dynamodb)
     auth.signup(protocol.Credentials("coldstart", "correct horse battery"))
@@ -152,7 +152,7 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     )["ShardIterator"]
     now_ms = ids.now_ms()
     store.put_message(
-        protocol.Message("cold", ids.message_id(now_ms), "coldstart", "hello", ids.iso_utc(now_ms)),
+        Message("cold", ids.message_id(now_ms), "coldstart", "hello", ids.iso_utc(now_ms)),
         now,
     )
     records = streams.get_records(ShardIterator=iterator)["Records"]

@@ -88,13 +88,10 @@ class StreamReader:
 
 def use_threads(threads: int) -> None:
     """Make the stream handler's pool this size (settings are cached per container)."""
-    from chalicelib import fanout, settings
+    from chalicelib import lazy
 
     os.environ["FANOUT_THREADS"] = str(threads)
-    settings.get.cache_clear()
-    if fanout._pool is not None:
-        fanout._pool.shutdown()
-        fanout._pool = None
+    lazy.reset()
 
 
 def seed_design_calls(dynamodb: Any) -> tuple[int, int, int]:

@@ -9,13 +9,12 @@ from the environment (local) or an SSM SecureString (deployed), never code.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import secrets
 import time
 from typing import NamedTuple
 
-from chalicelib import aws, errors, ids, settings, store
+from chalicelib import aws, errors, ids, lazy, settings, store
 from chalicelib.protocol import Credentials
 
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -54,7 +53,7 @@ def check_password(password: str, password_hash: str) -> bool:
     return bcrypt.checkpw(_prehash(password), password_hash.encode("ascii"))
 
 
-@functools.lru_cache(maxsize=1)
+@lazy.cached()
 def _decoy_hash() -> str:
     """A well-formed hash that matches nothing, at the configured cost.
 
@@ -97,9 +96,9 @@ def login(credentials: Credentials) -> Session:
 # --------------------------------------------------------------------- tokens
 
 
-@functools.lru_cache(maxsize=1)
+@lazy.cached(ttl_seconds=300)
 def signing_secret() -> str:
-    """The JWT secret, fetched once per container."""
+    """The JWT secret, fetched again every 5 minutes so a rotation reaches warm containers."""
     config = settings.get()
     if config.jwt_secret_parameter:
         # Only deployed stages reach SSM; the container's one session (chalicelib.aws).

@@ -11,16 +11,14 @@ sessions created after its import, and this one is created when app.py is.
 
 from __future__ import annotations
 
-import functools
-
 import boto3
 import botocore.session
 from botocore.config import Config
 
-from chalicelib import settings
+from chalicelib import lazy, settings
 
 
-@functools.lru_cache(maxsize=1)
+@lazy.cached()
 def session() -> boto3.session.Session:
     """The session (made at import of app.py, before any handler thread exists)."""
     core = botocore.session.get_session()

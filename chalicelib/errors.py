@@ -60,8 +60,12 @@ class TooManyRequests(ChatError):
 
 
 class ConnectionGone(ChatError):
-    """The connection's record is gone (disconnected, or expired by TTL)."""
+    """The connection is gone: its record (disconnected, expired by TTL) or its socket.
+
+    The Management API answers GoneException (410) for such a connection; a frame
+    that still arrives from it gets `internal` (its client should reconnect).
+    """
 
     code = "internal"
-    status = 410
+    status = 500
     chalice_error = "ChaliceViewError"

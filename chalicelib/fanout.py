@@ -9,29 +9,22 @@ rooms whose delivery failed reported back as batchItemFailures.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from chalice.app import WebsocketDisconnectedError
 
-from chalicelib import protocol, settings, store
-from chalicelib.chat import WebsocketSender
-from chalicelib.protocol import Message
+from chalicelib import lazy, protocol, settings, store
+from chalicelib.model import Message
+from chalicelib.websocket import WebsocketSender
 
 log = logging.getLogger(__name__)
 
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-
-
+@lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))
 def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(settings.get().fanout_threads, "fanout")
-        return _pool
+    """The container's send pool, sized by settings (made at the first stream batch)."""
+    return ThreadPoolExecutor(settings.get().fanout_threads, "fanout")
 
 
 def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[str, str]]]:

@@ -1,4 +1,4 @@
-"""The wire contract (shared/PROTOCOL.md): parsing and validating what clients
+"""The wire contract (docs/PROTOCOL.md): parsing and validating what clients
 send into typed values, and building the frames the server sends.
 
 Every rule here raises an `errors.ChatError` subclass with the protocol's code;
@@ -12,6 +12,7 @@ import re
 from typing import Any, NamedTuple
 
 from chalicelib import errors
+from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
 USERNAME = re.compile(LIMITS["username_pattern"], re.ASCII)
@@ -20,35 +21,9 @@ MESSAGE_ID = re.compile(r"[0-9]{13}-[0-9a-f]{10}", re.ASCII)
 FRAME_MAX_BYTES: int = LIMITS["frame_max_bytes"]
 
 
-# Value types here and in the other modules are NamedTuples: defining a frozen
-# dataclass costs about 1 ms of every cold start, a NamedTuple a fifth of that.
-
-
 class Credentials(NamedTuple):
     username: str
     password: str
-
-
-class Message(NamedTuple):
-    room: str
-    id: str
-    sender: str
-    text: str
-    sent_at: str
-    client_id: str | None = None
-
-    def to_wire(self) -> dict[str, str]:
-        """The message as PROTOCOL.md shows it (clientId only when given)."""
-        wire = {
-            "id": self.id,
-            "room": self.room,
-            "sender": self.sender,
-            "text": self.text,
-            "sentAt": self.sent_at,
-        }
-        if self.client_id is not None:
-            wire["clientId"] = self.client_id
-        return wire
 
 
 class SendMessage(NamedTuple):

@@ -3,18 +3,19 @@
 Table definitions come from tables.json and protocol limits from limits.json
 (both beside this file, the one copy everything else reads too). Environment
 variables, set per stage in .chalice/config.json, choose names, secrets and
-the tunable limits. `load()` builds a frozen `Settings`; `get()` caches it per
-container.
+the tunable limits. `load()` builds a frozen `Settings`; `get()` keeps it per
+container (chalicelib.lazy).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from chalicelib import lazy
 
 HERE = Path(__file__).resolve().parent
 TABLES: dict[str, dict[str, Any]] = {
@@ -117,7 +118,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-@functools.lru_cache(maxsize=1)
+@lazy.cached()
 def get() -> Settings:
-    """The settings of this container (read once; tests call get.cache_clear())."""
+    """The settings of this container (read once; tests call lazy.reset())."""
     return load()

@@ -7,36 +7,27 @@ Tables and their keys are defined in tables.json; names come from settings.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, NamedTuple
 
 from botocore.config import Config
 
-from chalicelib import aws, errors, settings
-from chalicelib.protocol import Message
+from chalicelib import aws, errors, lazy, settings
+from chalicelib.model import Message
 
 Item = dict[str, dict[str, Any]]
 
-_client_lock = threading.Lock()
-_client: Any = None
-
-
+@lazy.cached()
 def client() -> Any:
     """The container's DynamoDB client (created once; boto3 clients are thread-safe)."""
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                _client = aws.session().client(
-                    "dynamodb",
-                    # Bounded retries with backoff for throttling; enough pooled
-                    # connections for the fan-out's threads.
-                    config=Config(
-                        retries={"mode": "standard", "max_attempts": 4},
-                        max_pool_connections=max(10, settings.get().fanout_threads),
-                    ),
-                )
-    return _client
+    return aws.session().client(
+        "dynamodb",
+        # Bounded retries with backoff for throttling; enough pooled
+        # connections for the fan-out's threads.
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 4},
+            max_pool_connections=max(10, settings.get().fanout_threads),
+        ),
+    )
 
 
 def _s(value: str) -> dict[str, str]:

@@ -36,8 +36,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from chalice.local import LambdaContext
 
+from chalicelib.errors import ConnectionGone
 from chatapp.faults import Faults
-from chatapp.management import ClientBufferFull, ConnectionGone
+from chatapp.management import ClientBufferFull
 
 log = logging.getLogger("chatapp.gateway")
 
@@ -52,11 +53,8 @@ LAMBDA_NAMES = {  # what Chalice names the deployed functions, for the Lambda co
 
 
 def new_connection_id() -> str:
-    """An id shaped like API Gateway's (16 characters of base64, e.g. 'L0SM9cOFvHcCIhw=')."""
-    return base64.b64encode(os.urandom(11)).decode()
-
-
-def _request_id() -> str:
+    """An id shaped like API Gateway's connection and request ids (16 characters of
+    base64, e.g. 'L0SM9cOFvHcCIhw=')."""
     return base64.b64encode(os.urandom(11)).decode()
 
 
@@ -98,7 +96,7 @@ class EventFactory:
         self, connection: Connection, route_key: str, event_type: str
     ) -> dict[str, Any]:
         now = _now_ms()
-        request_id = _request_id()
+        request_id = new_connection_id()
         return {
             "routeKey": route_key,
             "eventType": event_type,
@@ -137,7 +135,7 @@ class EventFactory:
     def message(self, connection: Connection, body: str | bytes) -> dict[str, Any]:
         """The `$default` event for one client frame (binary frames arrive base64)."""
         context = self._context(connection, "$default", "MESSAGE")
-        context["messageId"] = _request_id()
+        context["messageId"] = new_connection_id()
         binary = isinstance(body, bytes)
         return {
             "requestContext": context,

@@ -24,18 +24,15 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 
+from chalicelib.errors import ConnectionGone
 from chalicelib.settings import LIMITS
 
 log = logging.getLogger("chatapp.management")
 
 # API Gateway WebSocket frames are at most 32 KB; PostToConnection refuses more.
-MAX_FRAME_BYTES: int = LIMITS["frame_max_bytes"]
+FRAME_MAX_BYTES: int = LIMITS["frame_max_bytes"]
 EVENT_NAME = "before-call.apigatewaymanagementapi"
 _request_ids = itertools.count(1)
-
-
-class ConnectionGone(Exception):
-    """The connection id is unknown or closed (GoneException, 410)."""
 
 
 class ClientBufferFull(Exception):
@@ -102,12 +99,12 @@ class ManagementAPI:
                     data = data.encode()
                 elif not isinstance(data, bytes):  # a file-like body
                     data = data.read()
-                if len(data) > MAX_FRAME_BYTES:
+                if len(data) > FRAME_MAX_BYTES:
                     log.info("PostToConnection %s 413 (%d bytes)", connection_id, len(data))
                     return _response(
                         413,
                         error="PayloadTooLargeException",
-                        message=f"Message too long ({len(data)} > {MAX_FRAME_BYTES} bytes)",
+                        message=f"Message too long ({len(data)} > {FRAME_MAX_BYTES} bytes)",
                     )
                 self.connections.post(connection_id, data)
                 log.debug("PostToConnection %s 200 (%d bytes)", connection_id, len(data))

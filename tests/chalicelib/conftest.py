@@ -25,7 +25,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as chat_app
-from chalicelib import auth, settings, store
+from chalicelib import auth, lazy
 from chatapp.dynamodb import ensure_tables
 from tests.support import events
 
@@ -33,13 +33,13 @@ from tests.support import events
 @pytest.fixture
 def aws() -> Iterator[Any]:
     """Fresh moto DynamoDB with the project's tables; yields a dynamodb client."""
-    settings.get.cache_clear()
+    lazy.reset()
     with mock_aws():
-        store._client = None  # a client made inside the mock
+        lazy.reset()  # a client made inside the mock
         dynamodb = boto3.client("dynamodb")
         ensure_tables(dynamodb)
         yield dynamodb
-    store._client = None
+    lazy.reset()
 
 
 @dataclass

@@ -5,24 +5,23 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib import auth, errors, settings
+from chalicelib import auth, errors, lazy, settings
 
 
 @pytest.fixture
 def fresh_secret(monkeypatch):
-    auth.signing_secret.cache_clear()
+    lazy.reset()
     yield monkeypatch
-    auth.signing_secret.cache_clear()
-    settings.get.cache_clear()
+    lazy.reset()
 
 
 def test_hash_uses_the_configured_cost(monkeypatch):
     monkeypatch.setenv("BCRYPT_ROUNDS", "5")
-    settings.get.cache_clear()
+    lazy.reset()
     try:
         assert auth.hash_password("password1").startswith("$2b$05$")
     finally:
-        settings.get.cache_clear()
+        lazy.reset()
 
 
 def test_default_cost_is_12():
@@ -41,7 +40,7 @@ def test_secret_comes_from_an_ssm_secure_string_fetched_once(aws, fresh_secret):
     ssm.put_parameter(Name="/chat/test/jwt", Value="s" * 48, Type="SecureString")
     fresh_secret.setenv("JWT_SECRET_PARAMETER", "/chat/test/jwt")
     fresh_secret.setenv("JWT_SECRET", "")
-    settings.get.cache_clear()
+    lazy.reset()
     assert auth.signing_secret() == "s" * 48
     ssm.put_parameter(Name="/chat/test/jwt", Value="t" * 48, Type="SecureString", Overwrite=True)
     assert auth.signing_secret() == "s" * 48  # once per container
@@ -50,7 +49,7 @@ def test_secret_comes_from_an_ssm_secure_string_fetched_once(aws, fresh_secret):
 def test_without_any_secret_tokens_cannot_be_made(fresh_secret):
     fresh_secret.setenv("JWT_SECRET", "")
     fresh_secret.delenv("JWT_SECRET_PARAMETER", raising=False)
-    settings.get.cache_clear()
+    lazy.reset()
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         auth.issue_token("alice", 0)
 

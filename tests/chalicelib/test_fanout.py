@@ -9,7 +9,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chalicelib import settings
+from chalicelib import lazy, settings
 from chatapp.streams import lambda_record
 
 
@@ -135,8 +135,8 @@ def test_a_large_room_gets_every_message(chat, outbox, stream, monkeypatch):
 
 def test_without_a_websocket_api_id_the_batch_fails_loudly(chat, outbox, stream, monkeypatch):
     monkeypatch.setenv("WEBSOCKET_API_ID", "")
-    settings.get.cache_clear()
+    lazy.reset()
     say(chat, chat.join("alice"), "hi")
     with pytest.raises(RuntimeError, match="WEBSOCKET_API_ID"):
         deliver(chat, stream)
-    settings.get.cache_clear()
+    lazy.reset()

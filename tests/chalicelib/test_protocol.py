@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from chalicelib import protocol
+from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
 
-def message(i: int, text: str) -> protocol.Message:
-    return protocol.Message("r", f"{i:013d}-{i:010x}", "alice", text, "2026-01-01T00:00:00.000Z")
+def message(i: int, text: str) -> Message:
+    return Message("r", f"{i:013d}-{i:010x}", "alice", text, "2026-01-01T00:00:00.000Z")
 
 
 def encoded_size(frame) -> int:

@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.app import WebsocketAPI, WebsocketDisconnectedError
 
-from chatapp.management import MAX_FRAME_BYTES, ConnectionGone, ManagementAPI
+from chalicelib.errors import ConnectionGone
+from chatapp.management import FRAME_MAX_BYTES, ManagementAPI
 from chatapp.server import hook_management_api
 
 
@@ -75,9 +76,9 @@ def test_post_to_gone_connection_raises_what_chalice_raises_on_aws():
 def test_data_over_32_kb_is_refused_as_api_gateway_refuses_it():
     connections = FakeConnections(CONNECTION)
     api = websocket_api(connections)
-    api.send(CONNECTION, "x" * MAX_FRAME_BYTES)
+    api.send(CONNECTION, "x" * FRAME_MAX_BYTES)
     with pytest.raises(ClientError) as refused:
-        api.send(CONNECTION, "x" * (MAX_FRAME_BYTES + 1))
+        api.send(CONNECTION, "x" * (FRAME_MAX_BYTES + 1))
     assert refused.value.response["Error"]["Code"] == "PayloadTooLargeException"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert len(connections.posted) == 1

@@ -45,16 +45,16 @@ def backend(tmp_path: Any) -> Any:
     from moto import mock_aws
 
     import app as chat_app
-    from chalicelib import settings, store
+    from chalicelib import lazy
     from chatapp.dynamodb import ensure_tables
     from tests.reliability.inprocess import Backend, ManagementAPI
 
-    settings.get.cache_clear()
+    lazy.reset()
     management = ManagementAPI()
     api = chat_app.app.websocket_api
     hook = "before-send.apigatewaymanagementapi.PostToConnection"
     with mock_aws():
-        store._client = None  # a client made inside the mock
+        lazy.reset()  # a client made inside the mock
         dynamodb = boto3.client("dynamodb")
         ensure_tables(dynamodb)
         api._client = None  # chalice caches its client: make one that meets our hook
@@ -66,5 +66,4 @@ def backend(tmp_path: Any) -> Any:
         finally:
             api.session.events.unregister(hook, unique_id="reliability-mgmt")
             api._client = None
-    store._client = None
-    settings.get.cache_clear()
+    lazy.reset()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import settings, store
+from chalicelib import lazy, store
 from tests.reliability.inprocess import DynamoDBFaults, message_ids
 
 MEMBERS = 4
@@ -26,7 +26,7 @@ def throttled(backend, fast_backoff, monkeypatch):
     # off, the sequence of DynamoDB calls (and so the seeded faults) is the same
     # on every run.
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
-    settings.get.cache_clear()
+    lazy.reset()
     faults = DynamoDBFaults(FAULT_RATE, SEED)
     faults.install(store.client())
     return faults

@@ -12,7 +12,7 @@ import time
 import jwt
 import pytest
 
-from chalicelib import auth, settings
+from chalicelib import auth, lazy, settings
 from chalicelib.settings import LIMITS
 from tests.chalicelib.conftest import token_for
 
@@ -197,12 +197,12 @@ def test_a_connection_recorded_without_rate_fields_can_still_send(chat, aws):
 
 def test_rate_limit_zero_disables_it(chat, aws, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
-    settings.get.cache_clear()
+    lazy.reset()
     connection = chat.join("alice")
     for i in range(settings.get().rate_limit_messages + 5 if settings.get().rate_limit_messages
                    else LIMITS["rate_limit_messages"] + 5):
         assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
-    settings.get.cache_clear()
+    lazy.reset()
 
 
 # ------------------------------------------------------------------ bad frames
@@ -311,11 +311,11 @@ def history(chat, connection, **fields):
 @pytest.fixture
 def twelve(chat, aws, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
-    settings.get.cache_clear()
+    lazy.reset()
     connection = chat.join("alice", "history")
     send_texts(chat, connection, [f"m{i:02d}" for i in range(12)])
     yield connection
-    settings.get.cache_clear()
+    lazy.reset()
 
 
 def texts(reply):
@@ -385,7 +385,7 @@ def test_get_messages_reads_only_the_page(chat, twelve, aws, monkeypatch):
 
 def test_a_page_of_long_messages_is_cut_to_fit_one_frame(chat, aws, monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
-    settings.get.cache_clear()
+    lazy.reset()
     connection = chat.join("alice", "long")
     send_texts(chat, connection, [f"{i:02d}" + "ü" * (LIMITS["text_max"] - 2) for i in range(10)])
     reply = history(chat, connection, limit=10)
@@ -393,4 +393,4 @@ def test_a_page_of_long_messages_is_cut_to_fit_one_frame(chat, aws, monkeypatch)
     assert reply["hasMore"] is True
     assert len(json.dumps(reply, ensure_ascii=False).encode()) <= LIMITS["frame_max_bytes"]
     assert reply["messages"][-1]["text"].startswith("09")  # the newest are kept
-    settings.get.cache_clear()
+    lazy.reset()

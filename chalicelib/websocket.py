@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from chalice.app import WebsocketDisconnectedError
 
 from chalicelib import auth, errors, ids, protocol, store
+from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _send_message(connection_id: str, action: protocol.SendMessage) -> None:
     # Stored only; the stream handler delivers it to the room, the sender included.
     now_ms = ids.now_ms()
     connection = store.take_send_allowance(connection_id, now_ms // 1000)
-    message = protocol.Message(
+    message = Message(
         room=connection.room,
         id=ids.message_id(now_ms),
         sender=connection.username,
