@@ -25,16 +25,37 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 LIMITS: dict[str, Any] = json.loads((HERE / "limits.json").read_text())
 
-# The Chalice CLI imports app.py to build the deployment, so the stream ARN must
-# be a concrete string even where no table exists yet (local runs, unit tests).
-PLACEHOLDER_STREAM_ARN = (
-    "arn:aws:dynamodb:us-east-1:000000000000:table/chat-local-messages/stream/"
-    "1970-01-01T00:00:00.000"
-)
+
+
+def placeholder_stream_arn(logical: str) -> str:
+    """A stream ARN for a table that may not exist yet.
+
+    The Chalice CLI imports app.py to build the deployment, so stream ARNs must
+    be concrete strings even where no table exists (local runs, unit tests).
+    """
+    return (
+        f"arn:aws:dynamodb:us-east-1:000000000000:table/{TABLES[logical]['default_name']}"
+        "/stream/1970-01-01T00:00:00.000"
+    )
+
+
+def index_name(logical: str, hash_key: str) -> str:
+    """The name of a table's global secondary index keyed by `hash_key` (tables.json)."""
+    for index in TABLES[logical].get("global_secondary_indexes", []):
+        if index["hash_key"] == hash_key:
+            return index["name"]
+    raise KeyError(f"tables.json: {logical} has no index on {hash_key}")
+
+
+PLACEHOLDER_STREAM_ARN = placeholder_stream_arn("messages")
 
 # Documented defaults for every environment variable that is not a table name.
 ENVIRONMENT_DEFAULTS: dict[str, str] = {
-    "MESSAGES_STREAM_ARN": PLACEHOLDER_STREAM_ARN,
+    **{
+        spec["stream_arn_env"]: placeholder_stream_arn(logical)
+        for logical, spec in TABLES.items()
+        if "stream_arn_env" in spec
+    },
     "JWT_SECRET": "",  # local runs: the secret itself
     "JWT_SECRET_PARAMETER": "",  # deployed: name of an SSM SecureString holding it
     "TOKEN_LIFETIME_SECONDS": str(LIMITS["token_lifetime_seconds"]),
@@ -57,8 +78,12 @@ class Settings(NamedTuple):
     connections_table: str
     messages_table: str
     guards_table: str
+    memberships_table: str
+    sessions_table: str
     room_index: str
+    user_index: str
     messages_stream_arn: str
+    connections_stream_arn: str
     jwt_secret: str
     jwt_secret_parameter: str
     token_lifetime_seconds: int
@@ -99,8 +124,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         connections_table=table_name("connections", env),
         messages_table=table_name("messages", env),
         guards_table=table_name("guards", env),
-        room_index=TABLES["connections"]["global_secondary_indexes"][0]["name"],
+        memberships_table=table_name("memberships", env),
+        sessions_table=table_name("sessions", env),
+        room_index=index_name("connections", "room"),
+        user_index=index_name("connections", "username_key"),
         messages_stream_arn=env["MESSAGES_STREAM_ARN"],
+        connections_stream_arn=env["CONNECTIONS_STREAM_ARN"],
         jwt_secret=env["JWT_SECRET"],
         jwt_secret_parameter=env["JWT_SECRET_PARAMETER"],
         token_lifetime_seconds=integer("TOKEN_LIFETIME_SECONDS", 1),

@@ -193,6 +193,21 @@ def move_connection(connection_id: str, room: str) -> None:
         raise errors.ConnectionGone("this connection is not registered; reconnect") from None
 
 
+# The two per-user allowances of PROTOCOL.md (sendMessage/editMessage/deleteMessage;
+# getMessages/getMembers/joinRoom/markRead/ping).
+WRITES, READS = "writes", "reads"
+
+
+def take_allowance(connection_id: str, allowance: str, now_s: int) -> Connection:
+    """The frame's connection, counting the frame against the named allowance.
+
+    TooManyRequests over the allowance; ConnectionGone when not registered.
+    """
+    if allowance == WRITES:
+        return take_send_allowance(connection_id, now_s)
+    return get_connection(connection_id)
+
+
 def take_send_allowance(connection_id: str, now_s: int) -> Connection:
     """Count one message against the connection's rate limit.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from chalice.app import WebsocketDisconnectedError
@@ -47,7 +48,10 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
     """$default: run the frame's action; any failure becomes an error frame to this connection."""
     try:
         frame = protocol.parse_frame(body)
-        reply = _ACTIONS[type(frame.action)](connection_id, frame.action)
+        run, allowance = _ACTIONS[type(frame.action)]
+        # One read of the connection that also counts the frame against its allowance.
+        connection = store.take_allowance(connection_id, allowance, ids.now_ms() // 1000)
+        reply = run(connection, frame.action)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
     except Exception:
@@ -68,10 +72,14 @@ def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> 
         log.info("connection %s left before its reply", connection_id)
 
 
-def _send_message(connection_id: str, action: protocol.SendMessage) -> None:
+# Each action takes the frame's connection (its user and room, already counted
+# against the allowance named beside it in _ACTIONS) and returns the reply frame
+# for this connection, or None.
+
+
+def _send_message(connection: store.Connection, action: protocol.SendMessage) -> None:
     # Stored only; the stream handler delivers it to the room, the sender included.
     now_ms = ids.now_ms()
-    connection = store.take_send_allowance(connection_id, now_ms // 1000)
     message = Message(
         room=connection.room,
         id=ids.message_id(now_ms),
@@ -84,24 +92,25 @@ def _send_message(connection_id: str, action: protocol.SendMessage) -> None:
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
 
 
-def _get_messages(connection_id: str, action: protocol.GetMessages) -> dict[str, Any]:
-    room = store.get_connection(connection_id).room
+def _get_messages(connection: store.Connection, action: protocol.GetMessages) -> dict[str, Any]:
+    room = connection.room
     page, has_more = store.message_page(room, action.limit, action.before, action.after)
     return protocol.messages_frame(room, page, has_more, keep_newest=action.after is None)
 
 
-def _join_room(connection_id: str, action: protocol.JoinRoom) -> dict[str, Any]:
-    store.move_connection(connection_id, action.room)
+def _join_room(connection: store.Connection, action: protocol.JoinRoom) -> dict[str, Any]:
+    store.move_connection(connection.connection_id, action.room)
     return protocol.joined_frame(action.room)
 
 
-def _ping(connection_id: str, action: protocol.Ping) -> dict[str, Any]:
+def _ping(connection: store.Connection, action: protocol.Ping) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
-_ACTIONS = {
-    protocol.SendMessage: _send_message,
-    protocol.GetMessages: _get_messages,
-    protocol.JoinRoom: _join_room,
-    protocol.Ping: _ping,
+# action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
+_ACTIONS: dict[type, tuple[Callable[[store.Connection, Any], dict[str, Any] | None], str]] = {
+    protocol.SendMessage: (_send_message, store.WRITES),
+    protocol.GetMessages: (_get_messages, store.READS),
+    protocol.JoinRoom: (_join_room, store.READS),
+    protocol.Ping: (_ping, store.READS),
 }

@@ -100,7 +100,7 @@ def create_table_request(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
             {
                 "IndexName": index["name"],
                 "KeySchema": index_keys,
-                "Projection": {"ProjectionType": index.get("projection", "ALL")},
+                "Projection": _projection(index),
             }
         )
     if indexes:
@@ -111,6 +111,13 @@ def create_table_request(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
             "StreamViewType": spec["stream_view_type"],
         }
     return request
+
+
+def _projection(index: Mapping[str, Any]) -> dict[str, Any]:
+    projection: dict[str, Any] = {"ProjectionType": index.get("projection", "ALL")}
+    if index.get("non_key_attributes"):
+        projection["NonKeyAttributes"] = list(index["non_key_attributes"])
+    return projection
 
 
 def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -133,6 +140,15 @@ def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[st
         created.append(name)
         log.info("created table %s", name)
     return created
+
+
+def stream_arns(ddb: Any, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each streamed table's stream_arn_env variable → its latest stream ARN."""
+    return {
+        spec["stream_arn_env"]: stream_arn(ddb, settings.table_name(logical, environ))
+        for logical, spec in settings.TABLES.items()
+        if "stream_arn_env" in spec
+    }
 
 
 def stream_arn(ddb: Any, table: str) -> str:

@@ -32,14 +32,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from chalicelib import settings
+from chalicelib import lazy, settings
 from chatapp import PROJECT_ROOT
 from chatapp.dynamodb import (
     FAKE_CREDENTIALS,
     REGION,
     client,
     ensure_tables,
-    stream_arn,
+    stream_arns,
     table_names,
 )
 from chatapp.faults import Faults, from_environment
@@ -82,7 +82,7 @@ def jwt_secret(data_dir: Path) -> str:
 
 
 def local_environment(
-    options: ServeOptions, endpoint: str, messages_stream_arn: str, secret: str
+    options: ServeOptions, endpoint: str, stream_arns: dict[str, str], secret: str
 ) -> dict[str, str]:
     """The variables the handlers read, as a deployed stage would set them (plus fakes)."""
     environment = {
@@ -102,7 +102,7 @@ def local_environment(
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "JWT_SECRET": secret,
-            "MESSAGES_STREAM_ARN": messages_stream_arn,
+            **stream_arns,
             "WEBSOCKET_API_ID": API_ID,
         }
     )
@@ -336,9 +336,8 @@ async def _serve(options: ServeOptions) -> int:
             return 1
         log.info("embedded DynamoDB at %s (pid %s)", endpoint, database.pid)
 
-    arn = stream_arn(client(endpoint), settings.table_name("messages"))
-    apply_environment(local_environment(options, endpoint, arn, secret))
-    settings.get.cache_clear()
+    apply_environment(local_environment(options, endpoint, stream_arns(client(endpoint)), secret))
+    lazy.reset()  # the handlers read the environment just set
     app = import_app()
     config = settings.get()
 

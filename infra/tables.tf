@@ -29,10 +29,11 @@ resource "aws_dynamodb_table" "table" {
   dynamic "global_secondary_index" {
     for_each = try(each.value.global_secondary_indexes, [])
     content {
-      name            = global_secondary_index.value.name
-      hash_key        = global_secondary_index.value.hash_key
-      range_key       = try(global_secondary_index.value.range_key, null)
-      projection_type = global_secondary_index.value.projection
+      name               = global_secondary_index.value.name
+      hash_key           = global_secondary_index.value.hash_key
+      range_key          = try(global_secondary_index.value.range_key, null)
+      projection_type    = global_secondary_index.value.projection
+      non_key_attributes = try(global_secondary_index.value.non_key_attributes, null)
     }
   }
 
