@@ -16,7 +16,6 @@ from typing import Any
 from chalice.app import WebsocketDisconnectedError
 
 from chalicelib import lazy, protocol, settings, store
-from chalicelib.model import Message
 from chalicelib.websocket import WebsocketSender
 
 log = logging.getLogger(__name__)
@@ -38,20 +37,20 @@ def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[s
     # thread-safe: create it here, before any fan-out thread needs it.
     websocket_api._get_client()
 
-    by_room: dict[str, list[tuple[str, Message]]] = {}
+    by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for record in records:
-        if record.event_name != "INSERT":
-            continue
         try:
-            message = store.message_from_item(record.new_image)
+            found = record_frame(record.event_name, record.new_image)
         except (KeyError, TypeError):
             # A record that can never become a message must not block the shard.
             log.error("skipping undecodable record %s", record.sequence_number)
             continue
-        by_room.setdefault(message.room, []).append((record.sequence_number, message))
+        if found is not None:
+            room, frame = found
+            by_room.setdefault(room, []).append((record.sequence_number, frame))
 
     pending = {
-        room: _start_room(websocket_api, room, [message for _, message in entries])
+        room: _start_room(websocket_api, room, [frame for _, frame in entries])
         for room, entries in by_room.items()
     }
     failures = []
@@ -61,14 +60,46 @@ def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[s
     return {"batchItemFailures": failures}
 
 
+def record_frame(
+    event_name: str, new_image: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]] | None:
+    """A messages-stream record → (room, the frame the room gets), or None (nothing to say).
+
+    INSERT is a new message; MODIFY an edit (`messageUpdated`) or a delete
+    (`messageDeleted`); REMOVE never happens to a message (deletes keep a tombstone).
+    """
+    if event_name not in ("INSERT", "MODIFY") or new_image is None:
+        return None
+    message = store.message_from_item(new_image)
+    if event_name == "INSERT":
+        return message.room, protocol.message_frame(message)
+    if message.deleted:
+        return message.room, protocol.message_deleted_frame(message)
+    if message.edited_at is not None:
+        return message.room, protocol.message_updated_frame(message)
+    return None
+
+
+def post_frames(
+    sender: WebsocketSender, connection_ids: Iterable[str], frames: list[dict[str, Any]]
+) -> None:
+    """Send frames to each connection on the pool (gone ones are forgotten); waits for all."""
+    payloads = [protocol.encode(frame) for frame in frames]
+    pool = _executor()
+    for future in [pool.submit(_send_all, sender, cid, payloads) for cid in connection_ids]:
+        failure = future.exception()
+        if failure is not None:
+            log.warning("send failed: %r", failure)
+
+
 def _start_room(
-    sender: WebsocketSender, room: str, messages: list[Message]
+    sender: WebsocketSender, room: str, frames: list[dict[str, Any]]
 ) -> list[Future[None]] | Exception:
     try:
         connection_ids = store.room_connections(room)
     except Exception as failure:  # reported for retry below
         return failure
-    payloads = [protocol.encode(protocol.message_frame(message)) for message in messages]
+    payloads = [protocol.encode(frame) for frame in frames]
     pool = _executor()
     return [pool.submit(_send_all, sender, cid, payloads) for cid in connection_ids]
 

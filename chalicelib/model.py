@@ -6,7 +6,7 @@ dataclass costs about 1 ms of every cold start, a NamedTuple a fifth of that.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Message(NamedTuple):
@@ -16,16 +16,30 @@ class Message(NamedTuple):
     text: str
     sent_at: str
     client_id: str | None = None
+    edited_at: str | None = None  # set by editMessage
+    edit_client_id: str | None = None  # the clientId of the latest edit, when it had one
+    deleted: bool = False  # a tombstone: text is "" (deleteMessage)
 
-    def to_wire(self) -> dict[str, str]:
-        """The message as docs/PROTOCOL.md shows it (clientId only when given)."""
-        wire = {
+    def to_wire(self) -> dict[str, Any]:
+        """The message as docs/PROTOCOL.md shows it (clientId only when given).
+
+        An edited message carries `editedAt` (and the edit's clientId in place of
+        the original's); a deleted one is the tombstone
+        {"id", "room", "sender", "sentAt", "deleted": true, "text": ""}.
+        """
+        wire: dict[str, Any] = {
             "id": self.id,
             "room": self.room,
             "sender": self.sender,
-            "text": self.text,
+            "text": "" if self.deleted else self.text,
             "sentAt": self.sent_at,
         }
-        if self.client_id is not None:
-            wire["clientId"] = self.client_id
+        if self.deleted:
+            wire["deleted"] = True
+            return wire
+        client_id = self.edit_client_id if self.edited_at is not None else self.client_id
+        if client_id is not None:
+            wire["clientId"] = client_id
+        if self.edited_at is not None:
+            wire["editedAt"] = self.edited_at
         return wire

@@ -200,6 +200,15 @@ def message_frame(message: Message) -> dict[str, Any]:
     return {"type": "message", "message": message.to_wire()}
 
 
+def message_updated_frame(message: Message) -> dict[str, Any]:
+    """An edit, as the room sees it: the message with its new text and editedAt."""
+    return {"type": "messageUpdated", "message": message.to_wire()}
+
+
+def message_deleted_frame(message: Message) -> dict[str, Any]:
+    return {"type": "messageDeleted", "room": message.room, "id": message.id}
+
+
 def joined_frame(room: str) -> dict[str, Any]:
     return {"type": "joined", "room": room}
 

@@ -290,14 +290,20 @@ def room_connections(room: str) -> list[str]:
 
 def message_from_item(item: Item) -> Message:
     """A stored item, or a stream record's NewImage (the same raw shape), as a Message."""
-    client_id = item.get("client_id")
+    def optional(name: str) -> str | None:
+        value = item.get(name)
+        return value["S"] if value else None
+
     return Message(
         room=item["room"]["S"],
         id=item["id"]["S"],
         sender=item["sender"]["S"],
         text=item["text"]["S"],
         sent_at=item["sent_at"]["S"],
-        client_id=client_id["S"] if client_id else None,
+        client_id=optional("client_id"),
+        edited_at=optional("edited_at"),
+        edit_client_id=optional("edit_client_id"),
+        deleted=item.get("deleted", {}).get("BOOL", False),
     )
 
 
