@@ -46,11 +46,11 @@ def median(values: Sequence[float]) -> float:
 
 @contextlib.contextmanager
 def moto_tables() -> Iterator[Any]:
-    """In-process moto with the project's tables (chatapp.dynamodb.ensure_tables)."""
+    """In-process moto with the project's tables (chatapp.tables.ensure_tables)."""
     from moto import mock_aws
 
     from chalicelib import lazy
-    from chatapp.dynamodb import ensure_tables
+    from chatapp.tables import ensure_tables
 
     lazy.reset()
     with mock_aws():

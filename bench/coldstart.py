@@ -128,8 +128,8 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
 
     from chalicelib import auth, ids, lazy, protocol, settings, store
     from chalicelib.model import Message
-    from chatapp.dynamodb import ensure_tables, stream_arn
     from chatapp.streams import lambda_record
+    from chatapp.tables import ensure_tables, stream_arn
     from tests.support import events
 
     for name, value in child_environment(endpoint).items():

@@ -81,8 +81,9 @@ def configure_logging(verbose: bool) -> None:
 
 def run_db(args: argparse.Namespace) -> int:
     """`chatapp db`: serve the embedded DynamoDB until Ctrl-C / SIGTERM / stdin closes."""
-    from chatapp.dynamodb import EmbeddedDynamoDB, client, stream_arn, table_names
+    from chatapp.dynamodb import EmbeddedDynamoDB
     from chatapp.faults import from_environment
+    from chatapp.tables import client, stream_arn, table_names
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -20,23 +20,21 @@ time, in order (API Gateway may invoke concurrently).
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from chalice.local import LambdaContext
 
 from chalicelib.errors import ConnectionGone
+from chatapp.events import EventFactory, new_connection_id, now_ms
 from chatapp.faults import Faults
 from chatapp.management import ClientBufferFull
 
@@ -50,20 +48,6 @@ LAMBDA_NAMES = {  # what Chalice names the deployed functions, for the Lambda co
     "$default": "websocket_message",
     "$disconnect": "websocket_disconnect",
 }
-
-
-def new_connection_id() -> str:
-    """An id shaped like API Gateway's connection and request ids (16 characters of
-    base64, e.g. 'L0SM9cOFvHcCIhw=')."""
-    return base64.b64encode(os.urandom(11)).decode()
-
-
-def _request_time(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -82,91 +66,6 @@ class Connection:
     wake_scheduled: bool = False
     gone: bool = False
     server_close: tuple[int, str] | None = None  # set when this side closes it
-
-
-class EventFactory:
-    """Builds the events API Gateway sends to Lambda for a WebSocket API."""
-
-    def __init__(self, api_id: str, stage: str, domain_name: str) -> None:
-        self.api_id = api_id
-        self.stage = stage
-        self.domain_name = domain_name
-
-    def _context(
-        self, connection: Connection, route_key: str, event_type: str
-    ) -> dict[str, Any]:
-        now = _now_ms()
-        request_id = new_connection_id()
-        return {
-            "routeKey": route_key,
-            "eventType": event_type,
-            "extendedRequestId": request_id,
-            "requestTime": _request_time(now),
-            "messageDirection": "IN",
-            "stage": self.stage,
-            "connectedAt": connection.connected_at_ms,
-            "requestTimeEpoch": now,
-            "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
-            "requestId": request_id,
-            "domainName": self.domain_name,
-            "connectionId": connection.connection_id,
-            "apiId": self.api_id,
-        }
-
-    def connect(
-        self,
-        connection: Connection,
-        headers: Mapping[str, str] | list[tuple[str, str]],
-        query: list[tuple[str, str]],
-    ) -> dict[str, Any]:
-        """The `$connect` event: upgrade request's headers and query string."""
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-        event: dict[str, Any] = {
-            "headers": {name: value for name, value in pairs},
-            "multiValueHeaders": _multi(pairs),
-            "requestContext": self._context(connection, "$connect", "CONNECT"),
-            "isBase64Encoded": False,
-        }
-        if query:  # API Gateway leaves these out when there is no query string
-            event["queryStringParameters"] = {name: value for name, value in query}
-            event["multiValueQueryStringParameters"] = _multi(query)
-        return event
-
-    def message(self, connection: Connection, body: str | bytes) -> dict[str, Any]:
-        """The `$default` event for one client frame (binary frames arrive base64)."""
-        context = self._context(connection, "$default", "MESSAGE")
-        context["messageId"] = new_connection_id()
-        binary = isinstance(body, bytes)
-        return {
-            "requestContext": context,
-            "body": base64.b64encode(body).decode() if binary else body,
-            "isBase64Encoded": binary,
-        }
-
-    def disconnect(self, connection: Connection, status_code: int, reason: str) -> dict[str, Any]:
-        """The `$disconnect` event, with the close code and reason API Gateway reports."""
-        context = self._context(connection, "$disconnect", "DISCONNECT")
-        context["disconnectStatusCode"] = status_code
-        context["disconnectReason"] = reason
-        headers = {
-            "Host": self.domain_name,
-            "x-api-key": "",
-            "X-Forwarded-For": "",
-            "x-restapi": "",
-        }
-        return {
-            "headers": headers,
-            "multiValueHeaders": {name: [value] for name, value in headers.items()},
-            "requestContext": context,
-            "isBase64Encoded": False,
-        }
-
-
-def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
-    result: dict[str, list[str]] = {}
-    for name, value in pairs:
-        result.setdefault(name, []).append(value)
-    return result
 
 
 def websocket_entry_points(app: Any) -> dict[str, Callable[[dict, Any], Any]]:
@@ -265,7 +164,7 @@ class WebSocketGateway:
             connection_id=new_connection_id(),
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),
-            connected_at_ms=_now_ms(),
+            connected_at_ms=now_ms(),
             wakeup=asyncio.Event(),
         )
         cid = connection.connection_id

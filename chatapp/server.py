@@ -19,11 +19,8 @@ import importlib.util
 import logging
 import os
 import secrets
-import select
 import signal
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +31,12 @@ from aiohttp.abc import AbstractAccessLogger
 
 from chalicelib import lazy, settings
 from chatapp import PROJECT_ROOT
-from chatapp.dynamodb import (
+from chatapp.dynamodb import DatabaseProcess
+from chatapp.events import EventFactory
+from chatapp.faults import Faults, from_environment
+from chatapp.gateway import WebSocketGateway
+from chatapp.management import ManagementAPI
+from chatapp.tables import (
     FAKE_CREDENTIALS,
     REGION,
     client,
@@ -42,9 +44,6 @@ from chatapp.dynamodb import (
     stream_arns,
     table_names,
 )
-from chatapp.faults import Faults, from_environment
-from chatapp.gateway import EventFactory, WebSocketGateway
-from chatapp.management import ManagementAPI
 
 log = logging.getLogger("chatapp.server")
 
@@ -52,7 +51,6 @@ API_ID = "local"  # any id: the Management API hook answers every endpoint
 SITE_DIR = PROJECT_ROOT / "frontend" / "dist"
 JWT_SECRET_NAME = "jwt-secret"
 HANDLER_THREADS = 16  # concurrent Lambda invocations (WebSocket + REST)
-DB_START_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -152,59 +150,6 @@ def hook_management_api(app: Any, management: ManagementAPI) -> None:
     api.session = current
 
 
-# -- the database -----------------------------------------------------------------
-
-class DatabaseProcess:
-    """`chatapp db` as a child process that lives exactly as long as this one."""
-
-    def __init__(self, data_dir: Path, verbose: bool) -> None:
-        self.data_dir = data_dir
-        self.verbose = verbose
-        self.process: subprocess.Popen | None = None
-        self.endpoint = ""
-
-    def start(self) -> str:
-        read_fd, write_fd = os.pipe()
-        command = [sys.executable, "-m", "chatapp", "db", "--port", "0"]
-        command += ["--data-dir", str(self.data_dir), "--exit-with-stdin"]
-        command += ["--ready-fd", str(write_fd)] + (["--verbose"] if self.verbose else [])
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, pass_fds=(write_fd,), cwd=PROJECT_ROOT
-        )
-        os.close(write_fd)
-        deadline = time.monotonic() + DB_START_TIMEOUT
-        line = b""
-        with os.fdopen(read_fd, "rb", buffering=0) as ready:
-            while not line.endswith(b"\n") and time.monotonic() < deadline:
-                readable, _, _ = select.select([ready], [], [], 0.5)
-                if readable:
-                    chunk = ready.read(256)
-                    if not chunk:
-                        break
-                    line += chunk
-        if not line.endswith(b"\n"):
-            self.stop()
-            raise RuntimeError("the embedded DynamoDB did not start (see the log above)")
-        self.endpoint = line.decode().strip()
-        return self.endpoint
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Close its stdin: it saves the snapshot and exits."""
-        if self.process is None:
-            return
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 # -- HTTP -------------------------------------------------------------------------------
 
 class AccessLogger(AbstractAccessLogger):
@@ -225,8 +170,8 @@ def _chalice_local_gateway(app: Any) -> Any:
     from chalice.config import Config
     from chalice.local import LocalChalice, LocalGateway
 
-    # What `chalice local` does: current_request becomes thread-local, since
-    # several requests run at once on the handler threads.
+    # current_request becomes thread-local (several requests run at once on the
+    # handler threads): chalice's own create_local_server does this swap (chalice/local.py).
     if not isinstance(app, LocalChalice):
         app.__class__ = type("LocalApp", (LocalChalice, app.__class__), {})
     return LocalGateway(app, Config(chalice_stage="local", function_name="api_handler"))

@@ -14,7 +14,7 @@ for up to a day), a batch is given up after MAX_ATTEMPTS with a log line: a
 poison record must not silence a local chat forever.
 
 Memory stays bounded: each shard holds at most one batch, and the iterators
-moto keeps are expired by chatapp.dynamodb.
+moto keeps are expired by the embedded database (chatapp.motointernals).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from moto import mock_aws
 
 import app as chat_app
 from chalicelib import auth, lazy
-from chatapp.dynamodb import ensure_tables
+from chatapp.tables import ensure_tables
 from tests.support import events
 
 

@@ -4,8 +4,12 @@ Sources: API Gateway developer guide, "WebSocket API integration request" and
 the $connect/$disconnect route pages (the event a Lambda proxy integration
 receives); Lambda developer guide, "Using AWS Lambda with Amazon DynamoDB"
 (the DynamoDB Streams event). Used only as the reference the local runtime's
-events are compared with; tests never build their events from these.
+events are compared with (same_shape); tests never build their events from these.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 WEBSOCKET_CONNECT = {
     "headers": {
@@ -118,3 +122,20 @@ DYNAMODB_STREAM = {
         }
     ]
 }
+
+
+def same_shape(ours: Any, documented: Any, path: str = "event") -> list[str]:
+    """Differences in keys and value types, recursively (values themselves may differ)."""
+    if isinstance(documented, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: {type(ours).__name__}, documented dict"]
+        problems = [f"{path}.{k}: missing" for k in documented.keys() - ours.keys()]
+        problems += [f"{path}.{k}: not documented" for k in ours.keys() - documented.keys()]
+        for key in documented.keys() & ours.keys():
+            if key in ("headers", "multiValueHeaders"):  # header names vary by client
+                continue
+            problems += same_shape(ours[key], documented[key], f"{path}.{key}")
+        return problems
+    if type(ours) is not type(documented):
+        return [f"{path}: {type(ours).__name__}, documented {type(documented).__name__}"]
+    return []

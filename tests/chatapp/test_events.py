@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from chalice.app import DynamoDBEvent, WebsocketEvent
+from chalice.app import WebsocketEvent
 
-from chatapp.gateway import Connection, EventFactory, new_connection_id
-from chatapp.streams import lambda_record
+from chatapp.events import EventFactory, new_connection_id
+from chatapp.gateway import Connection
 from tests.chatapp import aws_examples
+from tests.chatapp.aws_examples import same_shape
 
 FACTORY = EventFactory("abcdef123", "api", "abcdef123.execute-api.us-east-1.amazonaws.com")
-
-
-def same_shape(ours: Any, documented: Any, path: str = "event") -> list[str]:
-    """Differences in keys and value types, recursively (values themselves may differ)."""
-    if isinstance(documented, dict):
-        if not isinstance(ours, dict):
-            return [f"{path}: {type(ours).__name__}, documented dict"]
-        problems = [f"{path}.{k}: missing" for k in documented.keys() - ours.keys()]
-        problems += [f"{path}.{k}: not documented" for k in ours.keys() - documented.keys()]
-        for key in documented.keys() & ours.keys():
-            if key in ("headers", "multiValueHeaders"):  # header names vary by client
-                continue
-            problems += same_shape(ours[key], documented[key], f"{path}.{key}")
-        return problems
-    if type(ours) is not type(documented):
-        return [f"{path}: {type(ours).__name__}, documented {type(documented).__name__}"]
-    return []
 
 
 def connection() -> Connection:
@@ -87,38 +70,3 @@ def test_request_time_fields_agree():
     when = datetime.fromtimestamp(context["requestTimeEpoch"] / 1000, UTC)
     assert context["requestTime"] == when.strftime("%d/%b/%Y:%H:%M:%S +0000")
     assert len(context["connectionId"]) == 16 and context["connectionId"].endswith("=")
-
-
-def get_records_record() -> dict[str, Any]:
-    """A record as boto3's GetRecords returns it (timestamps parsed to datetime)."""
-    return {
-        "eventID": "c4ca4238a0b923820dcc509a6f75849b",
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": datetime(2015, 4, 9, tzinfo=UTC),
-            "Keys": {"room": {"S": "general"}, "id": {"S": "1"}},
-            "NewImage": {"room": {"S": "general"}, "id": {"S": "1"}},
-            "SequenceNumber": "4421584500000000017450439091",
-            "SizeBytes": 26,
-            "StreamViewType": "NEW_IMAGE",
-        },
-    }
-
-
-def test_stream_record_matches_the_documented_example():
-    arn = aws_examples.DYNAMODB_STREAM["Records"][0]["eventSourceARN"]
-    event = {"Records": [lambda_record(get_records_record(), arn, "us-east-1")]}
-    assert same_shape(event, aws_examples.DYNAMODB_STREAM) == []
-    assert event["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] == 1428537600
-
-
-def test_chalice_reads_our_stream_records():
-    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/chat-local-messages/stream/2026"
-    event = {"Records": [lambda_record(get_records_record(), arn, "us-east-1")]}
-    record = next(iter(DynamoDBEvent(event, None)))
-    assert record.table_name == "chat-local-messages"
-    assert record.sequence_number == "4421584500000000017450439091"
-    assert record.new_image == {"room": {"S": "general"}, "id": {"S": "1"}}

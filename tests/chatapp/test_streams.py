@@ -10,10 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from chalice.app import DynamoDBEvent
 
 from chatapp import streams
-from chatapp.dynamodb import EmbeddedDynamoDB, client, stream_arn, table_names
-from chatapp.streams import StreamPoller, failed_from
+from chatapp.dynamodb import EmbeddedDynamoDB
+from chatapp.streams import StreamPoller, failed_from, lambda_record
+from chatapp.tables import client, stream_arn, table_names
+from tests.chatapp import aws_examples
+from tests.chatapp.aws_examples import same_shape
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 
@@ -205,29 +209,36 @@ def test_polls_the_embedded_dynamodb_stream_from_latest():
         db.stop()
 
 
-def test_shard_iterators_and_old_stream_records_do_not_pile_up():
-    db = EmbeddedDynamoDB().start()
-    try:
-        ddb, streams_client = client(db.endpoint), client(db.endpoint, "dynamodbstreams")
-        table = table_names()["messages"]
-        arn = stream_arn(ddb, table)
-        shard = streams_client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
-        iterator = streams_client.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
-        )["ShardIterator"]
-        ddb.put_item(TableName=table, Item={"room": {"S": "trim"}, "id": {"S": "1"}})
-        for _ in range(20):
-            iterator = streams_client.get_records(ShardIterator=iterator)["NextShardIterator"]
-        first = db.expire_iterators(set())
-        assert len(first) >= 20
-        assert db.expire_iterators(first) == set()  # a sweep later, all of them expired
+def get_records_record() -> dict[str, Any]:
+    """A record as boto3's GetRecords returns it (timestamps parsed to datetime)."""
+    return {
+        "eventID": "c4ca4238a0b923820dcc509a6f75849b",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": datetime(2015, 4, 9, tzinfo=UTC),
+            "Keys": {"room": {"S": "general"}, "id": {"S": "1"}},
+            "NewImage": {"room": {"S": "general"}, "id": {"S": "1"}},
+            "SequenceNumber": "4421584500000000017450439091",
+            "SizeBytes": 26,
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
 
-        assert db.trim_streams(retention_seconds=0) >= 1
-        ddb.put_item(TableName=table, Item={"room": {"S": "trim"}, "id": {"S": "2"}})
-        fresh = streams_client.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records = streams_client.get_records(ShardIterator=fresh)["Records"]
-        assert [r["dynamodb"]["Keys"]["id"]["S"] for r in records] == ["2"]
-    finally:
-        db.stop()
+
+def test_stream_record_matches_the_documented_example():
+    arn = aws_examples.DYNAMODB_STREAM["Records"][0]["eventSourceARN"]
+    event = {"Records": [lambda_record(get_records_record(), arn, "us-east-1")]}
+    assert same_shape(event, aws_examples.DYNAMODB_STREAM) == []
+    assert event["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] == 1428537600
+
+
+def test_chalice_reads_our_stream_records():
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/chat-local-messages/stream/2026"
+    event = {"Records": [lambda_record(get_records_record(), arn, "us-east-1")]}
+    record = next(iter(DynamoDBEvent(event, None)))
+    assert record.table_name == "chat-local-messages"
+    assert record.sequence_number == "4421584500000000017450439091"
+    assert record.new_image == {"room": {"S": "general"}, "id": {"S": "1"}}

@@ -46,7 +46,7 @@ def backend(tmp_path: Any) -> Any:
 
     import app as chat_app
     from chalicelib import lazy
-    from chatapp.dynamodb import ensure_tables
+    from chatapp.tables import ensure_tables
     from tests.reliability.inprocess import Backend, ManagementAPI
 
     lazy.reset()

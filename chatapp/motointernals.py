@@ -1,0 +1,247 @@
+"""Everything the embedded DynamoDB takes from moto's internals, written for moto 5.2.1.
+
+moto is an in-memory mock made for tests; the local runtime keeps it running
+for days. What that takes leans on names moto does not promise to keep, so it
+all sits here, and tests/chatapp/test_motointernals.py checks each name and
+behaviour relied on: a moto upgrade that changes one fails there, saying why.
+
+- transactions: moto's TransactWriteItems leaks stream records of cancelled
+  transactions and detaches the stream; `install()` replaces it.
+- routing: moto's server matches the Host header against every service and
+  routes through Flask; `route_directly` calls the DynamoDB handlers itself.
+- snapshots: `table_items` reads items from moto's backends, not through a Scan.
+- shard iterators: moto keeps every iterator it ever handed out (~2 KB each,
+  one per GetRecords); `expire_iterators` drops them a sweep later.
+- stream records: moto never trims them; `trim_streams` drops old ones.
+- tracked instances: moto's BaseModel appends every object it makes (each item
+  written, each copy a Query returns, each iterator) to a class-level list for
+  its dashboard, deleted ones included; `forget_tracked_instances` empties them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterator
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any
+
+log = logging.getLogger("chatapp.motointernals")
+
+MOTO_VERSION = "5.2.1"
+SERVICE_HANDLERS = {  # X-Amz-Target prefix → moto's response class for that service
+    "DynamoDB_20120810": "moto.dynamodb.responses:DynamoHandler",
+    "DynamoDBStreams_20120810": "moto.dynamodbstreams.responses:DynamoDBStreamsHandler",
+}
+
+_transaction_lock = threading.Lock()
+_installed = False
+
+
+# -- TransactWriteItems ------------------------------------------------------------------
+
+def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto DynamoDBBackend.transact_write_items, every condition checked before any write.
+
+    moto applies a transaction's writes one by one and, when a condition fails,
+    "rolls back" by swapping each table for a deep copy taken before. So the
+    cancelled Put still appends a stream record (a retried send is delivered
+    twice although stored once), the restored table carries a new stream shard
+    that no existing iterator reads (the stream goes silent for good), and every
+    transaction deep-copies the tables it touches. This does what DynamoDB
+    documents: check every condition first, then apply the writes, under one
+    lock so two transactions on the same keys cannot interleave. Same
+    exceptions, same cancellation reasons.
+    """
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _transaction_lock:
+        operations, reasons, seen = [], [], set()
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            op_type, op = next(iter(entry.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table = self.get_table(op["TableName"])
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            identity = (op["TableName"], str(sorted(key.items())))
+            if identity in seen:
+                raise MultipleTransactionsException()
+            seen.add(identity)
+            current = self.get_item(op["TableName"], key)
+            condition = op.get("ConditionExpression")
+            reason: tuple = (None, None, None)
+            if condition is not None:
+                check = get_filter_expression(
+                    condition,
+                    op.get("ExpressionAttributeNames"),
+                    op.get("ExpressionAttributeValues"),
+                )
+                if not check.expr(current):
+                    old = None
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        old = current.to_json()["Attributes"]
+                    reason = ("ConditionalCheckFailed", "The conditional request failed", old)
+            reasons.append(reason)
+            operations.append((op_type, op, key))
+        if any(code is not None for code, _, _ in reasons):
+            raise TransactionCanceledException(reasons)
+        for op_type, op, key in operations:  # conditions hold: write without re-checking
+            if op_type == "Put":
+                self.put_item(op["TableName"], op["Item"])
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key)
+            elif op_type == "Update":
+                self.update_item(
+                    op["TableName"],
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=op.get("ExpressionAttributeNames"),
+                    expression_attribute_values=op.get("ExpressionAttributeValues"),
+                )
+
+
+def install() -> None:
+    """Put the TransactWriteItems fix on moto's DynamoDB backend (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    import moto
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if moto.__version__ != MOTO_VERSION:
+        log.warning(
+            "moto %s: chatapp.motointernals was written for moto %s "
+            "(run tests/chatapp/test_motointernals.py)",
+            moto.__version__,
+            MOTO_VERSION,
+        )
+    DynamoDBBackend.transact_write_items = transact_write_items
+    _installed = True
+
+
+# -- serving ----------------------------------------------------------------------------
+
+def backend_app() -> Any:
+    """moto's own WSGI app for every service (what `moto_server` serves)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def _handler(target_prefix: str) -> Any:
+    import importlib
+
+    module, _, name = SERVICE_HANDLERS[target_prefix].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def route_directly(environ: dict, start_response: Callable) -> list[bytes] | None:
+    """Answer a DynamoDB (Streams) call with moto's handler; None for other services.
+
+    moto's server finds the service by matching the Host header against every
+    moto module and then routes through Flask: about half of each call's time.
+    The target header already names the service; this is what moto's Flask
+    view (convert_to_flask_response) does with it.
+    """
+    prefix = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[0]
+    if prefix not in SERVICE_HANDLERS:
+        return None
+    from botocore.exceptions import ClientError
+    from werkzeug.wrappers import Request
+
+    request = Request(environ)
+    try:
+        result = _handler(prefix).dispatch(request, request.url, dict(request.headers))
+    except ClientError as error:
+        result = 400, {}, error.response["Error"]["Message"]
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    body = content.encode() if isinstance(content, str) else (content or b"")
+    header_list = [
+        (name, str(value))
+        for name, value in headers.items()
+        if name.lower() not in ("status", "content-length")
+    ]
+    header_list.append(("Content-Length", str(len(body))))
+    code = int(status)
+    start_response(f"{code} {HTTPStatus(code).phrase}", header_list)
+    return [body]
+
+
+# -- reading and trimming moto's memory (callers hold requests off) ---------------------
+
+def _backends() -> Iterator[Any]:
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    for backends in (dynamodb_backends, dynamodbstreams_backends):
+        for account in list(backends.values()):
+            yield from list(dict.values(account))
+
+
+def table_items(names: Collection[str]) -> dict[str, list]:
+    """Every item of the named tables in DynamoDB JSON, read from moto's memory."""
+    items: dict[str, list] = {}
+    for backend in _backends():
+        for name, table in list(getattr(backend, "tables", {}).items()):
+            if name in names:
+                items[name] = [item.to_json()["Attributes"] for item in table.all_items()]
+    return items
+
+
+def expire_iterators(previous: set[str]) -> set[str]:
+    """Drop the shard iterators that already existed at the previous sweep; returns the rest."""
+    current: set[str] = set()
+    for backend in _backends():
+        iterators = getattr(backend, "shard_iterators", None)
+        if iterators is None:
+            continue
+        for key in previous.intersection(iterators):
+            del iterators[key]
+        current.update(iterators)
+    return current
+
+
+def trim_streams(retention_seconds: float) -> int:
+    """Drop stream records older than the retention; sequence numbers stay valid."""
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=retention_seconds)
+    trimmed = 0
+    for backend in _backends():
+        for table in list(getattr(backend, "tables", {}).values()):
+            shard = getattr(table, "stream_shard", None)
+            if shard is None:
+                continue
+            old = 0
+            for record in shard.items:
+                if record.record["dynamodb"]["ApproximateCreationDateTime"] >= cutoff:
+                    break
+                old += 1
+            if old:
+                # moto numbers records len(items) + starting_sequence_number.
+                del shard.items[:old]
+                shard.starting_sequence_number += old
+                trimmed += old
+    return trimmed
+
+
+def forget_tracked_instances() -> None:
+    """Empty moto's dashboard lists of every model instance (the tables keep theirs)."""
+    from moto.core.model_instances import reset_model_data
+
+    reset_model_data()

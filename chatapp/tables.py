@@ -1,0 +1,117 @@
+"""The tables of tables.json, created as the deployment would create them, and their streams.
+
+Used wherever a DynamoDB needs the project's tables: the embedded database, an
+external one (`chatapp serve --dynamodb-endpoint`), tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib import settings
+
+log = logging.getLogger("chatapp.tables")
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def client(endpoint: str, service: str = "dynamodb") -> Any:
+    """A boto3 client for a local endpoint, with fake credentials of its own."""
+    return boto3.session.Session(region_name=REGION, **FAKE_CREDENTIALS).client(
+        service,
+        endpoint_url=endpoint,
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+    )
+
+
+def table_names(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Logical table name → physical name, for this environment."""
+    return {logical: settings.table_name(logical, environ) for logical in settings.TABLES}
+
+
+def create_table_request(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateTable parameters for one tables.json entry (on-demand billing)."""
+    keys = [{"AttributeName": spec["hash_key"], "KeyType": "HASH"}]
+    if spec.get("range_key"):
+        keys.append({"AttributeName": spec["range_key"], "KeyType": "RANGE"})
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": [
+            {"AttributeName": attribute, "AttributeType": kind}
+            for attribute, kind in spec["attributes"].items()
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    indexes = []
+    for index in spec.get("global_secondary_indexes", []):
+        index_keys = [{"AttributeName": index["hash_key"], "KeyType": "HASH"}]
+        if index.get("range_key"):
+            index_keys.append({"AttributeName": index["range_key"], "KeyType": "RANGE"})
+        indexes.append(
+            {
+                "IndexName": index["name"],
+                "KeySchema": index_keys,
+                "Projection": _projection(index),
+            }
+        )
+    if indexes:
+        request["GlobalSecondaryIndexes"] = indexes
+    if spec.get("stream_view_type"):
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": spec["stream_view_type"],
+        }
+    return request
+
+
+def _projection(index: Mapping[str, Any]) -> dict[str, Any]:
+    projection: dict[str, Any] = {"ProjectionType": index.get("projection", "ALL")}
+    if index.get("non_key_attributes"):
+        projection["NonKeyAttributes"] = list(index["non_key_attributes"])
+    return projection
+
+
+def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Create every table of tables.json that is missing; returns those created."""
+    existing: set[str] = set()
+    for page in ddb.get_paginator("list_tables").paginate():
+        existing.update(page["TableNames"])
+    created = []
+    for logical, name in table_names(environ).items():
+        if name in existing:
+            continue
+        spec = settings.TABLES[logical]
+        ddb.create_table(**create_table_request(name, spec))
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+        if spec.get("ttl_attribute"):
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]},
+            )
+        created.append(name)
+        log.info("created table %s", name)
+    return created
+
+
+def stream_arns(ddb: Any, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each streamed table's stream_arn_env variable → its latest stream ARN."""
+    return {
+        spec["stream_arn_env"]: stream_arn(ddb, settings.table_name(logical, environ))
+        for logical, spec in settings.TABLES.items()
+        if "stream_arn_env" in spec
+    }
+
+
+def stream_arn(ddb: Any, table: str) -> str:
+    """The latest stream ARN of a table (DescribeTable)."""
+    arn = ddb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+    if not arn:
+        raise RuntimeError(f"table {table} has no stream; tables.json says it should")
+    return arn
