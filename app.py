@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib import aws, fanout, rest, settings, websocket
+from chalicelib import aws, fanout, presence, rest, settings, websocket
 
 app = Chalice(app_name="chalice-chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
@@ -25,6 +25,11 @@ def health():
     return rest.health()
 
 
+@app.route("/rooms", methods=["GET"], cors=cors)
+def rooms():
+    return rest.rooms_list(app.current_request)
+
+
 @app.on_ws_connect()
 def connect(event):
     return websocket.connect(event.to_dict())
@@ -43,3 +48,8 @@ def disconnect(event):
 @app.on_dynamodb_record(stream_arn=settings.get().messages_stream_arn, batch_size=100)
 def on_new_messages(event):
     return fanout.deliver(app.websocket_api, event)
+
+
+@app.on_dynamodb_record(stream_arn=settings.get().connections_stream_arn, batch_size=100)
+def on_connection_changes(event):
+    return presence.on_connection_changes(app.websocket_api, event)

@@ -59,6 +59,22 @@ class TooManyRequests(ChatError):
     chalice_error = "TooManyRequestsError"
 
 
+class Forbidden(ChatError):
+    """Changing someone else's message (403 / forbidden)."""
+
+    code = "forbidden"
+    status = 403
+    chalice_error = "ForbiddenError"
+
+
+class NotFound(ChatError):
+    """No such message in the room, or it was deleted (404 / not_found)."""
+
+    code = "not_found"
+    status = 404
+    chalice_error = "NotFoundError"
+
+
 class ConnectionGone(ChatError):
     """The connection is gone: its record (disconnected, expired by TTL) or its socket.
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import WebsocketDisconnectedError
 
 from chalicelib import lazy, protocol, settings, store
-from chalicelib.websocket import WebsocketSender
+
+if TYPE_CHECKING:  # websocket.py passes typing on through post_frames
+    from chalicelib.websocket import WebsocketSender
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +30,7 @@ def _executor() -> ThreadPoolExecutor:
 
 def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[str, str]]]:
     """Handle one stream batch; returns the Lambda partial-batch response."""
-    config = settings.get()
-    if not config.websocket_api_id:
-        # Every send would fail and the batch would retry forever: say why, loudly.
-        raise RuntimeError("WEBSOCKET_API_ID is not set for the stream handler")
-    websocket_api.configure_from_api_id(config.websocket_api_id, config.websocket_stage)
-    # chalice creates its client lazily and botocore's client creation is not
-    # thread-safe: create it here, before any fan-out thread needs it.
-    websocket_api._get_client()
+    prepare_sender(websocket_api)
 
     by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for record in records:
@@ -58,6 +53,18 @@ def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[s
         if not _finished_cleanly(room, futures):
             failures.extend({"itemIdentifier": seq} for seq, _ in by_room[room])
     return {"batchItemFailures": failures}
+
+
+def prepare_sender(websocket_api: Any) -> None:
+    """Point chalice's websocket_api at the API for a handler that no WebSocket event called."""
+    config = settings.get()
+    if not config.websocket_api_id:
+        # Every send would fail and the batch would retry forever: say why, loudly.
+        raise RuntimeError("WEBSOCKET_API_ID is not set for the stream handler")
+    websocket_api.configure_from_api_id(config.websocket_api_id, config.websocket_stage)
+    # chalice creates its client lazily and botocore's client creation is not
+    # thread-safe: create it here, before any fan-out thread needs it.
+    websocket_api._get_client()
 
 
 def record_frame(

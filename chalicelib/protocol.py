@@ -45,7 +45,33 @@ class Ping(NamedTuple):
     pass
 
 
-Action = SendMessage | GetMessages | JoinRoom | Ping
+class GetMembers(NamedTuple):
+    pass
+
+
+class Typing(NamedTuple):
+    pass
+
+
+class EditMessage(NamedTuple):
+    id: str
+    text: str
+    client_id: str | None
+
+
+class DeleteMessage(NamedTuple):
+    id: str
+    client_id: str | None
+
+
+class MarkRead(NamedTuple):
+    id: str
+
+
+Action = (
+    SendMessage | GetMessages | JoinRoom | Ping | GetMembers | Typing
+    | EditMessage | DeleteMessage | MarkRead
+)
 
 
 class Frame(NamedTuple):
@@ -130,11 +156,37 @@ def echoed_fields(body: str | bytes | None) -> dict[str, str]:
 
 
 def _send_message(frame: dict[str, Any]) -> SendMessage:
-    text, client_id = frame.get("text"), frame.get("clientId")
+    client_id = _client_id(frame)
+    return SendMessage(_text(frame), client_id)
+
+
+def _edit_message(frame: dict[str, Any]) -> EditMessage:
+    client_id = _client_id(frame)
+    return EditMessage(_message_id(frame, "id"), _text(frame), client_id)
+
+
+def _delete_message(frame: dict[str, Any]) -> DeleteMessage:
+    client_id = _client_id(frame)
+    return DeleteMessage(_message_id(frame, "id"), client_id)
+
+
+def _mark_read(frame: dict[str, Any]) -> MarkRead:
+    return MarkRead(_message_id(frame, "id"))
+
+
+def _client_id(frame: dict[str, Any]) -> str | None:
+    """The frame's optional clientId (checked before the text, so errors can echo it)."""
+    client_id = frame.get("clientId")
     if client_id is not None and not _is_client_id(client_id):
         raise errors.InvalidInput(
             f"clientId must be a string of 1-{LIMITS['client_id_max']} characters"
         )
+    return client_id
+
+
+def _text(frame: dict[str, Any]) -> str:
+    """The frame's message text, trimmed: 1-4000 characters (too_large above)."""
+    text = frame.get("text")
     if not isinstance(text, str):
         raise errors.InvalidInput("text is required and must be a string")
     text = text.strip()
@@ -142,7 +194,14 @@ def _send_message(frame: dict[str, Any]) -> SendMessage:
         raise errors.TooLarge(f"text must be 1-{LIMITS['text_max']} characters")
     if not text:
         raise errors.InvalidInput(f"text must be 1-{LIMITS['text_max']} characters")
-    return SendMessage(text, client_id)
+    return text
+
+
+def _message_id(frame: dict[str, Any], name: str) -> str:
+    value = frame.get(name)
+    if not (isinstance(value, str) and MESSAGE_ID.fullmatch(value)):
+        raise errors.InvalidInput(f"{name} is required and must be a message id")
+    return value
 
 
 def _get_messages(frame: dict[str, Any]) -> GetMessages:
@@ -166,11 +225,24 @@ def _ping(frame: dict[str, Any]) -> Ping:
     return Ping()
 
 
+def _get_members(frame: dict[str, Any]) -> GetMembers:
+    return GetMembers()
+
+
+def _typing(frame: dict[str, Any]) -> Typing:
+    return Typing()
+
+
 _ACTIONS = {
     "sendMessage": _send_message,
     "getMessages": _get_messages,
     "joinRoom": _join_room,
     "ping": _ping,
+    "getMembers": _get_members,
+    "typing": _typing,
+    "editMessage": _edit_message,
+    "deleteMessage": _delete_message,
+    "markRead": _mark_read,
 }
 
 
@@ -215,6 +287,30 @@ def joined_frame(room: str) -> dict[str, Any]:
 
 def pong_frame() -> dict[str, Any]:
     return {"type": "pong"}
+
+
+def members_frame(room: str, usernames: list[str]) -> dict[str, Any]:
+    """Who is online in a room: distinct names sorted ignoring case, at most members_max."""
+    distinct = sorted(set(usernames), key=lambda name: (name.lower(), name))
+    return {
+        "type": "members",
+        "room": room,
+        "members": distinct[: LIMITS["members_max"]],
+        "count": len(distinct),
+    }
+
+
+def presence_frame(room: str, username: str, online: bool) -> dict[str, Any]:
+    status = "online" if online else "offline"
+    return {"type": "presence", "room": room, "username": username, "status": status}
+
+
+def typing_frame(room: str, username: str) -> dict[str, Any]:
+    return {"type": "typing", "room": room, "username": username}
+
+
+def read_frame(room: str, message_id: str) -> dict[str, Any]:
+    return {"type": "read", "room": room, "id": message_id}
 
 
 def error_frame(code: str, message: str, echoed: dict[str, str]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import chalice
 from chalice import CORSConfig, Response
 
-from chalicelib import auth, errors, protocol, settings
+from chalicelib import auth, errors, protocol, rooms, settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +46,14 @@ def login(request: chalice.app.Request) -> dict[str, str]:
 
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@_as_chalice_errors
+def rooms_list(request: chalice.app.Request) -> dict[str, Any]:
+    """GET /rooms (Bearer) → the user's rooms with unread counts, or 401."""
+    return {"rooms": rooms.user_rooms(auth.verify_token(_bearer_token(request)))}
+
+
+def _bearer_token(request: chalice.app.Request) -> str | None:
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None

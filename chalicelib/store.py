@@ -198,11 +198,13 @@ def move_connection(connection_id: str, room: str) -> None:
 WRITES, READS = "writes", "reads"
 
 
-def take_allowance(connection_id: str, allowance: str, now_s: int) -> Connection:
-    """The frame's connection, counting the frame against the named allowance.
+def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Connection:
+    """The frame's connection, counting the frame against the named allowance (None: none).
 
     TooManyRequests over the allowance; ConnectionGone when not registered.
     """
+    if allowance is None:  # typing: thinned per connection instead (pass_typing)
+        return get_connection(connection_id)
     if allowance == WRITES:
         return take_send_allowance(connection_id, now_s)
     return get_connection(connection_id)
@@ -382,3 +384,252 @@ def message_page(
     if after is None:
         page.reverse()
     return page, len(items) > limit
+
+
+def change_message(
+    room: str, message_id: str, sender: str, text: str | None, changed_at: str,
+    client_id: str | None, now_s: int,
+) -> bool:
+    """Edit (text given) or delete (text None) a message only its sender may change.
+
+    One conditional UpdateItem (the item stays: a delete leaves a tombstone, and
+    the stream's MODIFY record tells the room). With a clientId, the update and
+    an idempotency marker are one transaction, so a repeated change is applied
+    once: False then. Forbidden for another user's message; NotFound for an
+    unknown or deleted id in the room.
+    """
+    config = settings.get()
+    values: Item = {":sender": _s(sender), ":true": {"BOOL": True}}
+    if text is None:
+        update = "SET deleted = :true, #text = :empty"
+        values[":empty"] = _s("")
+    else:
+        update = "SET #text = :text, edited_at = :at"
+        values[":text"], values[":at"] = _s(text), _s(changed_at)
+        if client_id is not None:
+            update += ", edit_client_id = :client"
+            values[":client"] = _s(client_id)
+        else:
+            update += " REMOVE edit_client_id"
+    change = {
+        "TableName": config.messages_table,
+        "Key": {"room": _s(room), "id": _s(message_id)},
+        "UpdateExpression": update,
+        "ConditionExpression": (
+            "sender = :sender AND (attribute_not_exists(deleted) OR deleted <> :true)"
+        ),
+        "ExpressionAttributeNames": {"#text": "text"},
+        "ExpressionAttributeValues": values,
+    }
+    try:
+        if client_id is None:
+            client().update_item(**change)
+            return True
+        marker = {
+            "TableName": config.guards_table,
+            "Item": {
+                "guard_key": _s(f"edit#{room}#{sender.lower()}#{client_id}"),
+                "message_id": _s(message_id),
+                "ttl": _n(now_s + config.client_id_ttl_seconds),
+            },
+            "ConditionExpression": "attribute_not_exists(guard_key)",
+        }
+        try:
+            client().transact_write_items(TransactItems=[{"Put": marker}, {"Update": change}])
+            return True
+        except client().exceptions.TransactionCanceledException as cancelled:
+            reasons = [r.get("Code") for r in cancelled.response.get("CancellationReasons") or []]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False
+            if reasons[1:2] != ["ConditionalCheckFailed"]:
+                raise
+    except client().exceptions.ConditionalCheckFailedException:
+        pass
+    # The condition failed: say why (a Query, which the function may already do).
+    found = find_message(room, message_id)
+    if found is None or found.deleted:
+        raise errors.NotFound("no message with that id in this room")
+    raise errors.Forbidden("only its sender can change a message")
+
+
+def find_message(room: str, message_id: str) -> Message | None:
+    """The message with this id in the room, or None (a Query on the key)."""
+    items = client().query(
+        TableName=settings.get().messages_table,
+        KeyConditionExpression="room = :room AND id = :id",
+        ExpressionAttributeValues={":room": _s(room), ":id": _s(message_id)},
+        ConsistentRead=True,
+    )["Items"]
+    return message_from_item(items[0]) if items else None
+
+
+# ------------------------------------------------------------------ presence
+
+
+def room_occupants(room: str) -> list[tuple[str, str]]:
+    """(connection id, username) of every connection in a room: one Query on the room index."""
+    config = settings.get()
+    pages = client().get_paginator("query").paginate(
+        TableName=config.connections_table,
+        IndexName=config.room_index,
+        KeyConditionExpression="room = :room",
+        ExpressionAttributeValues={":room": _s(room)},
+        ProjectionExpression="connection_id, username",
+    )
+    return [
+        (item["connection_id"]["S"], item["username"]["S"])
+        for page in pages for item in page["Items"]
+    ]
+
+
+def pass_typing(connection_id: str, now_ms: int, interval_ms: int) -> bool:
+    """Whether a typing frame from this connection is passed on (one per interval).
+
+    The last time passed on lives in guards (`typing#<connection id>`), shared by
+    every container and on no streamed table; one conditional put decides.
+    """
+    try:
+        client().put_item(
+            TableName=settings.get().guards_table,
+            Item={
+                "guard_key": _s(f"typing#{connection_id}"),
+                "passed_at": _n(now_ms),
+                "ttl": _n(now_ms // 1000 + 60),
+            },
+            ConditionExpression="attribute_not_exists(guard_key) OR passed_at <= :cutoff",
+            ExpressionAttributeValues={":cutoff": _n(now_ms - interval_ms)},
+        )
+    except client().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def _membership_key(username: str, room: str) -> Item:
+    return {"username_key": _s(username.lower()), "room": _s(room)}
+
+
+def add_present_connection(username: str, room: str, connection_id: str) -> bool:
+    """Count a connection in the user's room; True when no other of theirs is there.
+
+    A string-set ADD is idempotent, so a redelivered stream record changes nothing
+    (and says `online` again, which clients take as it is).
+    """
+    old = client().update_item(
+        TableName=settings.get().memberships_table,
+        Key=_membership_key(username, room),
+        UpdateExpression="ADD connections :one",
+        ExpressionAttributeValues={":one": {"SS": [connection_id]}},
+        ReturnValues="UPDATED_OLD",
+    ).get("Attributes", {})
+    return not set(old.get("connections", {}).get("SS", [])) - {connection_id}
+
+
+def remove_present_connection(username: str, room: str, connection_id: str) -> bool:
+    """Stop counting a connection in a room; True when it was the user's last one there."""
+    try:
+        new = client().update_item(
+            TableName=settings.get().memberships_table,
+            Key=_membership_key(username, room),
+            UpdateExpression="DELETE connections :one",
+            ConditionExpression="attribute_exists(room)",
+            ExpressionAttributeValues={":one": {"SS": [connection_id]}},
+            ReturnValues="ALL_NEW",
+        ).get("Attributes", {})
+    except client().exceptions.ConditionalCheckFailedException:
+        return True  # no membership (forgotten at a restart): nobody of theirs counted here
+    return not new.get("connections", {}).get("SS")
+
+
+# -------------------------------------------------- memberships: read markers
+
+
+def initial_read_marker(entered_at_ms: int) -> str:
+    """A marker below every id made from that millisecond on: the room's past is read."""
+    return f"{entered_at_ms:013d}-"
+
+
+def enter_room(username: str, room: str, now_ms: int) -> None:
+    """Record the user's membership of a room (first entry time and marker kept once)."""
+    client().update_item(
+        TableName=settings.get().memberships_table,
+        Key=_membership_key(username, room),
+        UpdateExpression=(
+            "SET username = :username, entered_at = if_not_exists(entered_at, :now), "
+            "read_marker = if_not_exists(read_marker, :marker)"
+        ),
+        ExpressionAttributeValues={
+            ":username": _s(username),
+            ":now": _n(now_ms),
+            ":marker": _s(initial_read_marker(now_ms)),
+        },
+    )
+
+
+def move_read_marker(username: str, room: str, message_id: str) -> str:
+    """Move the user's marker for the room forward to `message_id`; the marker as it now is."""
+    try:
+        client().update_item(
+            TableName=settings.get().memberships_table,
+            Key=_membership_key(username, room),
+            UpdateExpression="SET read_marker = :id",
+            ConditionExpression="attribute_exists(room) AND read_marker < :id",
+            ExpressionAttributeValues={":id": _s(message_id)},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return message_id
+    except client().exceptions.ConditionalCheckFailedException as failed:
+        old = failed.response.get("Item") or {}
+    return old.get("read_marker", {}).get("S", message_id)
+
+
+class Membership(NamedTuple):
+    room: str
+    read_marker: str
+
+
+def memberships(username: str) -> list[Membership]:
+    """Every room the user has entered, with their read marker (a Query on their key)."""
+    pages = client().get_paginator("query").paginate(
+        TableName=settings.get().memberships_table,
+        KeyConditionExpression="username_key = :key",
+        ExpressionAttributeValues={":key": _s(username.lower())},
+        ProjectionExpression="room, read_marker",
+    )
+    return [
+        Membership(item["room"]["S"], item["read_marker"]["S"])
+        for page in pages for item in page["Items"] if "read_marker" in item
+    ]
+
+
+class RoomActivity(NamedTuple):
+    last_message_at: str | None
+    unread: int
+
+
+def room_activity(room: str, read_marker: str, unread_max: int) -> RoomActivity:
+    """The newest message's time and how many are newer than the marker (up to unread_max).
+
+    One Query for up to unread_max unread messages, newest first (its first item is
+    the newest); only a room with nothing unread needs a second, for its newest
+    message. Both read at most unread_max items: cost never follows history size.
+    """
+    table = settings.get().messages_table
+    unread = client().query(
+        TableName=table,
+        KeyConditionExpression="room = :room AND id > :marker",
+        ExpressionAttributeValues={":room": _s(room), ":marker": _s(read_marker)},
+        ScanIndexForward=False,
+        Limit=unread_max,
+        ProjectionExpression="sent_at",
+    )["Items"]
+    if unread:
+        return RoomActivity(unread[0]["sent_at"]["S"], len(unread))
+    newest = client().query(
+        TableName=table,
+        KeyConditionExpression="room = :room",
+        ExpressionAttributeValues={":room": _s(room)},
+        ScanIndexForward=False,
+        Limit=1,
+        ProjectionExpression="sent_at",
+    )["Items"]
+    return RoomActivity(newest[0]["sent_at"]["S"] if newest else None, 0)

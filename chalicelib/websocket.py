@@ -7,13 +7,12 @@ place, and nothing a client sends can escape as an exception.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from chalice.app import WebsocketDisconnectedError
 
-from chalicelib import auth, errors, ids, protocol, store
+from chalicelib import auth, errors, fanout, ids, protocol, store
 from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
@@ -35,7 +34,9 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
     except errors.ChatError as refused:
         log.info("refused connect: %s", refused.message)
         return {"statusCode": refused.status}
-    store.put_connection(event["requestContext"]["connectionId"], username, room, int(time.time()))
+    now_ms = ids.now_ms()
+    store.put_connection(event["requestContext"]["connectionId"], username, room, now_ms // 1000)
+    store.enter_room(username, room, now_ms)
     return {"statusCode": 200}
 
 
@@ -51,7 +52,7 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         run, allowance = _ACTIONS[type(frame.action)]
         # One read of the connection that also counts the frame against its allowance.
         connection = store.take_allowance(connection_id, allowance, ids.now_ms() // 1000)
-        reply = run(connection, frame.action)
+        reply = run(sender, connection, frame.action)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
     except Exception:
@@ -72,12 +73,14 @@ def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> 
         log.info("connection %s left before its reply", connection_id)
 
 
-# Each action takes the frame's connection (its user and room, already counted
-# against the allowance named beside it in _ACTIONS) and returns the reply frame
-# for this connection, or None.
+# Each action takes the sender (for frames to other connections), the frame's
+# connection (its user and room, already counted against the allowance named
+# beside it in _ACTIONS) and returns the reply frame for this connection, or None.
 
 
-def _send_message(connection: store.Connection, action: protocol.SendMessage) -> None:
+def _send_message(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.SendMessage
+) -> None:
     # Stored only; the stream handler delivers it to the room, the sender included.
     now_ms = ids.now_ms()
     message = Message(
@@ -90,27 +93,95 @@ def _send_message(connection: store.Connection, action: protocol.SendMessage) ->
     )
     if not store.put_message(message, now_ms // 1000):
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
+        return
+    # The sender has read their own message (so it is never unread for them).
+    store.move_read_marker(connection.username, connection.room, message.id)
 
 
-def _get_messages(connection: store.Connection, action: protocol.GetMessages) -> dict[str, Any]:
+def _get_messages(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.GetMessages
+) -> dict[str, Any]:
     room = connection.room
     page, has_more = store.message_page(room, action.limit, action.before, action.after)
     return protocol.messages_frame(room, page, has_more, keep_newest=action.after is None)
 
 
-def _join_room(connection: store.Connection, action: protocol.JoinRoom) -> dict[str, Any]:
+def _join_room(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.JoinRoom
+) -> dict[str, Any]:
     store.move_connection(connection.connection_id, action.room)
+    store.enter_room(connection.username, action.room, ids.now_ms())
     return protocol.joined_frame(action.room)
 
 
-def _ping(connection: store.Connection, action: protocol.Ping) -> dict[str, Any]:
+def _ping(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.Ping
+) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
+def _get_members(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.GetMembers
+) -> dict[str, Any]:
+    occupants = store.room_occupants(connection.room)
+    return protocol.members_frame(connection.room, [username for _, username in occupants])
+
+
+def _typing(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.Typing
+) -> None:
+    # Passed on directly, never stored; thinned to one per interval per connection.
+    interval_ms = LIMITS["typing_interval_seconds"] * 1000
+    if not store.pass_typing(connection.connection_id, ids.now_ms(), interval_ms):
+        return
+    me = connection.username.lower()
+    others = [cid for cid, username in store.room_occupants(connection.room)
+              if username.lower() != me]
+    frame = protocol.typing_frame(connection.room, connection.username)
+    fanout.post_frames(sender, others, [frame])
+
+
+def _edit_message(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.EditMessage
+) -> None:
+    # The room hears of it from the messages stream (a MODIFY → messageUpdated).
+    store.change_message(
+        connection.room, action.id, connection.username, action.text,
+        ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+    )
+
+
+def _delete_message(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.DeleteMessage
+) -> None:
+    # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
+    store.change_message(
+        connection.room, action.id, connection.username, None,
+        ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+    )
+
+
+def _mark_read(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.MarkRead
+) -> dict[str, Any]:
+    if store.find_message(connection.room, action.id) is None:
+        raise errors.NotFound("no message with that id in this room")
+    marker = store.move_read_marker(connection.username, connection.room, action.id)
+    # A marker still at the entry time is past this id, but is no message id itself.
+    shown = marker if protocol.MESSAGE_ID.fullmatch(marker) else action.id
+    return protocol.read_frame(connection.room, shown)
+
+
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
-_ACTIONS: dict[type, tuple[Callable[[store.Connection, Any], dict[str, Any] | None], str]] = {
+Run = Callable[[WebsocketSender, store.Connection, Any], dict[str, Any] | None]
+_ACTIONS: dict[type, tuple[Run, str | None]] = {
     protocol.SendMessage: (_send_message, store.WRITES),
+    protocol.EditMessage: (_edit_message, store.WRITES),
+    protocol.DeleteMessage: (_delete_message, store.WRITES),
     protocol.GetMessages: (_get_messages, store.READS),
+    protocol.GetMembers: (_get_members, store.READS),
     protocol.JoinRoom: (_join_room, store.READS),
+    protocol.MarkRead: (_mark_read, store.READS),
     protocol.Ping: (_ping, store.READS),
+    protocol.Typing: (_typing, None),  # thinned per connection, counted against neither
 }

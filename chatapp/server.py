@@ -41,6 +41,7 @@ from chatapp.tables import (
     REGION,
     client,
     ensure_tables,
+    forget_connections,
     stream_arns,
     table_names,
 )
@@ -281,6 +282,9 @@ async def _serve(options: ServeOptions) -> int:
             return 1
         log.info("embedded DynamoDB at %s (pid %s)", endpoint, database.pid)
 
+    forgotten = forget_connections(client(endpoint))
+    if forgotten:
+        log.info("forgot %d connections of the last run", forgotten)
     apply_environment(local_environment(options, endpoint, stream_arns(client(endpoint)), secret))
     lazy.reset()  # the handlers read the environment just set
     app = import_app()

@@ -100,6 +100,34 @@ def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[st
     return created
 
 
+def forget_connections(ddb: Any, environ: Mapping[str, str] | None = None) -> int:
+    """Forget every connection record and every membership's connection set; returns the count.
+
+    Connections never survive a restart of the local server (PROTOCOL.md): their
+    sockets are gone, so they must count against nothing and be present nowhere.
+    Run before the stream pollers start, which read from LATEST: the deletes
+    tell no one.
+    """
+    names = table_names(environ)
+    forgotten = 0
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=names["connections"], ProjectionExpression="connection_id"
+    ):
+        for item in page["Items"]:
+            ddb.delete_item(TableName=names["connections"], Key=item)
+            forgotten += 1
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=names["memberships"],
+        ProjectionExpression="username_key, room",
+        FilterExpression="attribute_exists(connections)",
+    ):
+        for key in page["Items"]:
+            ddb.update_item(
+                TableName=names["memberships"], Key=key, UpdateExpression="REMOVE connections"
+            )
+    return forgotten
+
+
 def stream_arns(ddb: Any, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Each streamed table's stream_arn_env variable → its latest stream ARN."""
     return {
