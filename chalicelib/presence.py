@@ -78,7 +78,10 @@ def apply_move(sender: Any, move: Move) -> None:
 
 
 def _tell_room(sender: Any, room: str, frame: dict[str, Any]) -> None:
-    fanout.post_frames(sender, store.room_connections(room), [frame])
+    """Send a presence frame to the room's connections, except the user's own."""
+    user = frame["username"].lower()
+    others = [cid for cid, name in store.room_occupants(room) if name.lower() != user]
+    fanout.post_frames(sender, others, [frame])
 
 
 def _room(image: dict[str, Any] | None) -> str | None:

@@ -519,7 +519,7 @@ def add_present_connection(username: str, room: str, connection_id: str) -> bool
         Key=_membership_key(username, room),
         UpdateExpression="ADD connections :one",
         ExpressionAttributeValues={":one": {"SS": [connection_id]}},
-        ReturnValues="UPDATED_OLD",
+        ReturnValues="ALL_OLD",  # (moto leaves an unchanged set out of UPDATED_OLD)
     ).get("Attributes", {})
     return not set(old.get("connections", {}).get("SS", [])) - {connection_id}
 

@@ -1,0 +1,116 @@
+"""GET /rooms: the user's rooms, most recently active first, with unread counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib import ids, lazy, store
+from chalicelib.model import Message
+from chalicelib.settings import LIMITS
+from tests.chalicelib.conftest import token_for
+
+
+def get_rooms(client, username):
+    response = client.http.get("/rooms", headers={"Authorization": f"Bearer {token_for(username)}"})
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)["rooms"]
+
+
+def say(chat, connection, text):
+    assert chat.send(connection, {"action": "sendMessage", "text": text}) == []
+
+
+def stored(room, sender, count):
+    """Write messages straight into the table (many, past the per-user allowance)."""
+    for i in range(count):
+        now_ms = ids.now_ms()
+        message = Message(room, ids.message_id(now_ms), sender, f"m{i}", ids.iso_utc(now_ms))
+        store.put_message(message, now_ms // 1000)
+
+
+@pytest.fixture(autouse=True)
+def no_rate_limit(monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
+    lazy.reset()
+    yield
+    lazy.reset()
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer not-a-jwt", "Basic abc"])
+def test_rooms_needs_a_valid_bearer_token(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.http.get("/rooms", headers=headers)
+    assert response.status_code == 401
+    assert json.loads(response.body)["Code"] == "UnauthorizedError"
+
+
+def test_a_new_user_has_no_rooms(client):
+    assert get_rooms(client, "alice") == []
+
+
+def test_rooms_are_newest_activity_first_and_rooms_without_messages_last(client, chat):
+    alice = chat.join("alice", "quiet")
+    for room in ("older", "newer", "empty"):
+        chat.send(alice, {"action": "joinRoom", "room": room})
+        if room != "empty":
+            say(chat, alice, f"in {room}")
+    rooms = get_rooms(client, "alice")
+    assert [r["room"] for r in rooms] == ["newer", "older", "empty", "quiet"]
+    assert rooms[0]["lastMessageAt"] > rooms[1]["lastMessageAt"]
+    assert rooms[2]["lastMessageAt"] is None and rooms[3]["lastMessageAt"] is None
+
+
+def test_unread_counts_others_messages_since_the_marker_not_my_own(client, chat):
+    alice = chat.join("alice", "lobby")
+    bob = chat.join("bob", "lobby")
+    say(chat, alice, "mine")
+    for text in ("one", "two", "three"):
+        say(chat, bob, text)
+    (lobby,) = get_rooms(client, "alice")
+    assert (lobby["room"], lobby["unread"]) == ("lobby", 3)
+    assert get_rooms(client, "bob")[0]["unread"] == 0  # sending read what came before it too
+
+
+def test_the_rooms_past_is_never_unread(client, chat):
+    stored("busy", "bob", 5)
+    chat.join("alice", "busy")
+    (busy,) = get_rooms(client, "alice")
+    assert busy["unread"] == 0
+    assert busy["lastMessageAt"] is not None
+
+
+def test_mark_read_clears_unread_up_to_the_id(client, chat):
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    for text in ("one", "two", "three"):
+        say(chat, bob, text)
+    (page,) = chat.send(alice, {"action": "getMessages"})
+    second = page["messages"][1]["id"]
+    chat.send(alice, {"action": "markRead", "id": second})
+    assert get_rooms(client, "alice")[0]["unread"] == 1
+
+
+def test_unread_stops_counting_at_the_cap(client, chat):
+    chat.join("alice", "flood")
+    stored("flood", "bob", LIMITS["unread_max"] + 3)
+    assert get_rooms(client, "alice")[0]["unread"] == LIMITS["unread_max"]
+
+
+def test_deleted_messages_still_count_as_unread(client, chat):
+    chat.join("alice", "lobby")
+    bob = chat.join("bob", "lobby")
+    say(chat, bob, "gone soon")
+    (page,) = chat.send(bob, {"action": "getMessages"})
+    chat.send(bob, {"action": "deleteMessage", "id": page["messages"][0]["id"]})
+    assert get_rooms(client, "alice")[0]["unread"] == 1
+
+
+def test_at_most_the_cap_of_rooms_the_most_recent_kept(client, chat):
+    cap = LIMITS["rooms_max"]
+    for i in range(cap + 1):
+        store.enter_room("alice", f"room-{i:03d}", ids.now_ms())
+    stored("room-000", "bob", 1)  # the one active room must not be the one cut
+    rooms = get_rooms(client, "alice")
+    assert len(rooms) == cap
+    assert rooms[0]["room"] == "room-000"
