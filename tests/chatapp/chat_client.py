@@ -44,9 +44,16 @@ def signup(api_url: str, prefix: str = "user") -> tuple[str, str]:
 
 
 class ChatClient:
-    """One WebSocket connection speaking PROTOCOL.md."""
+    """One WebSocket connection speaking PROTOCOL.md.
 
-    def __init__(self, ws_url: str, token: str, room: str | None = None) -> None:
+    `presence` frames (other users coming and going, at any time) are passed over
+    unless the test follows them (presence=True).
+    """
+
+    def __init__(
+        self, ws_url: str, token: str, room: str | None = None, presence: bool = False
+    ) -> None:
+        self.presence = presence
         query = f"?token={token}" + (f"&room={room}" if room else "")
         self._stack = contextlib.ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
@@ -61,7 +68,11 @@ class ChatClient:
 
     def recv(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
         """The next frame (TimeoutError if none arrives in time)."""
-        return json.loads(self.ws.recv(timeout=timeout))
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = json.loads(self.ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+            if self.presence or frame.get("type") != "presence":
+                return frame
 
     def recv_type(self, frame_type: str, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
         """The next frame, which must be of this type."""
