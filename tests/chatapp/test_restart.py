@@ -97,3 +97,22 @@ def test_unreachable_dynamodb_endpoint_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 1
     assert "cannot use DynamoDB at http://127.0.0.1:" in result.stderr
+
+
+def test_connections_never_survive_a_restart_of_serve(tmp_path, standalone_db):
+    ddb = client(standalone_db)
+    names = table_names()
+    with start_local_server(tmp_path / "serve", "--dynamodb-endpoint", standalone_db) as server:
+        (_, ghost_token), (_, token) = signup(server.api_url), signup(server.api_url)
+        room = unique("room")
+        ghost = ChatClient(server.ws_url, ghost_token, room)
+        ghost.request("ping", "pong")
+        server.kill()  # no $disconnect: the records stay behind in the database
+        assert ddb.scan(TableName=names["connections"])["Items"] != []
+        server.start()
+        assert ddb.scan(TableName=names["connections"])["Items"] == []
+        memberships = ddb.scan(TableName=names["memberships"])["Items"]
+        assert memberships and all("connections" not in m for m in memberships)
+        with ChatClient(server.ws_url, token, room) as chat:
+            members = chat.request("getMembers", "members")
+            assert members["count"] == 1
