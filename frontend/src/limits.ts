@@ -16,6 +16,10 @@ export const CLIENT_ID_MAX: number = limits.client_id_max;
 export const FRAME_MAX_BYTES: number = limits.frame_max_bytes;
 export const HISTORY_MAX: number = limits.history_max;
 export const IDLE_TIMEOUT_MS: number = limits.idle_timeout_seconds * 1000;
+export const TYPING_INTERVAL_MS: number = limits.typing_interval_seconds * 1000;
+export const TYPING_DISPLAY_MS: number = limits.typing_display_seconds * 1000;
+export const ROOMS_REFRESH_MS: number = limits.rooms_refresh_seconds * 1000;
+export const UNREAD_MAX: number = limits.unread_max;
 
 /** Length as the server counts it: Unicode code points, not UTF-16 units. */
 export function textLength(text: string): number {

@@ -9,6 +9,10 @@ export interface ChatMessage {
   text: string;
   sentAt: string;
   clientId?: string;
+  /** Set once the sender edited it. */
+  editedAt?: string;
+  /** A tombstone: the sender deleted it (text is ""). */
+  deleted?: boolean;
 }
 
 export type ErrorCode =
@@ -16,6 +20,8 @@ export type ErrorCode =
   | 'unknown_action'
   | 'too_large'
   | 'rate_limited'
+  | 'forbidden'
+  | 'not_found'
   | 'internal';
 
 export type ServerFrame =
@@ -23,6 +29,12 @@ export type ServerFrame =
   | { type: 'messages'; room: string; messages: ChatMessage[]; hasMore: boolean }
   | { type: 'joined'; room: string }
   | { type: 'pong' }
+  | { type: 'members'; room: string; members: string[]; count: number }
+  | { type: 'presence'; room: string; username: string; status: 'online' | 'offline' }
+  | { type: 'typing'; room: string; username: string }
+  | { type: 'messageUpdated'; message: ChatMessage }
+  | { type: 'messageDeleted'; room: string; id: string }
+  | { type: 'read'; room: string; id: string }
   | {
       type: 'error';
       code: string;
@@ -35,7 +47,12 @@ export type ClientFrame =
   | { action: 'sendMessage'; text: string; clientId: string }
   | { action: 'getMessages'; limit?: number; before?: string; after?: string }
   | { action: 'joinRoom'; room: string }
-  | { action: 'ping' };
+  | { action: 'ping' }
+  | { action: 'getMembers' }
+  | { action: 'typing' }
+  | { action: 'editMessage'; id: string; text: string; clientId: string }
+  | { action: 'deleteMessage'; id: string; clientId: string }
+  | { action: 'markRead'; id: string };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -48,7 +65,7 @@ function optionalString(value: unknown): string | undefined {
 /** A message object from a frame, or null when a field is missing or mistyped. */
 export function parseMessage(value: unknown): ChatMessage | null {
   if (!isRecord(value)) return null;
-  const { id, room, sender, text, sentAt, clientId } = value;
+  const { id, room, sender, text, sentAt, clientId, editedAt, deleted } = value;
   if (
     typeof id !== 'string' ||
     typeof room !== 'string' ||
@@ -60,6 +77,8 @@ export function parseMessage(value: unknown): ChatMessage | null {
   }
   const message: ChatMessage = { id, room, sender, text, sentAt };
   if (typeof clientId === 'string') message.clientId = clientId;
+  if (typeof editedAt === 'string') message.editedAt = editedAt;
+  if (deleted === true) message.deleted = true;
   return message;
 }
 
@@ -93,6 +112,31 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
       return typeof value.room === 'string' ? { type: 'joined', room: value.room } : null;
     case 'pong':
       return { type: 'pong' };
+    case 'members': {
+      const { room, members, count } = value;
+      if (typeof room !== 'string' || !Array.isArray(members) || typeof count !== 'number') return null;
+      if (!members.every((m) => typeof m === 'string')) return null;
+      return { type: 'members', room, members: members as string[], count };
+    }
+    case 'presence': {
+      const { room, username, status } = value;
+      if (typeof room !== 'string' || typeof username !== 'string') return null;
+      if (status !== 'online' && status !== 'offline') return null;
+      return { type: 'presence', room, username, status };
+    }
+    case 'typing':
+      return typeof value.room === 'string' && typeof value.username === 'string'
+        ? { type: 'typing', room: value.room, username: value.username }
+        : null;
+    case 'messageUpdated': {
+      const message = parseMessage(value.message);
+      return message ? { type: 'messageUpdated', message } : null;
+    }
+    case 'messageDeleted':
+    case 'read':
+      return typeof value.room === 'string' && typeof value.id === 'string'
+        ? { type: value.type, room: value.room, id: value.id }
+        : null;
     case 'error':
       return {
         type: 'error',
@@ -113,6 +157,10 @@ export function describeError(code: string, serverMessage: string): string {
       return 'You are sending messages too fast. Wait a few seconds, then retry.';
     case 'too_large':
       return 'That message is too long for the server.';
+    case 'forbidden':
+      return 'Only the sender can change a message.';
+    case 'not_found':
+      return 'That message no longer exists.';
     case 'bad_request':
       return serverMessage
         ? `The server could not accept that: ${serverMessage}.`

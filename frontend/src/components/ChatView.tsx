@@ -1,12 +1,16 @@
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { SiteConfig } from '../config';
 import { ChatClient } from '../state/chatClient';
+import { RoomList } from '../state/roomList';
 import { loadCurrentRoom, saveRoom } from '../state/rooms';
 import type { Session } from '../state/session';
 import { Composer } from './Composer';
 import { ConnectionStatus } from './ConnectionStatus';
+import { MembersList } from './MembersList';
 import { MessageList } from './MessageList';
 import { RoomSwitcher } from './RoomSwitcher';
+import { RoomsNav } from './RoomsNav';
+import { TypingLine } from './TypingLine';
 
 interface Props {
   config: SiteConfig;
@@ -36,7 +40,34 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
       }),
   );
   const snapshot = useSyncExternalStore(client.subscribe, client.getSnapshot);
-  const [recentRooms, setRecentRooms] = useState(() => saveRoom(localStorage, client.getSnapshot().room));
+  const [roomList] = useState(() => new RoomList({ apiUrl: config.apiUrl, token: () => session.token }));
+  const rooms = useSyncExternalStore(roomList.subscribe, roomList.getSnapshot);
+  // Phone width: the rooms and members lists open one at a time over the messages.
+  const [panel, setPanel] = useState<'rooms' | 'members' | null>(null);
+
+  useEffect(() => {
+    roomList.start();
+    // Back to the page: the other rooms may have news.
+    const refresh = () => {
+      if (document.visibilityState === 'visible') void roomList.refresh();
+    };
+    window.addEventListener('focus', refresh);
+    document.addEventListener('visibilitychange', refresh);
+    return () => {
+      window.removeEventListener('focus', refresh);
+      document.removeEventListener('visibilitychange', refresh);
+      roomList.stop();
+    };
+  }, [roomList]);
+
+  useEffect(() => {
+    saveRoom(localStorage, snapshot.room);
+    roomList.viewing(snapshot.room);
+  }, [roomList, snapshot.room]);
+
+  useEffect(() => {
+    if (snapshot.status === 'live') void roomList.refresh(); // (re)connected
+  }, [roomList, snapshot.status]);
 
   useEffect(() => {
     client.start();
@@ -64,15 +95,19 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
       retry: (clientId: string) => client.retry(clientId),
       discard: (clientId: string) => client.discard(clientId),
       send: (text: string) => client.send(text),
+      typing: () => client.typing(),
+      edit: (id: string, text: string) => client.edit(id, text),
+      remove: (id: string) => client.remove(id),
       dismissNotice: () => client.dismissNotice(),
       reconnectNow: () => client.reconnectNow(),
       join: (room: string) => {
         client.joinRoom(room);
-        setRecentRooms(saveRoom(localStorage, room));
+        setPanel(null);
       },
     }),
     [client],
   );
+  const toggle = (which: 'rooms' | 'members') => setPanel((open) => (open === which ? null : which));
 
   return (
     <div className="chat">
@@ -86,21 +121,43 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
           Log out
         </button>
       </header>
-      <RoomSwitcher room={snapshot.room} recentRooms={recentRooms} onJoin={actions.join} />
-      <MessageList
-        timeline={snapshot.timeline}
-        me={session.username}
-        loadingOlder={snapshot.loadingOlder}
-        onLoadOlder={actions.loadOlder}
-        onRetry={actions.retry}
-        onDiscard={actions.discard}
-      />
-      <Composer
-        room={snapshot.room}
-        notice={snapshot.notice}
-        onSend={actions.send}
-        onDismissNotice={actions.dismissNotice}
-      />
+      <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
+      <div className="panel-toggles">
+        <button type="button" className="secondary" aria-expanded={panel === 'rooms'} aria-controls="rooms-panel" onClick={() => toggle('rooms')}>
+          Rooms
+        </button>
+        <button type="button" className="secondary" aria-expanded={panel === 'members'} aria-controls="members-panel" onClick={() => toggle('members')}>
+          Members
+        </button>
+      </div>
+      <div className="chat-body" data-panel={panel ?? 'none'}>
+        <div id="rooms-panel" className="rooms-slot">
+          <RoomsNav rooms={rooms} room={snapshot.room} onJoin={actions.join} />
+        </div>
+        <div className="conversation">
+          <MessageList
+            timeline={snapshot.timeline}
+            me={session.username}
+            loadingOlder={snapshot.loadingOlder}
+            onLoadOlder={actions.loadOlder}
+            onRetry={actions.retry}
+            onDiscard={actions.discard}
+            onEdit={actions.edit}
+            onDelete={actions.remove}
+          />
+          <TypingLine line={snapshot.typing} />
+          <Composer
+            room={snapshot.room}
+            notice={snapshot.notice}
+            onSend={actions.send}
+            onDismissNotice={actions.dismissNotice}
+            onTyping={actions.typing}
+          />
+        </div>
+        <div id="members-panel" className="members-slot">
+          <MembersList members={snapshot.members} />
+        </div>
+      </div>
     </div>
   );
 }

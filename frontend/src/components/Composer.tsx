@@ -8,13 +8,15 @@ interface Props {
   /** Send the text; returns why it cannot be sent, or null. */
   onSend: (text: string) => string | null;
   onDismissNotice: () => void;
+  /** The reader typed something (the client thins these out). */
+  onTyping: () => void;
 }
 
 // The counter appears when the text gets this close to the limit.
 const COUNTER_FROM = TEXT_MAX - 500;
 
 /** The "Message" box: Enter sends, Shift+Enter starts a new line. */
-export function Composer({ room, notice, onSend, onDismissNotice }: Props) {
+export function Composer({ room, notice, onSend, onDismissNotice, onTyping }: Props) {
   const [text, setText] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const length = textLength(text);
@@ -53,6 +55,7 @@ export function Composer({ room, notice, onSend, onDismissNotice }: Props) {
         onChange={(e) => {
           setText(e.target.value);
           if (problem) setProblem(null);
+          if (e.target.value.trim()) onTyping();
         }}
         onKeyDown={onKeyDown}
         aria-invalid={over}

@@ -1,10 +1,10 @@
-import { memo, useLayoutEffect, useRef, useState } from 'react';
+import { type KeyboardEvent, memo, useLayoutEffect, useRef, useState } from 'react';
 import type { ChatMessage } from '../protocol';
 import { type PendingMessage, type Timeline, isMe } from '../state/messages';
 import { linkify } from '../text/linkify';
 import { formatSentAt } from '../text/time';
 
-interface Props {
+interface Props extends MessageActions {
   timeline: Timeline;
   me: string;
   loadingOlder: boolean;
@@ -35,7 +35,53 @@ function MessageText({ text }: { text: string }) {
   );
 }
 
-const MessageItem = memo(function MessageItem({ message, own }: { message: ChatMessage; own: boolean }) {
+interface MessageActions {
+  /** Save an edit of our own message; returns why it cannot be saved, or null. */
+  onEdit: (id: string, text: string) => string | null;
+  onDelete: (id: string) => void;
+}
+
+/** The in-place editor: Enter saves, Shift+Enter breaks the line, Escape cancels. */
+function MessageEditor({ initial, onSave, onCancel }: {
+  initial: string;
+  onSave: (text: string) => string | null;
+  onCancel: () => void;
+}) {
+  const [text, setText] = useState(initial);
+  const [problem, setProblem] = useState<string | null>(null);
+  function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      onCancel();
+    } else if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      const why = text.trim() === initial ? null : onSave(text);
+      setProblem(why);
+      if (!why) onCancel();
+    }
+  }
+  return (
+    <div className="editor">
+      <textarea
+        aria-label="Edit message text"
+        value={text}
+        autoFocus
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={onKeyDown}
+        onFocus={(e) => e.currentTarget.setSelectionRange(text.length, text.length)}
+      />
+      <span className="hint">Enter saves · Escape cancels</span>
+      {problem && <p className="error" role="alert">{problem}</p>}
+    </div>
+  );
+}
+
+const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete }: {
+  message: ChatMessage;
+  own: boolean;
+} & MessageActions) {
+  const [editing, setEditing] = useState(false);
+  const editable = own && !message.deleted;
   return (
     <li className={own ? 'message own' : 'message'} data-id={message.id}>
       <div className="meta">
@@ -43,8 +89,31 @@ const MessageItem = memo(function MessageItem({ message, own }: { message: ChatM
         <time dateTime={message.sentAt} title={message.sentAt}>
           {formatSentAt(message.sentAt)}
         </time>
+        {message.editedAt && !message.deleted && (
+          <span className="edited" title={message.editedAt}>(edited)</span>
+        )}
       </div>
-      <MessageText text={message.text} />
+      {message.deleted ? (
+        <div className="text deleted">Message deleted</div>
+      ) : editing ? (
+        <MessageEditor
+          initial={message.text}
+          onSave={(text) => onEdit(message.id, text)}
+          onCancel={() => setEditing(false)}
+        />
+      ) : (
+        <MessageText text={message.text} />
+      )}
+      {editable && !editing && (
+        <div className="message-actions">
+          <button type="button" className="link-button" onClick={() => setEditing(true)}>
+            Edit message
+          </button>
+          <button type="button" className="link-button" onClick={() => onDelete(message.id)}>
+            Delete message
+          </button>
+        </div>
+      )}
     </li>
   );
 });
@@ -89,7 +158,9 @@ function PendingItem({
  * messages" pill instead. Reaching the top loads the previous page, keeping
  * the messages in view where they were.
  */
-export function MessageList({ timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard }: Props) {
+export function MessageList({
+  timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit, onDelete,
+}: Props) {
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const previous = useRef({ room: '', first: '', last: '', pending: 0, height: 0 });
@@ -162,7 +233,7 @@ export function MessageList({ timeline, me, loadingOlder, onLoadOlder, onRetry, 
         </p>
         <ol>
           {messages.map((m) => (
-            <MessageItem key={m.id} message={m} own={isMe(m.sender, me)} />
+            <MessageItem key={m.id} message={m} own={isMe(m.sender, me)} onEdit={onEdit} onDelete={onDelete} />
           ))}
           {pending.map((p) => (
             <PendingItem key={p.clientId} entry={p} me={me} onRetry={onRetry} onDiscard={onDiscard} />

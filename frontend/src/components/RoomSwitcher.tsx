@@ -3,12 +3,11 @@ import { ROOM_MAX, normalizeRoom, roomProblem } from '../limits';
 
 interface Props {
   room: string;
-  recentRooms: readonly string[];
   onJoin: (room: string) => void;
 }
 
-/** The "Room" field with its Join button, and the recent rooms one click away. */
-export function RoomSwitcher({ room, recentRooms, onJoin }: Props) {
+/** The "Room" field with its Join button (the reader's rooms are in RoomsNav). */
+export function RoomSwitcher({ room, onJoin }: Props) {
   const [value, setValue] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
 
@@ -43,22 +42,6 @@ export function RoomSwitcher({ room, recentRooms, onJoin }: Props) {
       <p id="room-problem" className="error" role="alert">
         {problem}
       </p>
-      <nav aria-label="Recent rooms">
-        <ul>
-          {recentRooms.map((r) => (
-            <li key={r}>
-              <button
-                type="button"
-                className="room-chip"
-                aria-current={r === room ? 'true' : undefined}
-                onClick={() => onJoin(r)}
-              >
-                #{r}
-              </button>
-            </li>
-          ))}
-        </ul>
-      </nav>
     </div>
   );
 }

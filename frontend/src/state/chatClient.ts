@@ -6,20 +6,34 @@
 // History requests go out one at a time: a `messages` frame names its room but
 // not which request it answers, so with one request in flight the answer is
 // unambiguous even where API Gateway may run frames' Lambdas concurrently.
-import { HISTORY_MAX, textProblem } from '../limits';
+import { HISTORY_MAX, TYPING_INTERVAL_MS, textProblem } from '../limits';
 import { type ChatMessage, type ServerFrame, describeError } from '../protocol';
 import type { BackoffPolicy } from '../connection/backoff';
 import { ReconnectingSocket, type SocketStatus, type WebSocketLike } from '../connection/socket';
 import {
   type Timeline,
   addPending,
+  deleteMessage,
   emptyTimeline,
   firstId,
+  isMe,
   lastId,
   receiveMessages,
   removePending,
   setPendingState,
+  updateMessage,
 } from './messages';
+import {
+  type Members,
+  type Typists,
+  applyPresence,
+  membersFrom,
+  nextExpiry,
+  noMembers,
+  someoneTyping,
+  stopTyping,
+  typingLine,
+} from './presence';
 import { type Session, msUntilExpiry } from './session';
 
 export interface ChatSnapshot {
@@ -32,6 +46,10 @@ export interface ChatSnapshot {
   loadingOlder: boolean;
   /** The last server error worth showing beside the composer. */
   notice: string | null;
+  /** Who is online in the room. */
+  members: Members;
+  /** "alice is typing…", or "". */
+  typing: string;
 }
 
 type HistoryKind = 'newest' | 'older' | 'catchup';
@@ -59,6 +77,8 @@ export interface ChatClientOptions {
   echoTimeoutMs?: number;
   /** How long a history request may wait before the connection counts as dead. */
   requestTimeoutMs?: number;
+  /** At most one markRead per this long (the read allowance is shared with history). */
+  markReadIntervalMs?: number;
   now?: () => number;
 }
 
@@ -94,10 +114,19 @@ export class ChatClient {
   /** The server answered /health while a handshake failed; one more failure ends the session. */
   private refusalSuspected = false;
   private snapshot: ChatSnapshot;
+  private members: Members;
+  private typists: Typists = new Map();
+  private typingTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastTypingSent = -Infinity;
+  /** The newest id this connection marked read in the open room, and when. */
+  private marked: { room: string; id: string } | null = null;
+  private lastMarkAt = -Infinity;
+  private markTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: ChatClientOptions) {
     this.options = options;
     this.room = options.room;
+    this.members = noMembers(options.room);
     this.socket = new ReconnectingSocket({
       url: () => this.socketUrl(),
       onFrame: (frame) => this.onFrame(frame),
@@ -140,6 +169,9 @@ export class ChatClient {
     this.clearRequest();
     for (const timer of this.echoTimers.values()) clearTimeout(timer);
     this.echoTimers.clear();
+    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
+    if (this.markTimer !== null) clearTimeout(this.markTimer);
+    this.typingTimer = this.markTimer = null;
   }
 
   /** Try to reconnect now rather than after the backoff (the browser came back online). */
@@ -171,6 +203,32 @@ export class ChatClient {
     this.emit();
   }
 
+  /** The reader is typing: tell the room, at most once per TYPING_INTERVAL_MS. */
+  typing(): void {
+    const now = this.now();
+    if (!this.ready || now - this.lastTypingSent < TYPING_INTERVAL_MS) return;
+    if (this.socket.send({ action: 'typing' })) this.lastTypingSent = now;
+  }
+
+  /** Change the text of one of our messages; returns why not, or null. */
+  edit(id: string, text: string): string | null {
+    const trimmed = text.trim();
+    const problem = textProblem(trimmed);
+    if (problem) return problem;
+    if (!this.socket.send({ action: 'editMessage', id, text: trimmed, clientId: this.newClientId() })) {
+      return 'Not connected: try again when the chat is live.';
+    }
+    return null;
+  }
+
+  /** Delete one of our messages (it stays as "Message deleted"). */
+  remove(id: string): void {
+    if (!this.socket.send({ action: 'deleteMessage', id, clientId: this.newClientId() })) {
+      this.notice = 'Not connected: try again when the chat is live.';
+      this.emit();
+    }
+  }
+
   /** Forget a failed message. */
   discard(clientId: string): void {
     this.update(this.room, (t) => removePending(t, clientId));
@@ -184,6 +242,8 @@ export class ChatClient {
     this.ready = false;
     this.queue = this.queue.filter((r) => r.room === room);
     this.notice = null;
+    this.members = noMembers(room);
+    this.typists = new Map();
     if (!this.timelines.has(room)) this.timelines.set(room, emptyTimeline(room));
     this.socket.send({ action: 'joinRoom', room });
     this.emit();
@@ -241,6 +301,28 @@ export class ChatClient {
     switch (frame.type) {
       case 'message':
         this.receive(frame.message.room, [frame.message]);
+        if (frame.message.room === this.room) this.setTypists(stopTyping(this.typists, this.now(), frame.message.sender));
+        break;
+      case 'messageUpdated':
+        this.update(frame.message.room, (t) => updateMessage(t, frame.message));
+        break;
+      case 'messageDeleted':
+        this.update(frame.room, (t) => deleteMessage(t, frame.id));
+        break;
+      case 'members':
+        if (frame.room === this.room) this.members = membersFrom(frame.room, frame.members);
+        break;
+      case 'presence':
+        if (frame.room === this.room) {
+          this.members = applyPresence(this.members, frame.username, frame.status === 'online');
+        }
+        break;
+      case 'typing':
+        if (frame.room === this.room && !isMe(frame.username, this.options.session.username)) {
+          this.setTypists(someoneTyping(this.typists, frame.username, this.now()));
+        }
+        break;
+      case 'read':
         break;
       case 'messages':
         this.onHistory(frame.room, frame.messages, frame.hasMore);
@@ -273,6 +355,8 @@ export class ChatClient {
       if (request.kind !== 'older') this.synced(request.room);
       this.pump();
     }
+    // A read marker or a typing notice that did not go through is nothing to show.
+    if (action === 'markRead' || action === 'typing') return;
     this.notice = action === 'joinRoom' ? `Could not join the room: ${words}` : words;
   }
 
@@ -281,6 +365,7 @@ export class ChatClient {
   /** After an open or a join: fetch the newest page, or what we missed since the last id. */
   private sync(room: string): void {
     if (room !== this.room) return;
+    this.socket.send({ action: 'getMembers' });
     const after = lastId(this.timeline(room));
     this.request(after === undefined ? { kind: 'newest', room } : { kind: 'catchup', room, after });
   }
@@ -378,6 +463,49 @@ export class ChatClient {
   private receive(room: string, messages: readonly ChatMessage[]): void {
     for (const m of messages) if (m.clientId !== undefined) this.clearEchoTimer(m.clientId);
     this.update(room, (t) => receiveMessages(t, messages, this.options.session.username));
+    if (room === this.room) this.markRead();
+  }
+
+  // ---- read marker ---------------------------------------------------------
+
+  /** The newest message shown in the open room is read: tell the server (throttled). */
+  private markRead(): void {
+    if (this.markTimer !== null || !this.socket.isOpen) return;
+    const wait = this.lastMarkAt + (this.options.markReadIntervalMs ?? 2_000) - this.now();
+    if (wait > 0) {
+      this.markTimer = setTimeout(() => {
+        this.markTimer = null;
+        this.markRead();
+      }, wait);
+      return;
+    }
+    const newest = lastId(this.timeline(this.room));
+    if (newest === undefined) return;
+    const marked = this.marked;
+    if (marked && marked.room === this.room && marked.id >= newest) return;
+    if (this.socket.send({ action: 'markRead', id: newest })) {
+      this.marked = { room: this.room, id: newest };
+      this.lastMarkAt = this.now();
+    }
+  }
+
+  // ---- typing line ---------------------------------------------------------
+
+  private setTypists(typists: Typists): void {
+    this.typists = typists;
+    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
+    this.typingTimer = null;
+    const soonest = nextExpiry(typists);
+    if (soonest === null) return;
+    this.typingTimer = setTimeout(() => {
+      this.typingTimer = null;
+      this.setTypists(stopTyping(this.typists, this.now()));
+      this.emit();
+    }, Math.max(soonest - this.now(), 0));
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   private newClientId(): string {
@@ -430,6 +558,8 @@ export class ChatClient {
       timeline: this.timeline(this.room),
       loadingOlder: this.hasRequest('older', this.room),
       notice: this.notice,
+      members: this.members,
+      typing: typingLine(this.typists),
     };
   }
 

@@ -55,13 +55,41 @@ export function mergeMessages(
   for (const m of existing) seen.set(m.id, m);
   let added = false;
   for (const m of incoming) {
-    if (!seen.has(m.id)) {
+    const held = seen.get(m.id);
+    if (!held || isLaterVersion(m, held)) {
       seen.set(m.id, m);
       added = true;
     }
   }
   if (!added) return existing;
   return [...seen.values()].sort(byId);
+}
+
+/**
+ * Whether `incoming` is a later state of the message than `held`: a delete is
+ * final, and an edit replaces an older text. A `message` frame delivered again
+ * (delivery is at least once) never undoes an edit.
+ */
+export function isLaterVersion(incoming: ChatMessage, held: ChatMessage): boolean {
+  if (held.deleted) return false;
+  if (incoming.deleted) return true;
+  return (incoming.editedAt ?? '') > (held.editedAt ?? '');
+}
+
+/** The timeline with a message edited (messageUpdated); unknown ids are left out. */
+export function updateMessage(timeline: Timeline, message: ChatMessage): Timeline {
+  const index = timeline.messages.findIndex((m) => m.id === message.id);
+  if (index < 0 || !isLaterVersion(message, timeline.messages[index]!)) return timeline;
+  const messages = timeline.messages.slice();
+  messages[index] = message;
+  return { ...timeline, messages };
+}
+
+/** The timeline with a message replaced by its tombstone (messageDeleted). */
+export function deleteMessage(timeline: Timeline, id: string): Timeline {
+  const held = timeline.messages.find((m) => m.id === id);
+  if (!held) return timeline;
+  return updateMessage(timeline, { id, room: held.room, sender: held.sender, sentAt: held.sentAt, text: '', deleted: true });
 }
 
 /**
