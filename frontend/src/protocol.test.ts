@@ -42,3 +42,29 @@ describe('describeError', () => {
     expect(describeError('internal', '')).toMatch(/problem/);
   });
 });
+
+describe('parseServerFrame: version 2 room frames', () => {
+  const frames = [
+    { type: 'members', room: 'general', members: ['alice', 'bob'], count: 2 },
+    { type: 'presence', room: 'general', username: 'bob', status: 'online' },
+    { type: 'typing', room: 'general', username: 'bob' },
+    { type: 'messageUpdated', message: { ...message, editedAt: '2026-11-25T14:05:00.000Z' } },
+    { type: 'messageDeleted', room: 'general', id: '1' },
+    { type: 'read', room: 'general', id: '1' },
+  ];
+
+  it.each(frames)('reads $type', (frame) => {
+    expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
+  });
+
+  it('reads a tombstone in history', () => {
+    const tombstone = { id: '1', room: 'general', sender: 'bob', sentAt: message.sentAt, deleted: true, text: '' };
+    expect(parseServerFrame(JSON.stringify({ type: 'message', message: tombstone }))).toEqual({ type: 'message', message: tombstone });
+  });
+
+  it('drops malformed ones', () => {
+    expect(parseServerFrame('{"type":"presence","room":"general","username":"bob","status":"away"}')).toBeNull();
+    expect(parseServerFrame('{"type":"members","room":"general","members":[1],"count":1}')).toBeNull();
+    expect(parseServerFrame('{"type":"messageDeleted","room":"general"}')).toBeNull();
+  });
+});

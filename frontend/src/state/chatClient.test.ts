@@ -332,3 +332,77 @@ describe('ChatClient: session', () => {
     expect(factory.sockets).toHaveLength(7);
   });
 });
+
+describe('ChatClient: members, typing, edits and read markers', () => {
+  it('asks who is here on open and keeps the list live with presence', () => {
+    const { factory, snap } = connected();
+    const socket = factory.last();
+    expect(socket.sentFrames('getMembers')).toHaveLength(1);
+    socket.receive({ type: 'members', room: 'general', members: ['alice', 'bob'], count: 2 });
+    socket.receive({ type: 'presence', room: 'general', username: 'carol', status: 'online' });
+    socket.receive({ type: 'presence', room: 'general', username: 'bob', status: 'offline' });
+    socket.receive({ type: 'presence', room: 'elsewhere', username: 'dave', status: 'online' });
+    expect(snap().members.names).toEqual(['alice', 'carol']);
+  });
+
+  it('shows who types for 4 s after their last typing frame, or until their message', () => {
+    const { factory, snap } = connected();
+    const socket = factory.last();
+    socket.receive({ type: 'typing', room: 'general', username: 'bob' });
+    socket.receive({ type: 'typing', room: 'general', username: 'alice' }); // myself: not shown
+    expect(snap().typing).toBe('bob is typing…');
+    vi.advanceTimersByTime(3_999);
+    expect(snap().typing).toBe('bob is typing…');
+    vi.advanceTimersByTime(1);
+    expect(snap().typing).toBe('');
+    socket.receive({ type: 'typing', room: 'general', username: 'bob' });
+    socket.receive({ type: 'message', message: makeMessage(4, { sender: 'bob' }) });
+    expect(snap().typing).toBe('');
+  });
+
+  it('sends typing at most once every 2 s', () => {
+    const { client, factory } = connected();
+    client.typing();
+    client.typing();
+    vi.advanceTimersByTime(1_999);
+    client.typing();
+    expect(factory.last().sentFrames('typing')).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    client.typing();
+    expect(factory.last().sentFrames('typing')).toHaveLength(2);
+  });
+
+  it('edits and deletes by id, and shows what the room is told', () => {
+    const { client, factory, snap } = connected(3);
+    const socket = factory.last();
+    const id = makeMessage(2).id;
+    expect(client.edit(id, '  fixed  ')).toBeNull();
+    expect(client.edit(id, '   ')).not.toBeNull();
+    expect(socket.sentFrames('editMessage')).toEqual([
+      expect.objectContaining({ action: 'editMessage', id, text: 'fixed' }),
+    ]);
+    socket.receive({ type: 'messageUpdated', message: { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z' } });
+    expect(snap().timeline.messages[1]).toMatchObject({ text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z' });
+    client.remove(id);
+    expect(socket.sentFrames('deleteMessage')).toEqual([expect.objectContaining({ id })]);
+    socket.receive({ type: 'messageDeleted', room: 'general', id });
+    expect(snap().timeline.messages[1]).toMatchObject({ deleted: true, text: '' });
+  });
+
+  it('marks the open room read up to the newest message shown, at most every 2 s', () => {
+    const { factory } = connected(3);
+    const socket = factory.last();
+    expect(socket.sentFrames('markRead')).toEqual([{ action: 'markRead', id: makeMessage(3).id }]);
+    socket.receive({ type: 'message', message: makeMessage(4) });
+    socket.receive({ type: 'message', message: makeMessage(5) });
+    expect(socket.sentFrames('markRead')).toHaveLength(1);
+    vi.advanceTimersByTime(2_000);
+    expect(socket.sentFrames('markRead').map((f) => f.id)).toEqual([makeMessage(3).id, makeMessage(5).id]);
+  });
+
+  it('shows no notice when a read marker is refused', () => {
+    const { factory, snap } = connected();
+    factory.last().receive({ type: 'error', code: 'not_found', message: 'no such id', action: 'markRead' });
+    expect(snap().notice).toBeNull();
+  });
+});
