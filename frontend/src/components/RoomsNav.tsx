@@ -21,7 +21,9 @@ export const RoomsNav = memo(function RoomsNav({ rooms, room, onJoin }: Props) {
               onClick={() => onJoin(r.room)}
             >
               <span aria-hidden="true">#</span>
-              {r.room}
+              <span className="room-name" title={r.room}>
+                {r.room}
+              </span>
               {r.unread > 0 && (
                 <span className="badge" role="img" aria-label={`${r.unread} unread`}>
                   {r.unread}
