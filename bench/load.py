@@ -67,6 +67,8 @@ async def client_task(ws, run: Run, mine: set[str], own_in_flight: asyncio.Semap
     seen: set[str] = set()
     async for raw in ws:
         frame = json.loads(raw)
+        if frame.get("type") == "presence":  # others coming and going: not traffic
+            continue
         if frame.get("type") != "message":
             run.errors.append(frame)
             continue

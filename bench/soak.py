@@ -69,6 +69,8 @@ class Soak:
                     self.sockets[index] = ws
                     async for raw in ws:
                         frame = json.loads(raw)
+                        if frame.get("type") == "presence":  # others coming and going: not traffic
+                            continue
                         if frame.get("type") != "message":
                             self.errors.append(frame)
                             continue
