@@ -21,7 +21,8 @@ from tests.support.localserver import start_local_server
 
 FRAME_EXAMPLES = 700
 REST_EXAMPLES = 400
-ERROR_CODES = {"bad_request", "unknown_action", "too_large", "rate_limited"}  # not "internal"
+ERROR_CODES = {"bad_request", "unknown_action", "too_large", "rate_limited", "forbidden",
+               "not_found"}  # not "internal"
 REPLY_TIMEOUT = 15.0
 HOME_ROOMS = ["fuzz-a", "fuzz-b"]
 
@@ -57,10 +58,13 @@ fields = {
     "before": st.one_of(message_ids, anything),
     "after": st.one_of(message_ids, anything),
     "room": st.one_of(rooms, anything),
+    "id": st.one_of(message_ids, anything),
     "sender": st.text(max_size=10),
 }
 actions = st.one_of(
-    st.sampled_from(["sendMessage", "getMessages", "joinRoom", "ping"]), anything
+    st.sampled_from(["sendMessage", "getMessages", "joinRoom", "ping", "getMembers", "typing",
+                     "editMessage", "deleteMessage", "markRead"]),
+    anything,
 )
 json_frames = st.fixed_dictionaries(
     {"action": actions}, optional=fields
@@ -112,9 +116,10 @@ class Session:
     def exchange(self, frame: str | bytes) -> None:
         self.tried += 1
         self.client.send_raw(frame)
-        if self.repeats_a_client_id(frame):
-            # Stored and delivered once (PROTOCOL.md): no echo; at most an error if the
-            # frame is bad. A ping after it tells when the server is done with it.
+        if self.repeats_a_client_id(frame) or self.is_typing(frame):
+            # A repeat is stored and delivered once (PROTOCOL.md): no echo; typing goes
+            # to other users only. At most an error if the frame is bad; a ping after it
+            # tells when the server is done with it.
             self.client.send("ping")
             while (reply := self.receive())["type"] != "pong":
                 assert reply["type"] == "error", f"a repeated clientId answered {reply}"
@@ -136,8 +141,16 @@ class Session:
             self.room = reply["room"]
             self.visited.add(self.room)
         else:
-            assert reply["type"] in ("pong", "messages"), reply
+            assert reply["type"] in ("pong", "messages", "members", "read"), reply
         return reply
+
+    @staticmethod
+    def is_typing(frame: str | bytes) -> bool:
+        try:
+            fields = json.loads(frame)
+        except ValueError:
+            return False
+        return isinstance(fields, dict) and fields.get("action") == "typing"
 
     def repeats_a_client_id(self, frame: str | bytes) -> bool:
         try:
