@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import WebsocketDisconnectedError
 
 from chalicelib import auth, errors, fanout, ids, protocol, store
@@ -94,8 +95,12 @@ def _send_message(
     if not store.put_message(message, now_ms // 1000):
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
         return
-    # The sender has read their own message (so it is never unread for them).
-    store.move_read_marker(connection.username, connection.room, message.id)
+    # The sender has read their own message (so it is never unread for them). The
+    # message is stored either way: a failure here must not make the client resend it.
+    try:
+        store.move_read_marker(connection.username, connection.room, message.id)
+    except (BotoCoreError, ClientError) as failure:
+        log.warning("read marker of %s not moved: %r", connection.username, failure)
 
 
 def _get_messages(

@@ -46,9 +46,13 @@ def backend(tmp_path: Any) -> Any:
 
     import app as chat_app
     from chalicelib import lazy
+    from chatapp import motointernals
     from chatapp.tables import ensure_tables
     from tests.reliability.inprocess import Backend, ManagementAPI
 
+    # The local runtime's moto: a cancelled transaction (a retried sendMessage whose
+    # clientId is stored) leaves no stream record behind, as on DynamoDB.
+    motointernals.install()
     lazy.reset()
     management = ManagementAPI()
     api = chat_app.app.websocket_api
