@@ -123,12 +123,18 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
       </header>
       <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
       <div className="panel-toggles">
-        <button type="button" className="secondary" aria-expanded={panel === 'rooms'} aria-controls="rooms-panel" onClick={() => toggle('rooms')}>
-          Rooms
-        </button>
-        <button type="button" className="secondary" aria-expanded={panel === 'members'} aria-controls="members-panel" onClick={() => toggle('members')}>
-          Members
-        </button>
+        {(['rooms', 'members'] as const).map((which) => (
+          <button
+            key={which}
+            type="button"
+            className="secondary"
+            aria-expanded={panel === which}
+            aria-controls={`${which}-panel`}
+            onClick={() => toggle(which)}
+          >
+            {which === 'rooms' ? 'Rooms' : 'Members'}
+          </button>
+        ))}
       </div>
       <div className="chat-body" data-panel={panel ?? 'none'}>
         <div id="rooms-panel" className="rooms-slot">
