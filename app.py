@@ -20,6 +20,16 @@ def login():
     return rest.login(app.current_request)
 
 
+@app.route("/refresh", methods=["POST"], cors=cors)
+def refresh():
+    return rest.refresh(app.current_request)
+
+
+@app.route("/logout", methods=["POST"], cors=cors)
+def logout():
+    return rest.logout(app.current_request, app.websocket_api)
+
+
 @app.route("/health", methods=["GET"], cors=cors)
 def health():
     return rest.health()

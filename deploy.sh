@@ -15,6 +15,7 @@ cd "$(dirname "$0")"
 usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--stage dev] [--region us-east-1] [--yes] [--terraform] [--skip-build]
+       ./deploy.sh --rotate-secret [--stage dev] [--region us-east-1]
 
   --stage NAME    stage to deploy (default: dev); names every resource
   --region NAME   AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or us-east-1)
@@ -22,6 +23,8 @@ Usage: ./deploy.sh [--stage dev] [--region us-east-1] [--yes] [--terraform] [--s
   --terraform     one Terraform state for everything: `chalice package` output
                   combined with infra/ in infra/combined/<stage>/
   --skip-build    upload frontend/dist as it is (no npm ci / npm run build)
+  --rotate-secret only the next due phase of a JWT signing key rotation (publish,
+                  sign, drop); it says when to run it again. No token is refused.
   --help, -h      this text
 
 Needs: AWS credentials, terraform >= 1.11, python3 >= 3.11 (the project venv is
@@ -34,6 +37,7 @@ REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
 YES=0
 COMBINED=0
 SKIP_BUILD=0
+ROTATE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) STAGE=${2:?--stage needs a value}; shift 2 ;;
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     --yes | -y) YES=1; shift ;;
     --terraform) COMBINED=1; shift ;;
     --skip-build) SKIP_BUILD=1; shift ;;
+    --rotate-secret) ROTATE=1; shift ;;
     --help | -h) usage; exit 0 ;;
     *) echo "deploy.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -62,6 +67,11 @@ step "Checking prerequisites"
 check_prerequisites
 if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
   note "emulator endpoint: $AWS_ENDPOINT_URL (AWS_ENDPOINT_URL)"
+fi
+
+if [ "$ROTATE" = 1 ]; then
+  "$PY" -m infra.tools rotate-secret --stage "$STAGE" --region "$REGION"
+  exit 0
 fi
 
 # Build the site early: a broken build should stop us before anything changes.

@@ -138,11 +138,11 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     lazy.reset()
     dynamodb = store.client()
     ensure_tables(dynamodb)
-    auth.signup(protocol.Credentials("coldstart", "correct horse battery"))
+    auth.signup(protocol.Credentials("coldstart", "correct horse battery"), "127.0.0.1")
     now = int(time.time())
     senders = [f"cold-sender-{n}=" for n in range(runs)]
     for connection in [*senders, "cold-reader-1=", "cold-reader-2="]:
-        store.put_connection(connection, "coldstart", "cold", now)
+        store.put_connection(connection, "coldstart", "cold", now, now + 3600)
 
     arn = stream_arn(dynamodb, settings.get().messages_table)
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)

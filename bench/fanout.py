@@ -46,11 +46,11 @@ def register_connections(dynamodb: Any, room: str, count: int) -> list[str]:
                     "Item": {
                         "connection_id": {"S": cid},
                         "username": {"S": f"user{n + start}"},
+                        "username_key": {"S": f"user{n + start}"},
                         "room": {"S": room},
                         "connected_at": {"N": str(now)},
+                        "token_exp": {"N": str(now + 43200)},
                         "ttl": {"N": str(now + 7800)},
-                        "rate_opened": {"N": "0"},
-                        "rate_count": {"N": "0"},
                     }
                 }
             }

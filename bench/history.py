@@ -93,7 +93,8 @@ def run(sizes: list[int], limits: list[int]) -> list[dict[str, Any]]:
                 made = seed_room(dynamodb, room, size)
                 print(f"seeded {size} messages in {time.perf_counter() - started:.1f} s")
                 connection = f"reader-{size}="
-                store.put_connection(connection, "reader", room, int(time.time()))
+                now = int(time.time())
+                store.put_connection(connection, "reader", room, now, now + 3600)
                 cursors = [("newest", {}), ("before middle", {"before": made[size // 2]}),
                            ("after start", {"after": made[0]})]
                 for limit in limits:

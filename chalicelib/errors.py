@@ -52,11 +52,15 @@ class UsernameTaken(ChatError):
 
 
 class TooManyRequests(ChatError):
-    """Login throttled or a connection over its message rate (429 / rate_limited)."""
+    """Over a limit of PROTOCOL.md (429 / rate_limited); REST says when to retry."""
 
     code = "rate_limited"
     status = 429
     chalice_error = "TooManyRequestsError"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Forbidden(ChatError):

@@ -141,8 +141,8 @@ def parse_frame(body: str | bytes | None) -> Frame:
 def echoed_fields(body: str | bytes | None) -> dict[str, str]:
     """The action and clientId an error frame echoes, read leniently from any frame."""
     try:
-        frame = json.loads(body) if body else None
-    except (ValueError, TypeError):
+        frame = parse_json(body, "frame")
+    except errors.InvalidInput:
         return {}
     if not isinstance(frame, dict):
         return {}
@@ -251,13 +251,90 @@ def _is_client_id(value: Any) -> bool:
 
 
 def _json_object(raw: str | bytes | None, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw else None
-    except (ValueError, TypeError):
-        raise errors.InvalidInput(f"{what} is not valid JSON") from None
+    value = parse_json(raw, what)
     if not isinstance(value, dict):
         raise errors.InvalidInput(f"{what} must be a JSON object")
     return value
+
+
+JSON_MAX_DEPTH: int = LIMITS["json_max_depth"]
+# A JSON string token, or one bracket: enough to measure nesting without parsing.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json(raw: str | bytes | None, what: str) -> Any:
+    """Strict JSON (PROTOCOL.md): InvalidInput for anything a hostile client might send.
+
+    Refused before Python's parser sees it: invalid UTF-8, a BOM, nesting deeper
+    than json_max_depth (the parser recurses per level, so a deep body would
+    raise RecursionError). Refused while parsing: NaN/Infinity (also as numbers
+    too big for a float), a key given twice, integers of more digits than Python
+    converts. Refused after: unpaired UTF-16 surrogates anywhere, keys included.
+    """
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.InvalidInput(f"{what} is not valid UTF-8") from None
+    if not raw:
+        raise errors.InvalidInput(f"{what} is not valid JSON")
+    if raw.startswith("\ufeff"):
+        raise errors.InvalidInput(f"{what} is not valid JSON (it starts with a BOM)")
+    _check_depth(raw, what)
+    try:
+        value = json.loads(
+            raw,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise errors.InvalidInput(f"{what} is not valid JSON") from None
+    if _has_surrogate(value):
+        raise errors.InvalidInput(f"{what} holds an unpaired UTF-16 surrogate")
+    return value
+
+
+def _check_depth(text: str, what: str) -> None:
+    depth = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > JSON_MAX_DEPTH:
+                raise errors.InvalidInput(f"{what} nests deeper than {JSON_MAX_DEPTH} levels")
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("a key is given twice")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return number
+
+
+def _has_surrogate(value: Any) -> bool:
+    # Depth is at most JSON_MAX_DEPTH here, so recursion is bounded.
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(item) for item in value)
+    return False
 
 
 # ------------------------------------------------------------ server → client

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import chalice
 from chalice import CORSConfig, Response
 
-from chalicelib import auth, errors, protocol, rooms, settings
+from chalicelib import auth, errors, protocol, rooms, settings, websocket
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,23 +25,59 @@ def _as_chalice_errors(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
+        except errors.TooManyRequests as limited:
+            # Chalice's TooManyRequestsError cannot carry Retry-After: the same body, by hand.
+            return Response(
+                body={"Code": limited.chalice_error, "Message": limited.message},
+                status_code=limited.status,
+                headers={"Retry-After": str(limited.retry_after or 1)},
+            )
         except errors.ChatError as failure:
             raise getattr(chalice, failure.chalice_error)(failure.message) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def source_ip(request: chalice.app.Request) -> str:
+    """The client's address as API Gateway saw it (the request context, never a header)."""
+    return str((request.context.get("identity") or {}).get("sourceIp") or "")
+
+
+def bearer_token(request: chalice.app.Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header, or None."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
 @_as_chalice_errors
 def signup(request: chalice.app.Request) -> Response:
-    """POST /signup → 201 with a session, 400, or 409."""
-    session = auth.signup(protocol.parse_credentials(request.raw_body))
+    """POST /signup → 201 with a session, 400, 409, or 429."""
+    credentials = protocol.parse_credentials(request.raw_body)  # before anything else runs
+    session = auth.signup(credentials, source_ip(request))
     return Response(body=session.to_wire(), status_code=201)
 
 
 @_as_chalice_errors
 def login(request: chalice.app.Request) -> dict[str, str]:
     """POST /login → 200 with a session, 400, 401, or 429."""
-    return auth.login(protocol.parse_credentials(request.raw_body)).to_wire()
+    credentials = protocol.parse_credentials(request.raw_body)
+    return auth.login(credentials, source_ip(request)).to_wire()
+
+
+@_as_chalice_errors
+def refresh(request: chalice.app.Request) -> dict[str, str]:
+    """POST /refresh → 200 with a fresh session, or 401."""
+    return auth.refresh(bearer_token(request)).to_wire()
+
+
+@_as_chalice_errors
+def logout(request: chalice.app.Request, websocket_api: Any) -> Response:
+    """POST /logout → 204: the user's tokens are refused and its sockets closed; or 401."""
+    username = auth.logout(bearer_token(request))
+    websocket.close_user_connections(websocket_api, username)
+    return Response(body="", status_code=204)
 
 
 def health() -> dict[str, str]:
@@ -51,9 +87,4 @@ def health() -> dict[str, str]:
 @_as_chalice_errors
 def rooms_list(request: chalice.app.Request) -> dict[str, Any]:
     """GET /rooms (Bearer) → the user's rooms with unread counts, or 401."""
-    return {"rooms": rooms.user_rooms(auth.verify_token(_bearer_token(request)))}
-
-
-def _bearer_token(request: chalice.app.Request) -> str | None:
-    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+    return {"rooms": rooms.user_rooms(auth.authenticate(bearer_token(request)).username)}

@@ -57,13 +57,19 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
         if "stream_arn_env" in spec
     },
     "JWT_SECRET": "",  # local runs: the secret itself
-    "JWT_SECRET_PARAMETER": "",  # deployed: name of an SSM SecureString holding it
+    "JWT_SECRET_PARAMETER": "",  # deployed: an SSM SecureString with the key set (keys.py)
     "TOKEN_LIFETIME_SECONDS": str(LIMITS["token_lifetime_seconds"]),
     "BCRYPT_ROUNDS": "12",
-    "LOGIN_MAX_FAILURES": str(LIMITS["login_max_failures"]),
+    "LOGIN_FAILURES_PER_USER_IP": str(LIMITS["login_failures_per_user_ip"]),
+    "LOGIN_FAILURES_PER_IP": str(LIMITS["login_failures_per_ip"]),
+    "LOGIN_FAILURES_PER_USER": str(LIMITS["login_failures_per_user"]),
     "LOGIN_WINDOW_SECONDS": str(LIMITS["login_window_seconds"]),
-    "RATE_LIMIT_MESSAGES": str(LIMITS["rate_limit_messages"]),  # 0 disables
+    "SIGNUPS_PER_IP": str(LIMITS["signups_per_ip"]),
+    "SIGNUP_WINDOW_SECONDS": str(LIMITS["signup_window_seconds"]),
+    "RATE_LIMIT_WRITES": str(LIMITS["rate_limit_writes"]),  # 0 disables
+    "RATE_LIMIT_READS": str(LIMITS["rate_limit_reads"]),  # 0 disables
     "RATE_LIMIT_WINDOW_SECONDS": str(LIMITS["rate_limit_window_seconds"]),
+    "CONNECTIONS_PER_USER": str(LIMITS["connections_per_user"]),
     "CORS_ORIGIN": "*",  # deployed stages set the site's origin
     "FANOUT_THREADS": "32",
     "WEBSOCKET_API_ID": "",  # needed by the stream handler to post to connections
@@ -88,10 +94,16 @@ class Settings(NamedTuple):
     jwt_secret_parameter: str
     token_lifetime_seconds: int
     bcrypt_rounds: int
-    login_max_failures: int
+    login_failures_per_user_ip: int
+    login_failures_per_ip: int
+    login_failures_per_user: int
     login_window_seconds: int
-    rate_limit_messages: int
+    signups_per_ip: int
+    signup_window_seconds: int
+    rate_limit_writes: int
+    rate_limit_reads: int
     rate_limit_window_seconds: int
+    connections_per_user: int
     cors_origin: str
     fanout_threads: int
     websocket_api_id: str
@@ -134,10 +146,16 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_secret_parameter=env["JWT_SECRET_PARAMETER"],
         token_lifetime_seconds=integer("TOKEN_LIFETIME_SECONDS", 1),
         bcrypt_rounds=integer("BCRYPT_ROUNDS", 4),
-        login_max_failures=integer("LOGIN_MAX_FAILURES", 1),
+        login_failures_per_user_ip=integer("LOGIN_FAILURES_PER_USER_IP", 1),
+        login_failures_per_ip=integer("LOGIN_FAILURES_PER_IP", 1),
+        login_failures_per_user=integer("LOGIN_FAILURES_PER_USER", 1),
         login_window_seconds=integer("LOGIN_WINDOW_SECONDS", 1),
-        rate_limit_messages=integer("RATE_LIMIT_MESSAGES", 0),
+        signups_per_ip=integer("SIGNUPS_PER_IP", 1),
+        signup_window_seconds=integer("SIGNUP_WINDOW_SECONDS", 1),
+        rate_limit_writes=integer("RATE_LIMIT_WRITES", 0),
+        rate_limit_reads=integer("RATE_LIMIT_READS", 0),
         rate_limit_window_seconds=integer("RATE_LIMIT_WINDOW_SECONDS", 1),
+        connections_per_user=integer("CONNECTIONS_PER_USER", 1),
         cors_origin=env["CORS_ORIGIN"],
         fanout_threads=integer("FANOUT_THREADS", 1),
         websocket_api_id=env["WEBSOCKET_API_ID"],

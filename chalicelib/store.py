@@ -75,60 +75,88 @@ def get_user(username: str) -> User | None:
     return User(item["username"]["S"], item["password_hash"]["S"])
 
 
-# ------------------------------------------------------- guards: login window
+# ------------------------------------------------------------- guards: windows
+# A window counts hits against a limit. It opens at its first hit and lasts
+# window_s seconds, so a quick burst of limit + 1 always meets the limit
+# (windows aligned to the clock let a burst through that straddles a boundary).
+# Counting is one conditional update: parallel callers can never all pass.
 
 
-def _login_guard_key(username: str) -> dict[str, dict[str, str]]:
-    return {"guard_key": _s(f"login#{username.lower()}")}
-
-
-def recent_login_failures(username: str, now_s: int, window_s: int) -> int:
-    """How many logins failed for this name in its current window."""
-    item = client().get_item(
-        TableName=settings.get().guards_table,
-        Key=_login_guard_key(username),
-        ConsistentRead=True,
-    ).get("Item")
-    if item is None or int(item["window_start"]["N"]) + window_s <= now_s:
-        return 0
-    return int(item["failures"]["N"])
-
-
-def record_login_failure(username: str, now_s: int, window_s: int) -> None:
-    """Count a failed login: in the open window, or in a new one starting now."""
-    table, key = settings.get().guards_table, _login_guard_key(username)
-    values = {":one": _n(1), ":cutoff": _n(now_s - window_s)}
-    for _ in range(3):  # two conditional writes race only with each other
+def take_from_window(guard_key: str, limit: int, window_s: int, now_s: int) -> int:
+    """Count one hit; 0 if it fits the window, else the seconds until the window closes."""
+    table, key = settings.get().guards_table, {"guard_key": _s(guard_key)}
+    cutoff = now_s - window_s  # a window that opened at or before this has closed
+    for _ in range(3):
         try:
             client().update_item(
                 TableName=table,
                 Key=key,
-                UpdateExpression="SET failures = failures + :one",
-                ConditionExpression="window_start > :cutoff",
-                ExpressionAttributeValues=values,
+                UpdateExpression="SET hits = hits + :one",
+                ConditionExpression="opened_at > :cutoff AND hits < :limit",
+                ExpressionAttributeValues={
+                    ":one": _n(1), ":cutoff": _n(cutoff), ":limit": _n(limit)
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return
-        except client().exceptions.ConditionalCheckFailedException:
-            pass
-        try:
+            return 0
+        except client().exceptions.ConditionalCheckFailedException as failed:
+            old = failed.response.get("Item")
+        if old is not None and int(old["opened_at"]["N"]) > cutoff:
+            return min(max(1, int(old["opened_at"]["N"]) - cutoff), window_s)
+        try:  # no window, or it has closed: open one now with this hit
             client().put_item(
                 TableName=table,
-                Item={
-                    **key,
-                    "failures": _n(1),
-                    "window_start": _n(now_s),
-                    "ttl": _n(now_s + window_s),
-                },
-                ConditionExpression="attribute_not_exists(guard_key) OR window_start <= :cutoff",
-                ExpressionAttributeValues={":cutoff": values[":cutoff"]},
+                Item={**key, "hits": _n(1), "opened_at": _n(now_s), "ttl": _n(now_s + window_s)},
+                ConditionExpression="attribute_not_exists(guard_key) OR opened_at <= :cutoff",
+                ExpressionAttributeValues={":cutoff": _n(cutoff)},
             )
-            return
+            return 0
         except client().exceptions.ConditionalCheckFailedException:
-            pass
+            continue  # another caller opened it first: count in it
+    return window_s  # contended three times over: refuse rather than guess
 
 
-def clear_login_failures(username: str) -> None:
-    client().delete_item(TableName=settings.get().guards_table, Key=_login_guard_key(username))
+def give_back_to_window(guard_key: str) -> None:
+    """Undo one hit (a reserved attempt that turned out not to count)."""
+    try:
+        client().update_item(
+            TableName=settings.get().guards_table,
+            Key={"guard_key": _s(guard_key)},
+            UpdateExpression="SET hits = hits - :one",
+            ConditionExpression="hits > :zero",
+            ExpressionAttributeValues={":one": _n(1), ":zero": _n(0)},
+        )
+    except client().exceptions.ConditionalCheckFailedException:
+        pass  # the window was gone or empty already
+
+
+def forget_window(guard_key: str) -> None:
+    client().delete_item(TableName=settings.get().guards_table, Key={"guard_key": _s(guard_key)})
+
+
+# ------------------------------------------------------------------- sessions
+
+
+def token_version(username: str) -> int:
+    """The user's current token version (0 until the first logout)."""
+    item = client().get_item(
+        TableName=settings.get().sessions_table,
+        Key={"username_key": _s(username.lower())},
+        ConsistentRead=True,
+    ).get("Item")
+    return int(item["token_version"]["N"]) if item else 0
+
+
+def revoke_tokens(username: str) -> int:
+    """Move the user to the next token version, refusing every token issued before."""
+    answer = client().update_item(
+        TableName=settings.get().sessions_table,
+        Key={"username_key": _s(username.lower())},
+        UpdateExpression="ADD token_version :one",
+        ExpressionAttributeValues={":one": _n(1)},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(answer["Attributes"]["token_version"]["N"])
 
 
 # ---------------------------------------------------------------- connections
@@ -138,13 +166,22 @@ class Connection(NamedTuple):
     connection_id: str
     username: str
     room: str
+    token_exp: int | None = None  # None: a record from before tokens were stored
 
 
 def _connection(item: Item) -> Connection:
-    return Connection(item["connection_id"]["S"], item["username"]["S"], item["room"]["S"])
+    token_exp = item.get("token_exp")
+    return Connection(
+        item["connection_id"]["S"],
+        item["username"]["S"],
+        item["room"]["S"],
+        int(token_exp["N"]) if token_exp else None,
+    )
 
 
-def put_connection(connection_id: str, username: str, room: str, now_s: int) -> None:
+def put_connection(
+    connection_id: str, username: str, room: str, now_s: int, token_exp: int
+) -> None:
     """Register a connection; its TTL outlives API Gateway's 2-hour connection limit."""
     config = settings.get()
     client().put_item(
@@ -152,13 +189,25 @@ def put_connection(connection_id: str, username: str, room: str, now_s: int) -> 
         Item={
             "connection_id": _s(connection_id),
             "username": _s(username),
+            "username_key": _s(username.lower()),
             "room": _s(room),
             "connected_at": _n(now_s),
+            "token_exp": _n(token_exp),
             "ttl": _n(now_s + config.connection_ttl_seconds),
-            "rate_opened": _n(0),
-            "rate_count": _n(0),
         },
     )
+
+
+def user_connections(username: str) -> list[str]:
+    """Ids of the user's open connections: a Query on the user index, never a Scan."""
+    config = settings.get()
+    pages = client().get_paginator("query").paginate(
+        TableName=config.connections_table,
+        IndexName=config.user_index,
+        KeyConditionExpression="username_key = :user",
+        ExpressionAttributeValues={":user": _s(username.lower())},
+    )
+    return [item["connection_id"]["S"] for page in pages for item in page["Items"]]
 
 
 def delete_connection(connection_id: str) -> None:
@@ -196,81 +245,32 @@ def move_connection(connection_id: str, room: str) -> None:
 # The two per-user allowances of PROTOCOL.md (sendMessage/editMessage/deleteMessage;
 # getMessages/getMembers/joinRoom/markRead/ping).
 WRITES, READS = "writes", "reads"
+_COUNTED = {WRITES: "messages, edits and deletes", READS: "requests"}
 
 
 def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Connection:
-    """The frame's connection, counting the frame against the named allowance (None: none).
+    """The frame's connection, its frame counted against the user's named allowance.
 
+    One read of the connection (which carries its token's expiry) and, with an
+    allowance named and on, one conditional update of the user's window in guards, shared
+    by all the user's connections. Unauthorized once the token has expired;
     TooManyRequests over the allowance; ConnectionGone when not registered.
     """
+    connection = get_connection(connection_id)
+    if connection.token_exp is not None and connection.token_exp <= now_s:
+        raise errors.Unauthorized("your token has expired; log in again")
     if allowance is None:  # typing: thinned per connection instead (pass_typing)
-        return get_connection(connection_id)
-    if allowance == WRITES:
-        return take_send_allowance(connection_id, now_s)
-    return get_connection(connection_id)
-
-
-def take_send_allowance(connection_id: str, now_s: int) -> Connection:
-    """Count one message against the connection's rate limit.
-
-    A window opens at the first message after the last one closed and lasts
-    the configured seconds, so a quick burst of limit + 1 messages always meets
-    the limit (windows aligned to the clock let a burst through that straddles
-    their boundary).
-    One conditional update in the common case: it both counts and returns the
-    connection's user and room. TooManyRequests when the window is full;
-    ConnectionGone when the connection is not registered.
-    """
+        return connection
     config = settings.get()
-    limit, window = config.rate_limit_messages, config.rate_limit_window_seconds
-    if limit == 0:
-        return get_connection(connection_id)
-    table, key = config.connections_table, {"connection_id": _s(connection_id)}
-    cutoff = now_s - window  # a window that opened at or before this has closed
-    for _ in range(3):
-        try:
-            count = client().update_item(
-                TableName=table,
-                Key=key,
-                UpdateExpression="SET rate_count = rate_count + :one",
-                ConditionExpression=(
-                    "attribute_exists(connection_id) AND rate_opened > :cutoff "
-                    "AND rate_count < :limit"
-                ),
-                ExpressionAttributeValues={
-                    ":one": _n(1), ":cutoff": _n(cutoff), ":limit": _n(limit)
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return _connection(count["Attributes"])
-        except client().exceptions.ConditionalCheckFailedException as failed:
-            old = failed.response.get("Item")
-        if old is None:
-            raise errors.ConnectionGone("this connection is not registered; reconnect")
-        # Records written before this window scheme (or by hand) have no rate_opened.
-        if int(old.get("rate_opened", {"N": "0"})["N"]) > cutoff:
+    limit = config.rate_limit_writes if allowance == WRITES else config.rate_limit_reads
+    if limit:
+        window = config.rate_limit_window_seconds
+        key = f"rate#{allowance}#{connection.username.lower()}"
+        if take_from_window(key, limit, window, now_s):
             raise errors.TooManyRequests(
-                f"more than {limit} messages in {window} seconds; slow down"
+                f"more than {limit} {_COUNTED[allowance]} in {window} seconds; slow down"
             )
-        try:  # the last window has closed: open one now, counting this message
-            count = client().update_item(
-                TableName=table,
-                Key=key,
-                UpdateExpression="SET rate_opened = :now, rate_count = :one",
-                ConditionExpression=(
-                    "attribute_exists(connection_id) AND "
-                    "(attribute_not_exists(rate_opened) OR rate_opened <= :cutoff)"
-                ),
-                ExpressionAttributeValues={
-                    ":now": _n(now_s), ":one": _n(1), ":cutoff": _n(cutoff)
-                },
-                ReturnValues="ALL_NEW",
-            )
-            return _connection(count["Attributes"])
-        except client().exceptions.ConditionalCheckFailedException:
-            continue  # another frame opened the window first: count in it
-    raise errors.TooManyRequests("message rate could not be checked; try again")
+    return connection
 
 
 def room_connections(room: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import WebsocketDisconnectedError
 
-from chalicelib import auth, errors, fanout, ids, protocol, store
+from chalicelib import auth, errors, fanout, ids, protocol, settings, store
 from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
@@ -25,19 +25,32 @@ class WebsocketSender(Protocol):
 
     def send(self, connection_id: str, message: str) -> None: ...
 
+    def close(self, connection_id: str) -> None: ...
+
 
 def connect(event: dict[str, Any]) -> dict[str, int]:
-    """$connect: accept a valid token and room, or refuse the upgrade (401 / 400)."""
+    """$connect: accept a valid token and room, or refuse the upgrade (401 / 400 / 429)."""
     query = event.get("queryStringParameters") or {}
     try:
-        username = auth.verify_token(query.get("token"))
+        claims = auth.authenticate(query.get("token"))
         room = protocol.validate_room(query.get("room", LIMITS["default_room"]))
+        # Counted on the user index (eventually consistent, and a count then a
+        # put): connects racing each other may pass a few over the limit.
+        allowed = settings.get().connections_per_user
+        if len(store.user_connections(claims.username)) >= allowed:
+            raise errors.TooManyRequests(f"at most {allowed} open connections per user")
     except errors.ChatError as refused:
         log.info("refused connect: %s", refused.message)
         return {"statusCode": refused.status}
     now_ms = ids.now_ms()
-    store.put_connection(event["requestContext"]["connectionId"], username, room, now_ms // 1000)
-    store.enter_room(username, room, now_ms)
+    store.put_connection(
+        event["requestContext"]["connectionId"],
+        claims.username,
+        room,
+        now_ms // 1000,
+        token_exp=int(claims.expires),
+    )
+    store.enter_room(claims.username, room, now_ms)
     return {"statusCode": 200}
 
 
@@ -48,14 +61,17 @@ def disconnect(connection_id: str) -> None:
 
 def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) -> None:
     """$default: run the frame's action; any failure becomes an error frame to this connection."""
+    unauthorized = False
     try:
         frame = protocol.parse_frame(body)
         run, allowance = _ACTIONS[type(frame.action)]
-        # One read of the connection that also counts the frame against its allowance.
+        # One read of the connection (it carries the token's expiry) and one count
+        # of the frame against the user's allowance.
         connection = store.take_allowance(connection_id, allowance, ids.now_ms() // 1000)
         reply = run(sender, connection, frame.action)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
+        unauthorized = isinstance(failure, errors.Unauthorized)
     except Exception:
         log.exception("frame from %s failed", connection_id)
         reply = protocol.error_frame(
@@ -64,6 +80,8 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         )
     if reply is not None:
         send(sender, connection_id, reply)
+    if unauthorized:  # the token expired: this connection is done
+        close(sender, connection_id)
 
 
 def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> None:
@@ -72,6 +90,23 @@ def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> 
         sender.send(connection_id, protocol.encode(frame))
     except WebsocketDisconnectedError:
         log.info("connection %s left before its reply", connection_id)
+
+
+def close(sender: WebsocketSender, connection_id: str) -> None:
+    """Close a connection from the server side (every close the backend makes goes here)."""
+    try:
+        sender.close(connection_id)
+    except WebsocketDisconnectedError:
+        log.info("connection %s was already gone", connection_id)
+
+
+def close_user_connections(websocket_api: Any, username: str) -> None:
+    """Close every open connection of a user (logout), found on the user index."""
+    config = settings.get()
+    # The REST function gets no WebSocket event to configure the API from.
+    websocket_api.configure_from_api_id(config.websocket_api_id, config.websocket_stage)
+    for connection_id in store.user_connections(username):
+        close(websocket_api, connection_id)
 
 
 # Each action takes the sender (for frames to other connections), the frame's

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -45,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
         "--rate-limit",
         type=_non_negative,
         metavar="N",
-        help="messages per connection per window (0: no limit; default: limits.json)",
+        help="sendMessage/editMessage/deleteMessage per user per window (default: limits.json);"
+        " 0 turns off both per-user allowances, writes and reads",
     )
     serve.add_argument(
         "--dynamodb-endpoint",
@@ -66,6 +68,27 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+# A JWT, a Bearer credential, or a token field or parameter: never written to a log.
+_SECRETS = re.compile(
+    r"eyJ[\w-]*\.[\w-]*\.[\w-]*"
+    r"|(?<=Bearer )[^\s'\",]+"
+    r"|(?<=token=)[^\s&'\",]+"
+    r"|(?<=['\"]token['\"]: ['\"])[^'\"]+",
+    re.IGNORECASE,
+)
+
+
+class RedactTokens(logging.Filter):
+    """Replaces tokens in every log line (--verbose logs whole events)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRETS.sub("[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -74,6 +97,8 @@ def configure_logging(verbose: bool) -> None:
         stream=sys.stdout,
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactTokens())
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     sys.stdout.reconfigure(line_buffering=True)
@@ -83,7 +108,10 @@ def run_db(args: argparse.Namespace) -> int:
     """`chatapp db`: serve the embedded DynamoDB until Ctrl-C / SIGTERM / stdin closes."""
     from chatapp.dynamodb import EmbeddedDynamoDB
     from chatapp.faults import from_environment
+    from chatapp.server import make_private
     from chatapp.tables import client, stream_arn, table_names
+
+    make_private(args.data_dir)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -84,6 +84,11 @@ class _Middleware:
         self.lock = lock
         self.faults = faults
         self.dirty = threading.Event()
+        # DynamoDB applies a write and its condition as one step; moto takes no
+        # lock, so two parallel conditional writes could both pass their check
+        # (20 parallel wrong logins would get more than five 401s). Writes go
+        # one at a time; reads stay parallel.
+        self.writes = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
@@ -92,7 +97,8 @@ class _Middleware:
             if self.faults.dynamodb_marker and self._marked(environ):
                 log.info("%s failed on purpose (CHATAPP_FAULTS)", target)
                 return _table_not_found(start_response)
-        with self.lock.shared():
+        one_at_a_time = self.writes if target in WRITE_TARGETS else contextlib.nullcontext()
+        with self.lock.shared(), one_at_a_time:
             answer = motointernals.route_directly(environ, start_response)
             return answer if answer is not None else list(self.app(environ, start_response))
 

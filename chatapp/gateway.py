@@ -86,12 +86,14 @@ class WebSocketGateway:
         executor: Executor,
         idle_timeout: float,
         faults: Faults | None = None,
+        origin_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.entry_points = websocket_entry_points(app)
         self.events = events
         self.executor = executor
         self.idle_timeout = idle_timeout
         self.faults = faults or Faults()
+        self.origin_allowed = origin_allowed
         self.loop: asyncio.AbstractEventLoop | None = None
         self._connections: dict[str, Connection] = {}
         self._lock = threading.Lock()
@@ -160,6 +162,11 @@ class WebSocketGateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """aiohttp handler for GET /ws: $connect, then frames, then $disconnect."""
         self.loop = asyncio.get_running_loop()
+        origin = request.headers.get("Origin")
+        if origin is not None and self.origin_allowed and not self.origin_allowed(origin):
+            # A page of another site (scripts send no Origin and are let through).
+            log.info("refused upgrade from origin %s", origin)
+            return web.json_response({"message": HTTP_REASONS[403]}, status=403)
         connection = Connection(
             connection_id=new_connection_id(),
             source_ip=request.remote or "127.0.0.1",

@@ -21,6 +21,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,16 @@ class ServeOptions:
     verbose: bool = False
 
 
+def make_private(data_dir: Path) -> None:
+    """The data dir (tables, the signing secret) readable by its owner only: 0700, files 0600."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for path in data_dir.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o600)
+    os.umask(0o077)  # what this process (and the database child) writes later: 0600 too
+
+
 def jwt_secret(data_dir: Path) -> str:
     """The local signing secret: generated once into the data dir (mode 0600), then reused."""
     path = data_dir / JWT_SECRET_NAME
@@ -105,8 +116,10 @@ def local_environment(
             "WEBSOCKET_API_ID": API_ID,
         }
     )
-    if options.rate_limit is not None:
-        environment["RATE_LIMIT_MESSAGES"] = str(options.rate_limit)
+    if options.rate_limit == 0:  # both per-user allowances off (load tests), nothing else
+        environment["RATE_LIMIT_WRITES"] = environment["RATE_LIMIT_READS"] = "0"
+    elif options.rate_limit is not None:
+        environment["RATE_LIMIT_WRITES"] = str(options.rate_limit)
     return environment
 
 
@@ -167,21 +180,81 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+class LocalOrigins:
+    """The site's own origins: the host and port served, as 127.0.0.1 and as localhost.
+
+    Only these get CORS answers from /api, and only these (or no Origin at all,
+    as from a script) may open /ws: any other page the developer visits could
+    otherwise sign up and read every local room.
+    """
+
+    def __init__(self) -> None:
+        self.allowed: frozenset[str] = frozenset()
+
+    def serve(self, host: str, port: int) -> None:
+        """Allow the site's origins once the port is known (it may have been 0)."""
+        hosts = {"127.0.0.1", "localhost"}
+        if host not in ("0.0.0.0", "::", ""):
+            hosts.add(f"[{host}]" if ":" in host else host)
+        self.allowed = frozenset(f"http://{name}:{port}" for name in hosts)
+
+    def allows(self, origin: str) -> bool:
+        return origin in self.allowed
+
+
 def _chalice_local_gateway(app: Any) -> Any:
+    """Chalice's LocalGateway (chalice 1.34) whose events carry the client's address."""
     from chalice.config import Config
-    from chalice.local import LocalChalice, LocalGateway
+    from chalice.local import LambdaEventConverter, LocalChalice, LocalGateway
 
     # current_request becomes thread-local (several requests run at once on the
     # handler threads): chalice's own create_local_server does this swap (chalice/local.py).
     if not isinstance(app, LocalChalice):
         app.__class__ = type("LocalApp", (LocalChalice, app.__class__), {})
-    return LocalGateway(app, Config(chalice_stage="local", function_name="api_handler"))
+    gateway = LocalGateway(app, Config(chalice_stage="local", function_name="api_handler"))
+
+    class PeerEvents(LambdaEventConverter):
+        """API Gateway puts the socket peer in requestContext.identity.sourceIp; so do we."""
+
+        def create_lambda_event(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            event = super().create_lambda_event(*args, **kwargs)
+            peer = getattr(_request_peer, "address", None)
+            if peer:
+                event["requestContext"]["identity"]["sourceIp"] = peer
+            return event
+
+    gateway.event_converter.__class__ = PeerEvents
+    return gateway
+
+
+_request_peer = threading.local()  # the address of the request a handler thread serves
+
+
+def _handle_from(gateway: Any, peer: str | None, *request: Any) -> Any:
+    _request_peer.address = peer
+    try:
+        return gateway.handle_request(*request)
+    finally:
+        _request_peer.address = None
+
+
+def _local_cors(response: web.StreamResponse, origin: str | None, origins: LocalOrigins) -> None:
+    """CORS for the site's own origins only; the handlers' `*` never leaves this server."""
+    allowed = origin is not None and origins.allows(origin)
+    for name in [n for n in response.headers if n.lower().startswith("access-control-")]:
+        if not allowed:
+            del response.headers[name]
+        elif name.lower() == "access-control-allow-origin":
+            response.headers[name] = origin
+    if allowed:
+        response.headers["Vary"] = "Origin"
 
 
 def build_web_app(
     local_gateway: Any,
     gateway: WebSocketGateway,
     executor: ThreadPoolExecutor,
+    origins: LocalOrigins,
     site_dir: Path = SITE_DIR,
 ) -> web.Application:
     """The aiohttp app: /api/*, /ws, /config.json and the site."""
@@ -196,14 +269,18 @@ def build_web_app(
         try:
             answer = await loop.run_in_executor(
                 executor,
-                local_gateway.handle_request,
+                _handle_from,
+                local_gateway,
+                request.remote,
                 request.method,
                 path,
                 dict(request.headers),
                 body or None,
             )
         except LocalGatewayException as error:
-            return web.Response(status=error.CODE, headers=error.headers, body=error.body)
+            refused = web.Response(status=error.CODE, headers=error.headers, body=error.body)
+            _local_cors(refused, request.headers.get("Origin"), origins)
+            return refused
         headers = dict(answer.get("headers") or {})
         payload = answer.get("body")
         if answer.get("isBase64Encoded") and payload is not None:
@@ -215,6 +292,7 @@ def build_web_app(
         for name, value in headers.items():
             response.headers[name] = value
         response.headers.setdefault("Content-Type", "application/json")
+        _local_cors(response, request.headers.get("Origin"), origins)
         return response
 
     async def config(request: web.Request) -> web.Response:
@@ -261,7 +339,7 @@ async def _serve(options: ServeOptions) -> int:
     from chatapp.streams import StreamPoller, dynamodb_event_sources
 
     faults = from_environment()
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(options.data_dir)
     secret = jwt_secret(options.data_dir)
 
     database: DatabaseProcess | None = None
@@ -292,12 +370,14 @@ async def _serve(options: ServeOptions) -> int:
 
     executor = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="lambda")
     domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+    origins = LocalOrigins()
     gateway = WebSocketGateway(
         app,
         EventFactory(API_ID, config.websocket_stage, domain),
         executor,
         idle_timeout=float(settings.LIMITS["idle_timeout_seconds"]),
         faults=faults,
+        origin_allowed=origins.allows,
     )
     hook_management_api(app, ManagementAPI(gateway))
 
@@ -313,7 +393,7 @@ async def _serve(options: ServeOptions) -> int:
         if not any(source is p_source for p_source, _ in dynamodb_event_sources(app)):
             log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
 
-    web_app = build_web_app(_chalice_local_gateway(app), gateway, executor)
+    web_app = build_web_app(_chalice_local_gateway(app), gateway, executor, origins)
     runner = web.AppRunner(
         web_app,
         access_log_class=AccessLogger,
@@ -330,6 +410,7 @@ async def _serve(options: ServeOptions) -> int:
         await runner.cleanup()
         _stop_all(pollers, executor, database)
         return 1
+    origins.serve(options.host, runner.addresses[0][1])
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

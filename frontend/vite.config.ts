@@ -7,16 +7,23 @@ import { defineConfig } from 'vitest/config';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 // `npm run dev` serves the site with hot reload; the API itself comes from a
-// running `chatapp serve`. Only /config.json is proxied: it carries absolute
-// apiUrl/wsUrl, and the local server answers CORS for any origin.
+// running `chatapp serve`, proxied so the page talks to its own origin as the
+// built site does (config.json names this server's /api and /ws). The local
+// server answers CORS and WebSocket upgrades only for its own origins, so the
+// proxy presents itself as that origin.
 const chatServer = process.env.CHAT_SERVER ?? 'http://127.0.0.1:8000';
+const asTheSite = { target: chatServer, headers: { origin: chatServer } };
 
 export default defineConfig({
   plugins: [react()],
   server: {
     host: '127.0.0.1',
     fs: { allow: [repoRoot] },
-    proxy: { '/config.json': chatServer },
+    proxy: {
+      '/config.json': chatServer,
+      '/api': asTheSite,
+      '/ws': { ...asTheSite, ws: true },
+    },
   },
   build: {
     outDir: 'dist',

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'rate_limited'
   | 'forbidden'
   | 'not_found'
+  | 'unauthorized'
   | 'internal';
 
 export type ServerFrame =
@@ -161,6 +162,8 @@ export function describeError(code: string, serverMessage: string): string {
       return 'Only the sender can change a message.';
     case 'not_found':
       return 'That message no longer exists.';
+    case 'unauthorized':
+      return 'Your session needed renewing; reconnecting. Send it again if it does not appear.';
     case 'bad_request':
       return serverMessage
         ? `The server could not accept that: ${serverMessage}.`

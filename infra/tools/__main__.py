@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import chalice_state, combined, event_source, leftovers, site, stage_config
+from . import chalice_state, combined, event_source, leftovers, rotate_secret, site, stage_config
 
 
 def _boto3():
@@ -103,6 +103,15 @@ def build_combined(args: argparse.Namespace) -> int:
     return 0
 
 
+def rotate_signing_key(args: argparse.Namespace) -> int:
+    """Make the next due phase of a JWT signing key rotation (no valid token is refused)."""
+    # infra/secret.tf names the parameter after the stage alone.
+    parameter = stage_config.StageValues.placeholder(args.stage).jwt_secret_parameter
+    ssm = _boto3().client("ssm", region_name=args.region)
+    print(rotate_secret.rotate(ssm, parameter, args.token_lifetime))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.tools", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     command("empty-bucket", empty_bucket, region, (["--bucket"], {"required": True}))
     command("leftovers", remove_leftovers, stage, region)
     command("combined", build_combined, stage, (["--region"], {"default": "us-east-1"}))
+    command(
+        "rotate-secret",
+        rotate_signing_key,
+        stage,
+        region,
+        (["--token-lifetime"], {"type": int, "default": rotate_secret.TOKEN_LIFETIME_SECONDS}),
+    )
 
     args = parser.parse_args(argv)
     try:

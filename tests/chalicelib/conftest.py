@@ -25,7 +25,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as chat_app
-from chalicelib import auth, lazy
+from chalicelib import auth, lazy, store
 from chatapp.tables import ensure_tables
 from tests.support import events
 
@@ -51,6 +51,7 @@ class Outbox:
     """
 
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
     broken: set[str] = field(default_factory=set)
 
@@ -66,6 +67,14 @@ class Outbox:
         self.sent.append((connection, json.loads(params["body"])))
         return AWSResponse(params["url"], 200, {}, None), {"ResponseMetadata": {}}
 
+    def close(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        connection = unquote(params["url_path"].rsplit("/", 1)[-1])
+        if connection in self.gone:
+            return _error(410, "GoneException")
+        self.closed.append(connection)
+        self.gone.add(connection)
+        return AWSResponse(params["url"], 204, {}, None), {"ResponseMetadata": {}}
+
 
 def _error(status: int, code: str) -> tuple[AWSResponse, dict[str, Any]]:
     parsed = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {}}
@@ -77,10 +86,15 @@ def outbox() -> Iterator[Outbox]:
     box = Outbox()
     api = chat_app.app.websocket_api
     api._client = None  # chalice caches its client; make it one with our hook
-    hook = "before-call.apigatewaymanagementapi.PostToConnection"
-    api.session.events.register(hook, box.answer)
+    hooks = {
+        "before-call.apigatewaymanagementapi.PostToConnection": box.answer,
+        "before-call.apigatewaymanagementapi.DeleteConnection": box.close,
+    }
+    for hook, answer in hooks.items():
+        api.session.events.register(hook, answer)
     yield box
-    api.session.events.unregister(hook, box.answer)
+    for hook, answer in hooks.items():
+        api.session.events.unregister(hook, answer)
     api._client = None
 
 
@@ -122,8 +136,10 @@ class Chat:
         self.client.lambda_.invoke("disconnect", events.ws_event("$disconnect", connection))
 
 
-def token_for(username: str) -> str:
-    return auth.issue_token(username, int(time.time())).token
+def token_for(username: str, now_s: int | None = None) -> str:
+    """A token as a login now (or at now_s) would issue it."""
+    issued = int(time.time()) if now_s is None else now_s
+    return auth.issue_token(username, issued, store.token_version(username)).token
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from chalicelib import protocol
+import pytest
+
+from chalicelib import errors, protocol
 from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
@@ -54,12 +56,56 @@ def test_frame_size_is_measured_in_bytes():
     raise AssertionError("a frame over 32 KB in bytes was accepted")
 
 
-def test_lone_surrogates_are_measured_without_crashing():
-    frame = protocol.parse_frame('{"action": "sendMessage", "text": "\\ud800 hi"}')
-    assert frame.name == "sendMessage"
+def test_lone_surrogates_are_measured_then_refused_without_crashing():
+    try:
+        protocol.parse_frame('{"action": "sendMessage", "text": "\\ud800 hi"}')
+    except protocol.errors.InvalidInput as refused:
+        assert refused.code == "bad_request"
+        return
+    raise AssertionError("an unpaired surrogate was accepted")
 
 
-def test_echo_is_lenient_and_skips_unusable_client_ids():
-    assert protocol.echoed_fields("nope") == {}
-    assert protocol.echoed_fields('{"action": "ping", "clientId": 5}') == {"action": "ping"}
-    assert protocol.echoed_fields('{"action": "x", "clientId": "c"}') == {"clientId": "c"}
+DEPTH = LIMITS["json_max_depth"]
+HOSTILE_JSON = {
+    "nested-33-arrays": "[" * (DEPTH + 1) + "]" * (DEPTH + 1),
+    "nested-33-objects": '{"a":' * (DEPTH + 1) + "1" + "}" * (DEPTH + 1),
+    "nested-100000": "[" * 100_000,
+    "nan": '{"a": NaN}',
+    "infinity": '{"a": Infinity}',
+    "minus-infinity": '{"a": -Infinity}',
+    "overflowing-float": '{"a": 1e999}',
+    "huge-integer": '{"a": ' + "9" * 5000 + "}",
+    "duplicate-key": '{"a": 1, "a": 2}',
+    "bom-text": '\ufeff{"a": 1}',
+    "bom-bytes": b'\xef\xbb\xbf{"a": 1}',
+    "invalid-utf8": b'{"a": "\xff\xfe"}',
+    "lone-high-surrogate": '{"a": "\\ud800"}',
+    "lone-low-surrogate-in-a-key": '{"\\udc00": 1}',
+    "surrogate-deep-in-a-list": '{"a": [[["x\\udbff"]]]}',
+}
+
+
+@pytest.mark.parametrize("raw", HOSTILE_JSON.values(), ids=HOSTILE_JSON.keys())
+def test_hostile_json_is_invalid_input(raw):
+    with pytest.raises(errors.InvalidInput) as refused:
+        protocol.parse_json(raw, "body")
+    assert refused.value.code == "bad_request"
+
+
+def test_nesting_of_exactly_32_levels_is_allowed():
+    assert protocol.parse_json("[" * DEPTH + "]" * DEPTH, "body") is not None
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    text = '"' + "[" * 1000 + '\\"{"'
+    assert protocol.parse_json(text, "body") == "[" * 1000 + '"{'
+
+
+def test_paired_surrogates_are_fine():
+    assert protocol.parse_json('{"a": "\\ud83d\\ude00"}', "body") == {"a": "😀"}
+
+
+def test_an_error_frame_echoes_nothing_from_a_hostile_frame():
+    deep = '{"action": "ping", "clientId": "c", "x": ' + "[" * 5000 + "}"
+    assert protocol.echoed_fields(deep) == {}
+    assert protocol.echoed_fields('{"action": "ping", "clientId": "\\ud800"}') == {}

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
+from chalice.local import LambdaEventConverter
 
-from chalicelib import auth, settings
+from chalicelib import auth, keys, lazy, settings
 
 JSON = {"Content-Type": "application/json"}
 
@@ -42,7 +43,8 @@ def test_signup_returns_201_with_a_token_for_the_name_as_given(client):
     assert response.status_code == 201
     body = response.json_body
     assert body["username"] == "Alice_1.x-y"
-    claims = jwt.decode(body["token"], auth.signing_secret(), algorithms=["HS256"])
+    key_set = keys.current()
+    claims = jwt.decode(body["token"], key_set.keys[key_set.signing], algorithms=["HS256"])
     assert claims["sub"] == "Alice_1.x-y"
     assert claims["exp"] - claims["iat"] == settings.get().token_lifetime_seconds
     expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(claims["exp"]))
@@ -61,7 +63,7 @@ def test_login_returns_200_with_a_token(client):
     response = login(client)
     assert response.status_code == 200
     assert response.json_body["username"] == "alice"
-    assert auth.verify_token(response.json_body["token"]) == "alice"
+    assert auth.verify_token(response.json_body["token"]).username == "alice"
 
 
 def test_login_in_other_case_gets_the_spelling_given_at_signup(client):
@@ -186,25 +188,108 @@ def test_unknown_user_still_costs_one_bcrypt_check(client, monkeypatch):
     assert checks[0].startswith(f"$2b${settings.get().bcrypt_rounds:02d}$")
 
 
-def test_five_failures_then_429_even_for_the_right_password(client):
+PER_USER_IP = settings.LIMITS["login_failures_per_user_ip"]
+
+
+@pytest.fixture
+def remote_ip(monkeypatch):
+    """Requests come from a public address (chalice's local events say 127.0.0.1)."""
+    def use(address: str) -> None:
+        monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", address)
+
+    use("203.0.113.7")
+    return use
+
+
+def test_five_failures_then_429_with_retry_after_even_for_the_right_password(client):
     signup(client)
-    for _ in range(settings.get().login_max_failures):
+    for _ in range(PER_USER_IP):
         assert login(client, "alice", "wrong password").status_code == 401
     response = login(client, "alice", "correct horse")
     assert response.status_code == 429
     assert response.json_body["Code"] == "TooManyRequestsError"
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= settings.get().login_window_seconds
 
 
 def test_throttling_counts_the_name_in_any_case_and_unknown_names_too(client):
-    for i in range(settings.get().login_max_failures):
+    for i in range(PER_USER_IP):
         assert login(client, "Ghost" if i % 2 else "ghost", "wrong password").status_code == 401
     assert login(client, "GHOST", "wrong password").status_code == 429
+
+
+def test_an_attempt_is_counted_before_its_password_is_checked(client, aws, monkeypatch):
+    # Parallel guesses cannot all pass a read: each has reserved its place in the
+    # window before bcrypt runs (20 parallel ones against `chatapp serve`:
+    # tests/chatapp/test_serve_accounts.py; moto in-process does not lock).
+    signup(client)
+    counted = []
+
+    def check(password, password_hash):
+        key = {"guard_key": {"S": "login#user#alice#ip#127.0.0.1"}}
+        item = aws.get_item(TableName=settings.get().guards_table, Key=key)["Item"]
+        counted.append(int(item["hits"]["N"]))
+        return False
+
+    monkeypatch.setattr(auth, "check_password", check)
+    login(client, "alice", "wrong guess")
+    login(client, "alice", "wrong again")
+    assert counted == [1, 2]
+
+
+def test_a_name_guessed_from_one_address_can_still_log_in_from_another(client, remote_ip):
+    signup(client)
+    remote_ip("198.51.100.1")
+    for _ in range(PER_USER_IP):
+        login(client, "alice", "wrong password")
+    assert login(client).status_code == 429
+    remote_ip("198.51.100.2")
+    assert login(client).status_code == 200
+
+
+def test_failures_from_one_address_across_names_are_limited(client, remote_ip, monkeypatch):
+    monkeypatch.setenv("LOGIN_FAILURES_PER_IP", "3")
+    lazy.reset()
+    for name in ("anna", "bert", "carl"):
+        assert login(client, name, "wrong password").status_code == 401
+    assert login(client, "dora", "wrong password").status_code == 429
+
+
+def test_failures_for_one_name_across_addresses_are_limited(client, remote_ip, monkeypatch):
+    monkeypatch.setenv("LOGIN_FAILURES_PER_USER", "3")
+    lazy.reset()
+    signup(client)
+    for address in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
+        remote_ip(address)
+        assert login(client, "alice", "wrong password").status_code == 401
+    remote_ip("198.51.100.4")
+    assert login(client).status_code == 429
+
+
+def test_loopback_is_exempt_from_the_limit_per_address_alone(client, monkeypatch):
+    monkeypatch.setenv("LOGIN_FAILURES_PER_IP", "3")
+    lazy.reset()
+    for name in ("anna", "bert", "carl", "dora", "emil"):
+        assert login(client, name, "wrong password").status_code == 401
+
+
+def test_a_refused_attempt_does_not_use_up_the_other_windows(client, remote_ip, monkeypatch):
+    monkeypatch.setenv("LOGIN_FAILURES_PER_USER", "7")
+    lazy.reset()
+    signup(client)
+    for _ in range(PER_USER_IP):
+        login(client, "alice", "wrong password")
+    for _ in range(5):
+        assert login(client, "alice", "wrong password").status_code == 429
+    remote_ip("198.51.100.9")  # the name's own window has room for 2 more failures
+    assert login(client, "alice", "wrong password").status_code == 401
+    assert login(client).status_code == 200
 
 
 def test_throttling_ends_when_the_window_passes(client, monkeypatch):
     signup(client)
     start = time.time()
-    for _ in range(settings.get().login_max_failures):
+    for _ in range(PER_USER_IP):
         login(client, "alice", "wrong password")
     assert login(client).status_code == 429
     later = start + settings.get().login_window_seconds + 1
@@ -212,14 +297,94 @@ def test_throttling_ends_when_the_window_passes(client, monkeypatch):
     assert login(client).status_code == 200
 
 
-def test_a_success_before_the_limit_clears_the_failures(client):
+def test_a_success_before_the_limit_clears_the_failures_from_that_address(client):
     signup(client)
-    for _ in range(settings.get().login_max_failures - 1):
+    for _ in range(PER_USER_IP - 1):
         login(client, "alice", "wrong password")
     assert login(client).status_code == 200
-    for _ in range(settings.get().login_max_failures - 1):
+    for _ in range(PER_USER_IP - 1):
         assert login(client, "alice", "wrong password").status_code == 401
     assert login(client).status_code == 200
+
+
+def test_the_eleventh_signup_from_one_address_within_the_hour_is_429(client, aws, remote_ip):
+    allowed = settings.get().signups_per_ip
+    for i in range(allowed):
+        assert signup(client, f"user{i}").status_code == 201
+    response = signup(client, "onemore")
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= settings.get().signup_window_seconds
+    assert len(stored_users(aws)) == allowed
+    remote_ip("198.51.100.3")
+    assert signup(client, "onemore").status_code == 201
+
+
+def test_signups_from_loopback_are_not_limited(client, monkeypatch):
+    monkeypatch.setenv("SIGNUPS_PER_IP", "1")
+    lazy.reset()
+    assert signup(client, "first").status_code == 201
+    assert signup(client, "second").status_code == 201
+
+
+def test_an_invalid_body_is_400_before_any_limit_counts_it(client, remote_ip, monkeypatch):
+    monkeypatch.setenv("SIGNUPS_PER_IP", "1")
+    lazy.reset()
+    for _ in range(3):
+        assert post(client, "/signup", b'{"username": "a", "a": [' * 40).status_code == 400
+    assert signup(client).status_code == 201
+
+
+# ------------------------------------------------------------- refresh, logout
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {**JSON, "Authorization": f"Bearer {token}"}
+
+
+def call(client, path, token):
+    return client.http.post(path, headers=bearer(token) if token else JSON, body=b"")
+
+
+def test_refresh_gives_a_fresh_token_for_the_same_user(client):
+    token = signup(client, "Alice").json_body["token"]
+    response = call(client, "/refresh", token)
+    assert response.status_code == 200
+    assert response.json_body["username"] == "Alice"
+    assert auth.authenticate(response.json_body["token"]).username == "Alice"
+
+
+@pytest.mark.parametrize("path", ["/refresh", "/logout"])
+@pytest.mark.parametrize("token", [None, "not-a-jwt", "a.b.c"], ids=["missing", "junk", "dots"])
+def test_refresh_and_logout_without_a_valid_token_are_401(client, path, token):
+    response = call(client, path, token)
+    assert response.status_code == 401
+    assert response.json_body["Code"] == "UnauthorizedError"
+
+
+def test_an_expired_token_cannot_be_refreshed(client):
+    signup(client)
+    expired = auth.issue_token("alice", int(time.time()) - 2 * 86400, 0).token
+    assert call(client, "/refresh", expired).status_code == 401
+
+
+def test_logout_is_204_and_refuses_every_earlier_token(client):
+    first = signup(client).json_body["token"]
+    second = login(client).json_body["token"]
+    response = call(client, "/logout", second)
+    assert response.status_code == 204
+    assert not response.body
+    for token in (first, second):
+        assert call(client, "/refresh", token).status_code == 401
+
+
+def test_a_login_in_the_same_second_as_a_logout_works(client, monkeypatch):
+    frozen = int(time.time())
+    monkeypatch.setattr(time, "time", lambda: frozen)
+    old = signup(client).json_body["token"]
+    assert call(client, "/logout", old).status_code == 204
+    new = login(client).json_body["token"]
+    assert call(client, "/refresh", new).status_code == 200
+    assert call(client, "/refresh", old).status_code == 401
 
 
 def test_cors_headers_answer_the_configured_origin(client):

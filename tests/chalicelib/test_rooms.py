@@ -32,7 +32,8 @@ def stored(room, sender, count):
 
 @pytest.fixture(autouse=True)
 def no_rate_limit(monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
+    monkeypatch.setenv("RATE_LIMIT_READS", "0")
     lazy.reset()
     yield
     lazy.reset()

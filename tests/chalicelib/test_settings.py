@@ -9,7 +9,9 @@ from chalicelib import settings
 
 def test_defaults_come_from_the_shared_files():
     loaded = settings.load({})
-    assert loaded.rate_limit_messages == settings.LIMITS["rate_limit_messages"]
+    assert loaded.rate_limit_writes == settings.LIMITS["rate_limit_writes"]
+    assert loaded.rate_limit_reads == settings.LIMITS["rate_limit_reads"]
+    assert loaded.login_failures_per_user_ip == settings.LIMITS["login_failures_per_user_ip"]
     assert loaded.token_lifetime_seconds == 12 * 3600
     assert loaded.bcrypt_rounds == 12
     assert loaded.messages_table == settings.TABLES["messages"]["default_name"]
@@ -18,13 +20,13 @@ def test_defaults_come_from_the_shared_files():
 
 
 def test_environment_overrides_names_and_limits():
-    loaded = settings.load({"MESSAGES_TABLE": "prod-messages", "RATE_LIMIT_MESSAGES": "0"})
+    loaded = settings.load({"MESSAGES_TABLE": "prod-messages", "RATE_LIMIT_READS": "0"})
     assert loaded.messages_table == "prod-messages"
-    assert loaded.rate_limit_messages == 0
+    assert loaded.rate_limit_reads == 0
 
 
 @pytest.mark.parametrize(("name", "value"), [("BCRYPT_ROUNDS", "3"), ("FANOUT_THREADS", "0"),
-                                             ("RATE_LIMIT_MESSAGES", "-1"),
+                                             ("RATE_LIMIT_WRITES", "-1"),
                                              ("TOKEN_LIFETIME_SECONDS", "soon")])
 def test_nonsense_settings_fail_at_start_up(name, value):
     with pytest.raises(ValueError):

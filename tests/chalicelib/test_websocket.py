@@ -12,7 +12,7 @@ import time
 import jwt
 import pytest
 
-from chalicelib import auth, lazy, settings
+from chalicelib import auth, keys, lazy, settings
 from chalicelib.settings import LIMITS
 from tests.chalicelib.conftest import token_for
 
@@ -52,12 +52,14 @@ def test_connect_joins_the_room_asked_for(chat, aws):
 def forged(claims_change=None, secret=None, algorithm="HS256"):
     now = int(time.time())
     claims = {"sub": "alice", "iat": now, "exp": now + 60, **(claims_change or {})}
-    key = secret if secret is not None else auth.signing_secret()
-    return jwt.encode(claims, key if algorithm != "none" else None, algorithm=algorithm)
+    key_set = keys.current()
+    key = secret if secret is not None else key_set.keys[key_set.signing]
+    return jwt.encode(claims, key if algorithm != "none" else None, algorithm=algorithm,
+                      headers={"kid": key_set.signing})
 
 
 def tampered():
-    header, payload, signature = auth.issue_token("alice", int(time.time())).token.split(".")
+    header, payload, signature = auth.issue_token("alice", int(time.time()), 0).token.split(".")
     body = json.loads(jwt.utils.base64url_decode(payload))
     body["sub"] = "mallory"
     payload = jwt.utils.base64url_encode(json.dumps(body).encode()).decode()
@@ -80,7 +82,7 @@ REFUSED_TOKENS = {
 @pytest.mark.parametrize("query", REFUSED_TOKENS.values(), ids=REFUSED_TOKENS.keys())
 def test_connect_without_a_usable_token_is_refused_and_stores_nothing(chat, aws, query):
     if query and query.get("token") and "x" * 32 in str(query):
-        query = {"token": jwt.encode({"sub": "alice", "iat": 1}, auth.signing_secret())}
+        query = {"token": forged({"exp": None})}
     _, status = chat.connect(query)
     assert status == 401
     assert items(aws, "connections") == []
@@ -143,29 +145,44 @@ def test_same_client_id_from_another_user_or_room_is_a_new_message(chat, aws):
     assert stored_texts(aws) == ["hi", "hi", "hi"]
 
 
-def test_more_than_the_rate_limit_is_rate_limited_and_not_stored(chat, aws):
+WRITES, READS = LIMITS["rate_limit_writes"], LIMITS["rate_limit_reads"]
+
+
+def test_more_than_the_write_allowance_is_rate_limited_and_not_stored(chat, aws):
     connection = chat.join("alice")
-    limit = settings.get().rate_limit_messages
-    for i in range(limit):
+    for i in range(WRITES):
         assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
     (reply,) = chat.send(connection, {"action": "sendMessage", "text": "one too many",
                                       "clientId": "c-9"})
     assert reply["type"] == "error"
     assert reply["code"] == "rate_limited"
     assert reply["clientId"] == "c-9"
-    assert len(items(aws, "messages")) == limit
+    assert len(items(aws, "messages")) == WRITES
 
 
-def test_rate_limit_is_per_connection(chat, aws):
-    first, second = chat.join("alice"), chat.join("alice")
-    for i in range(settings.get().rate_limit_messages):
-        chat.send(first, {"action": "sendMessage", "text": f"m{i}"})
-    assert chat.send(second, {"action": "sendMessage", "text": "still fine"}) == []
+def test_the_allowance_is_shared_by_all_connections_of_a_user(chat, aws):
+    first, second = chat.join("alice"), chat.join("alice", "elsewhere")
+    for i in range(WRITES):
+        chat.send(first if i % 2 else second, {"action": "sendMessage", "text": f"m{i}"})
+    (reply,) = chat.send(second, {"action": "sendMessage", "text": "one too many"})
+    assert reply["code"] == "rate_limited"
+    assert chat.send(chat.join("bob"), {"action": "sendMessage", "text": "bob is fine"}) == []
+
+
+def test_reads_have_their_own_allowance(chat, aws):
+    connection = chat.join("alice")
+    for i in range(WRITES):
+        chat.send(connection, {"action": "sendMessage", "text": f"m{i}"})
+    for _ in range(READS):
+        assert chat.send(connection, {"action": "ping"}) == [{"type": "pong"}]
+    (reply,) = chat.send(connection, {"action": "getMessages", "limit": 1})
+    assert reply["code"] == "rate_limited"
+    assert reply["action"] == "getMessages"
 
 
 def test_rate_limit_window_passes(chat, aws, monkeypatch):
     connection = chat.join("alice")
-    for i in range(settings.get().rate_limit_messages):
+    for i in range(WRITES):
         chat.send(connection, {"action": "sendMessage", "text": f"m{i}"})
     later = time.time_ns() + settings.get().rate_limit_window_seconds * 1_000_000_000
     monkeypatch.setattr(time, "time_ns", lambda: later)
@@ -174,35 +191,92 @@ def test_rate_limit_window_passes(chat, aws, monkeypatch):
 
 def test_a_burst_over_the_limit_is_limited_wherever_it_starts(chat, aws, monkeypatch):
     connection = chat.join("alice")
-    limit, window = settings.get().rate_limit_messages, settings.get().rate_limit_window_seconds
+    window = settings.get().rate_limit_window_seconds
     boundary = (int(time.time()) // window + 1) * window  # a multiple of the window
     clock = [boundary - 0.5]
     monkeypatch.setattr(time, "time_ns", lambda: int(clock[0] * 1_000_000_000))
-    for i in range(limit):
-        if i == limit // 2:
+    for i in range(WRITES):
+        if i == WRITES // 2:
             clock[0] = boundary + 0.2  # the burst straddles a clock-aligned boundary
         assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
     (reply,) = chat.send(connection, {"action": "sendMessage", "text": "one too many"})
     assert reply["code"] == "rate_limited"
 
 
-def test_a_connection_recorded_without_rate_fields_can_still_send(chat, aws):
-    connection = chat.join("alice")
-    aws.update_item(TableName=settings.get().connections_table,
-                    Key={"connection_id": {"S": connection}},
-                    UpdateExpression="REMOVE rate_opened, rate_count")  # an older record
-    assert chat.send(connection, {"action": "sendMessage", "text": "still works"}) == []
-    assert stored_texts(aws) == ["still works"]
-
-
-def test_rate_limit_zero_disables_it(chat, aws, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
+def test_allowances_zero_turn_both_off(chat, aws, monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
+    monkeypatch.setenv("RATE_LIMIT_READS", "0")
     lazy.reset()
     connection = chat.join("alice")
-    for i in range(settings.get().rate_limit_messages + 5 if settings.get().rate_limit_messages
-                   else LIMITS["rate_limit_messages"] + 5):
+    for i in range(WRITES + 5):
         assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
+    for _ in range(READS + 5):
+        assert chat.send(connection, {"action": "ping"}) == [{"type": "pong"}]
     lazy.reset()
+
+
+# ------------------------------------------------- connections per user, tokens
+
+
+def test_the_eleventh_connection_of_a_user_is_refused_with_429(chat, aws):
+    allowed = LIMITS["connections_per_user"]
+    for _ in range(allowed):
+        chat.join("alice")
+    _, status = chat.connect({"token": token_for("alice")})
+    assert status == 429
+    assert len(items(aws, "connections")) == allowed
+    assert chat.connect({"token": token_for("bob")})[1] == 200
+
+
+def test_a_closed_connection_no_longer_counts(chat, aws):
+    connections = [chat.join("alice") for _ in range(LIMITS["connections_per_user"])]
+    chat.disconnect(connections[0])
+    assert chat.connect({"token": token_for("alice")})[1] == 200
+
+
+def test_the_connection_stores_its_tokens_expiry(chat, aws):
+    now = int(time.time())
+    connection, _ = chat.connect({"token": token_for("alice", now)})
+    expected = now + settings.get().token_lifetime_seconds
+    assert int(connection_item(aws, connection)["token_exp"]["N"]) == expected
+
+
+def test_a_frame_after_the_token_expired_gets_unauthorized_and_the_connection_closes(
+    chat, aws, monkeypatch
+):
+    connection = chat.join("alice")
+    later = time.time_ns() + (settings.get().token_lifetime_seconds + 1) * 1_000_000_000
+    monkeypatch.setattr(time, "time_ns", lambda: later)
+    (reply,) = chat.send(connection, {"action": "sendMessage", "text": "late", "clientId": "c"})
+    assert reply["code"] == "unauthorized"
+    assert reply["clientId"] == "c"
+    assert chat.outbox.closed == [connection]
+    assert items(aws, "messages") == []
+
+
+def test_a_revoked_token_is_refused_at_connect(chat, aws, client):
+    token = token_for("alice")
+    logout = client.http.post("/logout", headers={"Authorization": f"Bearer {token}"}, body=b"")
+    assert logout.status_code == 204
+    assert chat.connect({"token": token})[1] == 401
+    assert chat.connect({"token": token_for("alice")})[1] == 200  # a new login's token
+
+
+def test_logout_closes_every_open_connection_of_the_user_and_no_other(chat, aws, client):
+    alices = [chat.join("alice"), chat.join("alice", "elsewhere")]
+    bob = chat.join("bob")
+    token = token_for("alice")
+    client.http.post("/logout", headers={"Authorization": f"Bearer {token}"}, body=b"")
+    assert sorted(chat.outbox.closed) == sorted(alices)
+    assert bob not in chat.outbox.closed
+
+
+def test_logout_with_a_connection_already_gone_still_succeeds(chat, aws, client):
+    connection = chat.join("alice")
+    chat.outbox.gone.add(connection)
+    token = token_for("alice")
+    response = client.http.post("/logout", headers={"Authorization": f"Bearer {token}"}, body=b"")
+    assert response.status_code == 204
 
 
 # ------------------------------------------------------------------ bad frames
@@ -238,6 +312,14 @@ BAD_FRAMES = {
     "join-no-room": ({"action": "joinRoom"}, "bad_request"),
     "join-bad-room": ({"action": "joinRoom", "room": "Not Valid"}, "bad_request"),
     "join-long-room": ({"action": "joinRoom", "room": "r" * 65}, "bad_request"),
+    "nested-33": ('{"action": "ping", "x": ' + "[" * 32 + "]" * 32 + "}", "bad_request"),
+    "nested-5000": ('{"action": "ping", "x": ' + "[" * 5000, "bad_request"),
+    "surrogate-text": ('{"action": "sendMessage", "text": "\\ud800"}', "bad_request"),
+    "surrogate-client-id": ('{"action": "sendMessage", "text": "hi", "clientId": "\\udfff"}',
+                            "bad_request"),
+    "nan": ('{"action": "getMessages", "limit": NaN}', "bad_request"),
+    "duplicate-key": ('{"action": "sendMessage", "text": "a", "text": "b"}', "bad_request"),
+    "bom": ('\ufeff{"action": "ping"}', "bad_request"),
 }
 
 
@@ -310,7 +392,7 @@ def history(chat, connection, **fields):
 
 @pytest.fixture
 def twelve(chat, aws, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
     lazy.reset()
     connection = chat.join("alice", "history")
     send_texts(chat, connection, [f"m{i:02d}" for i in range(12)])
@@ -384,7 +466,7 @@ def test_get_messages_reads_only_the_page(chat, twelve, aws, monkeypatch):
 
 
 def test_a_page_of_long_messages_is_cut_to_fit_one_frame(chat, aws, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
     lazy.reset()
     connection = chat.join("alice", "long")
     send_texts(chat, connection, [f"{i:02d}" + "ü" * (LIMITS["text_max"] - 2) for i in range(10)])

@@ -104,7 +104,7 @@ def test_typing_is_passed_on_at_most_once_per_interval(chat, outbox, monkeypatch
 
 
 def test_typing_counts_against_no_allowance(chat, outbox, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "1")
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "1")
     from chalicelib import lazy
 
     lazy.reset()
@@ -235,7 +235,7 @@ def test_bad_v2_frames_get_an_error_and_change_nothing(chat, aws, frame, code):
 
 
 def test_an_edit_counts_against_the_write_allowance(chat, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "1")
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "1")
     from chalicelib import lazy
 
     lazy.reset()

@@ -15,12 +15,15 @@ from websockets.sync.client import ClientConnection, connect
 RECEIVE_TIMEOUT = 10.0
 
 
-def call(api_url: str, path: str, body: Any = None, method: str = "POST") -> tuple[int, Any]:
-    """One REST call; returns (status, parsed JSON body or None)."""
+def call(
+    api_url: str, path: str, body: Any = None, method: str = "POST", token: str | None = None
+) -> tuple[int, Any]:
+    """One REST call (with a Bearer token if given); returns (status, parsed JSON body or None)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        api_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(api_url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
@@ -51,13 +54,14 @@ class ChatClient:
     """
 
     def __init__(
-        self, ws_url: str, token: str, room: str | None = None, presence: bool = False
+        self, ws_url: str, token: str, room: str | None = None,
+        presence: bool = False, origin: str | None = None,
     ) -> None:
         self.presence = presence
         query = f"?token={token}" + (f"&room={room}" if room else "")
         self._stack = contextlib.ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
-            connect(ws_url + query, open_timeout=10, max_size=None)
+            connect(ws_url + query, open_timeout=10, max_size=None, origin=origin)
         )
 
     def send(self, action: str, **fields: Any) -> None:

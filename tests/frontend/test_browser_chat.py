@@ -104,7 +104,7 @@ def test_the_form_explains_what_the_server_refused(server, open_page, shots):
     expect(alert).to_have_text("Wrong username or password.")
     shots(page, "wrong-password")
     # The rest of the allowed failures, then even the right password is refused.
-    for _ in range(LIMITS["login_max_failures"] - 1):
+    for _ in range(LIMITS["login_failures_per_user_ip"] - 1):
         assert login_status(server.api_url, name, "still not it") == 401
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

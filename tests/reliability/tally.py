@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Tally:
     inputs_tried: int = 0
+    hostile_classes: int = 0
     faults_injected: int = 0
     messages_checked: int = 0
     messages_lost: int = 0
@@ -23,12 +24,14 @@ class Tally:
         self,
         *,
         inputs: int = 0,
+        hostile_classes: int = 0,
         faults: int = 0,
         checked: int = 0,
         lost: int = 0,
     ) -> None:
         with self._lock:
             self.inputs_tried += inputs
+            self.hostile_classes += hostile_classes
             self.faults_injected += faults
             self.messages_checked += checked
             self.messages_lost += lost
@@ -36,7 +39,8 @@ class Tally:
 
     def line(self) -> str:
         return (
-            f"reliability: {self.inputs_tried} inputs tried, {self.faults_injected} faults "
+            f"reliability: {self.inputs_tried} inputs tried ({self.hostile_classes} hostile "
+            f"JSON classes), {self.faults_injected} faults "
             f"injected, {self.messages_checked} message deliveries checked, "
             f"{self.messages_lost} messages lost"
         )

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.settings import LIMITS
 from tests.chatapp.chat_client import ChatClient, signup
 from tests.support.localserver import start_local_server
 
@@ -216,6 +217,57 @@ def test_generated_frames_and_bodies_never_break_the_server(server, tally):
           f"{rest_tried['count']} REST bodies")
     tally.add(inputs=tried, checked=accepted)
     assert tried >= 1000
+
+
+# What a hostile client tries beyond random input (PROTOCOL.md: all 400 / bad_request).
+# Each class is a function of the JSON text of a valid object, so it reaches
+# the parser as the one thing wrong with the input.
+DEPTH = LIMITS["json_max_depth"]
+HOSTILE_CLASSES = {
+    "nesting 33 deep": lambda ok: ok[:-1] + ', "x": ' + "[" * DEPTH + "]" * DEPTH + "}",
+    "nesting 30000 deep": lambda ok: ok[:-1] + ', "x": ' + "[" * 30_000,  # fits 32 KB
+    "unpaired surrogate in a value": lambda ok: ok[:-1] + ', "x": "\\ud800"}',
+    "unpaired surrogate in a key": lambda ok: ok[:-1] + ', "\\udc00": 1}',
+    "NaN": lambda ok: ok[:-1] + ', "x": NaN}',
+    "Infinity": lambda ok: ok[:-1] + ', "x": Infinity}',
+    "-Infinity": lambda ok: ok[:-1] + ', "x": -Infinity}',
+    "a number beyond a float": lambda ok: ok[:-1] + ', "x": 1e400}',
+    "an integer of 5000 digits": lambda ok: ok[:-1] + ', "x": ' + "7" * 5000 + "}",
+    "a key given twice": lambda ok: ok[:-1] + ', "x": 1, "x": 2}',
+    "a leading BOM": lambda ok: "\ufeff" + ok,
+    "invalid UTF-8": lambda ok: ok.encode()[:-1] + b', "x": "\xc3\x28\xff"}',
+    "only a key of 20000 characters": lambda ok: '{"' + "k" * 20_000 + '": 1}',
+}
+
+
+def test_hostile_json_is_refused_and_stores_nothing(server, tally):
+    """Each class, as a WebSocket frame and as a signup and login body: 400, nothing stored."""
+    _, token = signup(server.api_url, "hostile")
+    room = "fuzz-hostile"
+    tried = 0
+    with ChatClient(server.ws_url, token, room) as client:
+        for name, spoil in HOSTILE_CLASSES.items():
+            frame = spoil(json.dumps({"action": "sendMessage", "text": name, "clientId": "h"}))
+            client.send_raw(frame)
+            reply = client.recv(REPLY_TIMEOUT)
+            assert (reply["type"], reply["code"]) == ("error", "bad_request"), (name, reply)
+            assert "clientId" not in reply or reply["clientId"] == "h"
+            username = f"hostile{tried:03d}"
+            body = spoil(json.dumps({"username": username, "password": "correct horse"}))
+            for path in ("/signup", "/login"):
+                status, answer = raw_post(server.api_url + path, body)
+                assert (status, answer["Code"]) == (400, "BadRequestError"), (name, path, answer)
+            # Nothing was stored: the name is free, and the room is empty.
+            status, _ = raw_post(server.api_url + "/login",
+                                 json.dumps({"username": username, "password": "correct horse"}))
+            assert status == 401, name
+            tried += 3
+        assert client.request("ping", "pong") == {"type": "pong"}  # the connection lived on
+    assert stored_ids(server, token, room) == set()
+    log = server.logs()
+    assert "Traceback" not in log, log[-5000:]
+    assert " 500 " not in log
+    tally.add(inputs=tried, hostile_classes=len(HOSTILE_CLASSES))
 
 
 def raw_post(url: str, body: str | bytes) -> tuple[int, Any]:

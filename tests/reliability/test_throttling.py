@@ -22,10 +22,11 @@ SEND_TRIES = 6  # a client gives up on a message after this many error frames
 @pytest.fixture
 def throttled(backend, fast_backoff, monkeypatch):
     """Faults on the backend's DynamoDB client (not yet enabled)."""
-    # The rate limit is not under test, and its windows follow the clock: with it
-    # off, the sequence of DynamoDB calls (and so the seeded faults) is the same
-    # on every run.
-    monkeypatch.setenv("RATE_LIMIT_MESSAGES", "0")
+    # The rate limits are not under test, and their windows follow the clock: with
+    # them off, the sequence of DynamoDB calls (and so the seeded faults) is the
+    # same on every run.
+    monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
+    monkeypatch.setenv("RATE_LIMIT_READS", "0")
     lazy.reset()
     faults = DynamoDBFaults(FAULT_RATE, SEED)
     faults.install(store.client())

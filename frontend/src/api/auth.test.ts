@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authenticate } from './auth';
+import { REFRESH_REFUSED, authenticate, endSession, refreshSession } from './auth';
 
 const API = 'http://127.0.0.1:8000/api';
 
@@ -36,5 +36,35 @@ describe('authenticate', () => {
       throw new TypeError('Failed to fetch');
     };
     await expect(authenticate(API, 'login', 'alice', 'password1', down)).rejects.toThrow(/Cannot reach the server/);
+  });
+});
+
+describe('refreshSession and endSession', () => {
+  it('sends the token as a Bearer header and returns the new session', async () => {
+    const seen: Request[] = [];
+    const ok = { username: 'alice', token: 'fresh', expiresAt: '2026-11-26T02:00:00Z' };
+    await expect(refreshSession(API, 'old', server(200, ok, seen))).resolves.toEqual(ok);
+    expect(seen[0]!.url).toBe(`${API}/refresh`);
+    expect(seen[0]!.headers.get('Authorization')).toBe('Bearer old');
+  });
+
+  it('says in words that a refused session must log in again', async () => {
+    const refused = { Code: 'UnauthorizedError', Message: 'token was revoked' };
+    await expect(refreshSession(API, 'old', server(401, refused))).rejects.toThrow(REFRESH_REFUSED);
+  });
+
+  it('logs out with the token and reports whether the server heard it', async () => {
+    const seen: Request[] = [];
+    const noContent: typeof fetch = async (input, init) => {
+      seen.push(new Request(input as string, init));
+      return new Response(null, { status: 204 });
+    };
+    await expect(endSession(API, 'tok', noContent)).resolves.toBe(true);
+    expect(seen[0]!.url).toBe(`${API}/logout`);
+    expect(seen[0]!.headers.get('Authorization')).toBe('Bearer tok');
+    const down: typeof fetch = async () => {
+      throw new TypeError('Failed to fetch');
+    };
+    await expect(endSession(API, 'tok', down)).resolves.toBe(false);
   });
 });

@@ -4,7 +4,15 @@ import type { Session } from '../state/session';
 
 export type AuthMode = 'login' | 'signup';
 
-export class AuthError extends Error {}
+export class AuthError extends Error {
+  /** The HTTP status the server answered; undefined when it could not be reached. */
+  readonly status?: number;
+
+  constructor(message: string, status?: number) {
+    super(message);
+    this.status = status;
+  }
+}
 
 /** What the reader should read for a failed call, by HTTP status. */
 export function describeAuthFailure(mode: AuthMode, status: number, serverMessage: string): string {
@@ -61,8 +69,53 @@ export async function authenticate(
       typeof body === 'object' && body !== null && typeof (body as { Message?: unknown }).Message === 'string'
         ? (body as { Message: string }).Message
         : '';
-    throw new AuthError(describeAuthFailure(mode, response.status, message));
+    throw new AuthError(describeAuthFailure(mode, response.status, message), response.status);
   }
   if (!isSession(body)) throw new AuthError('The server sent an unexpected answer. Try again.');
   return { username: body.username, token: body.token, expiresAt: body.expiresAt };
+}
+
+export const REFRESH_REFUSED =
+  'The server no longer accepts your session (logged out elsewhere?), and it could not be renewed. Please log in again.';
+
+/** POST {apiUrl}/refresh with the current token: a fresh session, or an AuthError saying why not. */
+export async function refreshSession(
+  apiUrl: string,
+  token: string,
+  fetchImpl: typeof fetch = fetch,
+): Promise<Session> {
+  let response: Response;
+  try {
+    response = await fetchImpl(`${apiUrl}/refresh`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+  } catch {
+    throw new AuthError('Cannot reach the server to renew your session.');
+  }
+  if (response.status === 401) throw new AuthError(REFRESH_REFUSED, 401);
+  let body: unknown = null;
+  try {
+    body = await response.json();
+  } catch {
+    // handled below
+  }
+  if (!response.ok || !isSession(body)) {
+    throw new AuthError(`Could not renew your session: the server answered ${response.status}.`, response.status);
+  }
+  return { username: body.username, token: body.token, expiresAt: body.expiresAt };
+}
+
+/** POST {apiUrl}/logout: the server refuses the user's tokens and closes its sockets. False if unreachable. */
+export async function endSession(apiUrl: string, token: string, fetchImpl: typeof fetch = fetch): Promise<boolean> {
+  try {
+    const response = await fetchImpl(`${apiUrl}/logout`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    // 401: the token was already refused, which is what logging out wants.
+    return response.ok || response.status === 401;
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,8 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { endSession, refreshSession } from '../api/auth';
 import type { SiteConfig } from '../config';
 import { SESSION_EXPIRED } from '../state/chatClient';
+import { SessionRefresher } from '../state/refresher';
 import { type Session, clearSession, loadSession, saveSession } from '../state/session';
 import { ChatView } from './ChatView';
 import { LoginForm } from './LoginForm';
@@ -33,6 +35,41 @@ export function App({ config: configPromise }: { config: Promise<SiteConfig> }) 
     setSession(null);
   }, []);
 
+  const apiUrl = config.kind === 'ready' ? config.config.apiUrl : null;
+  // Made with the config, in the same render that first shows the chat.
+  const refresher = useMemo(
+    () =>
+      apiUrl === null
+        ? null
+        : new SessionRefresher({
+            refresh: (token) => refreshSession(apiUrl, token),
+            onRefreshed: (next) => {
+              saveSession(localStorage, next);
+              setSession(next);
+            },
+            onFailed: signedOut,
+          }),
+    [apiUrl, signedOut],
+  );
+  // Renewed before it expires (at once on load when less than an hour is left).
+  useEffect(() => {
+    if (!refresher || !session) return;
+    refresher.start(session);
+    return () => refresher.stop();
+  }, [refresher, session]);
+  const refresh = useCallback(() => refresher?.refreshNow() ?? Promise.resolve(null), [refresher]);
+
+  const logOut = useCallback(async () => {
+    const token = session?.token;
+    refresher?.stop();
+    const reached = apiUrl !== null && token !== undefined && (await endSession(apiUrl, token));
+    signedOut(
+      reached
+        ? 'You are logged out.'
+        : 'You are logged out on this device, but the server could not be reached: your session stays valid elsewhere until it expires.',
+    );
+  }, [apiUrl, refresher, session, signedOut]);
+
   if (config.kind === 'loading') {
     return <main className="centered" aria-busy="true">Loading…</main>;
   }
@@ -57,8 +94,9 @@ export function App({ config: configPromise }: { config: Promise<SiteConfig> }) 
     <ChatView
       config={config.config}
       session={session}
-      onLogout={() => signedOut('You are logged out.')}
+      onLogout={logOut}
       onSessionEnded={signedOut}
+      refresh={refresh}
     />
   );
 }

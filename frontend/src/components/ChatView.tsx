@@ -17,6 +17,8 @@ interface Props {
   session: Session;
   onLogout: () => void;
   onSessionEnded: (reason: string) => void;
+  /** A renewed session, when the server refuses the current token (null: cannot be renewed). */
+  refresh: () => Promise<Session | null>;
 }
 
 async function serverAnswers(apiUrl: string): Promise<boolean> {
@@ -28,7 +30,7 @@ async function serverAnswers(apiUrl: string): Promise<boolean> {
 }
 
 /** The signed-in screen: header, room switcher, messages, composer. */
-export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
+export function ChatView({ config, session, onLogout, onSessionEnded, refresh }: Props) {
   const [client] = useState(
     () =>
       new ChatClient({
@@ -37,8 +39,11 @@ export function ChatView({ config, session, onLogout, onSessionEnded }: Props) {
         room: loadCurrentRoom(localStorage),
         onSessionEnded,
         checkServerUp: () => serverAnswers(config.apiUrl),
+        refresh,
       }),
   );
+  // A renewed token (App's refresher) is used from the next connection on.
+  useEffect(() => client.setSession(session), [client, session]);
   const snapshot = useSyncExternalStore(client.subscribe, client.getSnapshot);
   const [roomList] = useState(() => new RoomList({ apiUrl: config.apiUrl, token: () => session.token }));
   const rooms = useSyncExternalStore(roomList.subscribe, roomList.getSnapshot);

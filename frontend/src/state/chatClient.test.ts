@@ -268,6 +268,34 @@ describe('ChatClient: history and rooms', () => {
 });
 
 describe('ChatClient: session', () => {
+  it('answers an unauthorized frame with one refresh, then reconnects with the new token', async () => {
+    const renewed = { username: 'alice', token: 'new.token', expiresAt: new Date(NOW + 12 * HOUR).toISOString() };
+    let refreshes = 0;
+    const { factory, ended } = connected(3, {
+      refresh: async () => {
+        refreshes++;
+        return renewed;
+      },
+    });
+    const refused = { type: 'error', code: 'unauthorized', message: 'your token has expired; log in again' };
+    factory.last().receive(refused);
+    factory.last().receive(refused); // a second one while the refresh runs asks for nothing more
+    factory.last().drop(); // the server closes the connection
+    await vi.advanceTimersByTimeAsync(0);
+    expect(refreshes).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(new URL(factory.last().url).searchParams.get('token')).toBe('new.token');
+    expect(ended).toEqual([]);
+  });
+
+  it('stops without a word of its own when the token cannot be renewed', async () => {
+    const { factory, ended, snap } = connected(3, { refresh: async () => null });
+    factory.last().receive({ type: 'error', code: 'unauthorized', message: 'revoked' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(snap().status).toBe('stopped');
+    expect(ended).toEqual([]); // the refresher has already said why
+  });
+
   it('goes back to the login form when the token expires', () => {
     const { factory, ended, snap } = connected(3, {
       session: { username: 'alice', token: 't', expiresAt: new Date(NOW + 60_000).toISOString() },
@@ -301,6 +329,18 @@ describe('ChatClient: session', () => {
     factory.last().drop();
     await vi.advanceTimersByTimeAsync(0);
     expect(ended).toEqual([SESSION_REFUSED]);
+  });
+
+  it('tries one renewal of a token refused at the handshake before giving up', async () => {
+    const renewed = { username: 'alice', token: 'renewed', expiresAt: new Date(NOW + 12 * HOUR).toISOString() };
+    const { client, factory, ended } = setup({ checkServerUp: async () => true, refresh: async () => renewed });
+    client.start();
+    for (let i = 0; i < 4; i++) {
+      factory.last().drop();
+      await vi.advanceTimersByTimeAsync(i < 3 ? 1_000 : 0);
+    }
+    expect(ended).toEqual([]);
+    expect(new URL(factory.last().url).searchParams.get('token')).toBe('renewed');
   });
 
   it('does not end the session when the server came back just after a failed attempt', async () => {

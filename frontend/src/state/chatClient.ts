@@ -69,6 +69,8 @@ export interface ChatClientOptions {
   onSessionEnded: (reason: string) => void;
   /** Whether the server answers at all: tells "token refused" from "server down". */
   checkServerUp?: () => Promise<boolean>;
+  /** A fresh session after the server said `unauthorized` (null: it cannot be renewed, already reported). */
+  refresh?: () => Promise<Session | null>;
   createSocket?: (url: string) => WebSocketLike;
   backoff?: BackoffPolicy;
   random?: () => number;
@@ -99,6 +101,9 @@ export class ChatClient {
   private readonly listeners = new Set<() => void>();
   private readonly echoTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private room: string;
+  private session: Session;
+  /** A refresh asked for by an `unauthorized` frame is under way. */
+  private refreshing = false;
   private status: SocketStatus = 'connecting';
   private retryInMs: number | null = null;
   private notice: string | null = null;
@@ -127,6 +132,7 @@ export class ChatClient {
     this.options = options;
     this.room = options.room;
     this.members = noMembers(options.room);
+    this.session = options.session;
     this.socket = new ReconnectingSocket({
       url: () => this.socketUrl(),
       onFrame: (frame) => this.onFrame(frame),
@@ -158,6 +164,15 @@ export class ChatClient {
     if (this.sessionExpired()) return this.end(SESSION_EXPIRED);
     this.armExpiryTimer();
     this.socket.start();
+  }
+
+  /** Use a renewed session from now on (the next connection carries its token). */
+  setSession(session: Session): void {
+    if (session.token === this.session.token) return;
+    this.session = session;
+    if (this.ended) return;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    this.armExpiryTimer();
   }
 
   /** Leave for good: close the socket, cancel every timer. */
@@ -266,7 +281,7 @@ export class ChatClient {
   // ---- socket events -------------------------------------------------------
 
   private socketUrl(): string {
-    const params = new URLSearchParams({ token: this.options.session.token, room: this.room });
+    const params = new URLSearchParams({ token: this.session.token, room: this.room });
     return `${this.options.wsUrl}?${params}`;
   }
 
@@ -291,7 +306,9 @@ export class ChatClient {
       if (!up || this.ended || this.status === 'live') return;
       // The server may have come back just after that attempt failed: only a
       // second refusal while it answers, tried at once, ends the session.
-      if (this.refusalSuspected) return this.end(SESSION_REFUSED);
+      // (A token refused at the handshake gets the same one renewal as an
+      // `unauthorized` frame; only if that fails does the session end.)
+      if (this.refusalSuspected) return this.renewAndReconnect();
       this.refusalSuspected = true;
       this.socket.reconnectNow();
     });
@@ -318,7 +335,7 @@ export class ChatClient {
         }
         break;
       case 'typing':
-        if (frame.room === this.room && !isMe(frame.username, this.options.session.username)) {
+        if (frame.room === this.room && !isMe(frame.username, this.session.username)) {
           this.setTypists(someoneTyping(this.typists, frame.username, this.now()));
         }
         break;
@@ -341,6 +358,7 @@ export class ChatClient {
   }
 
   private onError(code: string, message: string, action?: string, clientId?: string): void {
+    if (code === 'unauthorized') this.renewAndReconnect();
     const words = describeError(code, message);
     if (clientId !== undefined) {
       this.clearEchoTimer(clientId);
@@ -462,7 +480,7 @@ export class ChatClient {
 
   private receive(room: string, messages: readonly ChatMessage[]): void {
     for (const m of messages) if (m.clientId !== undefined) this.clearEchoTimer(m.clientId);
-    this.update(room, (t) => receiveMessages(t, messages, this.options.session.username));
+    this.update(room, (t) => receiveMessages(t, messages, this.session.username));
     if (room === this.room) this.markRead();
   }
 
@@ -515,14 +533,29 @@ export class ChatClient {
 
   // ---- session -------------------------------------------------------------
 
+  /** The server refused our token and closes the connection: one refresh, then reconnect. */
+  private renewAndReconnect(): void {
+    const refresh = this.options.refresh;
+    if (!refresh) return this.end(SESSION_REFUSED);
+    if (this.refreshing) return;
+    this.refreshing = true;
+    void refresh().then((session) => {
+      this.refreshing = false;
+      if (this.ended) return;
+      if (!session) return this.stop(); // the refresher has sent the reader to the login form
+      this.setSession(session);
+      this.socket.reconnectNow();
+    });
+  }
+
   private sessionExpired(): boolean {
     const now = this.options.now?.() ?? Date.now();
-    return msUntilExpiry(this.options.session, now) <= 0;
+    return msUntilExpiry(this.session, now) <= 0;
   }
 
   private armExpiryTimer(): void {
     const now = this.options.now?.() ?? Date.now();
-    const wait = Math.min(msUntilExpiry(this.options.session, now), MAX_TIMER_MS);
+    const wait = Math.min(msUntilExpiry(this.session, now), MAX_TIMER_MS);
     this.expiryTimer = setTimeout(() => {
       if (this.sessionExpired()) this.end(SESSION_EXPIRED);
       else this.armExpiryTimer();
