@@ -14,9 +14,24 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from chalicelib import lazy
+
 _SUFFIX_BITS = 40
-_lock = threading.Lock()
-_last: tuple[int, int] = (0, 0)
+
+
+class _Sequence:
+    """The last id this process made (ms, suffix), under a lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: tuple[int, int] = (0, 0)
+
+
+@lazy.cached()
+def _sequence() -> _Sequence:
+    # Per process, and forgotten by lazy.reset(): a test that made an id far in
+    # the future must not push every later id there.
+    return _Sequence()
 
 
 def now_ms() -> int:
@@ -26,15 +41,15 @@ def now_ms() -> int:
 
 def message_id(at_ms: int | None = None) -> str:
     """A new message id, time-sortable and unique."""
-    global _last
     ms = now_ms() if at_ms is None else at_ms
-    with _lock:
-        last_ms, last_suffix = _last
+    sequence = _sequence()
+    with sequence.lock:
+        last_ms, last_suffix = sequence.last
         if ms <= last_ms and last_suffix + 1 < (1 << _SUFFIX_BITS):
             ms, suffix = last_ms, last_suffix + 1
         else:
             suffix = secrets.randbits(_SUFFIX_BITS - 1)  # room to count up
-        _last = (ms, suffix)
+        sequence.last = (ms, suffix)
     return f"{ms:013d}-{suffix:010x}"
 
 

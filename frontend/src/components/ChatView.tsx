@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { SiteConfig } from '../config';
 import { ChatClient } from '../state/chatClient';
 import { RoomList } from '../state/roomList';
@@ -45,7 +45,10 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
   // A renewed token (App's refresher) is used from the next connection on.
   useEffect(() => client.setSession(session), [client, session]);
   const snapshot = useSyncExternalStore(client.subscribe, client.getSnapshot);
-  const [roomList] = useState(() => new RoomList({ apiUrl: config.apiUrl, token: () => session.token }));
+  // The rooms list asks with the newest token (the refresher renews it).
+  const latest = useRef(session);
+  latest.current = session;
+  const [roomList] = useState(() => new RoomList({ apiUrl: config.apiUrl, token: () => latest.current.token }));
   const rooms = useSyncExternalStore(roomList.subscribe, roomList.getSnapshot);
   // Phone width: the rooms and members lists open one at a time over the messages.
   const [panel, setPanel] = useState<'rooms' | 'members' | null>(null);
@@ -53,14 +56,14 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
   useEffect(() => {
     roomList.start();
     // Back to the page: the other rooms may have news.
-    const refresh = () => {
+    const refreshRooms = () => {
       if (document.visibilityState === 'visible') void roomList.refresh();
     };
-    window.addEventListener('focus', refresh);
-    document.addEventListener('visibilitychange', refresh);
+    window.addEventListener('focus', refreshRooms);
+    document.addEventListener('visibilitychange', refreshRooms);
     return () => {
-      window.removeEventListener('focus', refresh);
-      document.removeEventListener('visibilitychange', refresh);
+      window.removeEventListener('focus', refreshRooms);
+      document.removeEventListener('visibilitychange', refreshRooms);
       roomList.stop();
     };
   }, [roomList]);
