@@ -2,11 +2,10 @@
 
 from chalice import Chalice
 
-from chalicelib import aws, fanout, presence, rest, settings, websocket
+from chalicelib import connections_api, fanout, presence, rest, settings, websocket
 
 app = Chalice(app_name="chalice-chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
-app.websocket_api.session = aws.session()  # shared with DynamoDB; pooled for fan-out
 cors = rest.cors_config()
 
 
@@ -27,7 +26,7 @@ def refresh():
 
 @app.route("/logout", methods=["POST"], cors=cors)
 def logout():
-    return rest.logout(app.current_request, app.websocket_api)
+    return rest.logout(app.current_request, connections_api.client())
 
 
 @app.route("/health", methods=["GET"], cors=cors)
@@ -47,7 +46,7 @@ def connect(event):
 
 @app.on_ws_message()
 def message(event):
-    websocket.handle_frame(app.websocket_api, event.connection_id, event.body)
+    websocket.handle_frame(connections_api.client(), event.connection_id, event.body)
 
 
 @app.on_ws_disconnect()
@@ -57,9 +56,14 @@ def disconnect(event):
 
 @app.on_dynamodb_record(stream_arn=settings.get().messages_stream_arn, batch_size=100)
 def on_new_messages(event):
-    return fanout.deliver(app.websocket_api, event)
+    return fanout.deliver(connections_api.client(), event, event.context.function_name)
+
+
+@app.lambda_function(name="deliver_to_connections")
+def deliver_to_connections(event, context):
+    fanout.deliver_to_connections(connections_api.client(), event)
 
 
 @app.on_dynamodb_record(stream_arn=settings.get().connections_stream_arn, batch_size=100)
 def on_connection_changes(event):
-    return presence.on_connection_changes(app.websocket_api, event)
+    return presence.on_connection_changes(connections_api.client(), event)

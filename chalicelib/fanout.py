@@ -1,37 +1,61 @@
-"""Stream records → message frames → every connection in the message's room.
+"""Stream records → frames → every connection in the record's room.
 
-Per batch: records grouped by room, one Query per room on the room index,
-sends on a bounded thread pool (a room of 1,000 must not cost 1,000 round
-trips in a row), connections that are gone deleted, and only the records of
-rooms whose delivery failed reported back as batchItemFailures.
+Per stream batch: records grouped by room (in order), one Query per room on the
+room index, and for each connection ONE post carrying every frame of that room
+(a `batch` frame, split only at 32 KB): a room's cost is its connections, not
+messages times connections. Posts go out on a bounded thread pool through the lean
+Management API client (chalicelib.connections_api).
+
+One reader never hurts the others: a connection that is gone is forgotten, one
+that keeps refusing frames (429: it stopped reading) is closed with
+DeleteConnection (its client reconnects and catches up with getMessages), and
+the batch reports a room's records as failed (batchItemFailures) only when its
+connections could not be listed or the service kept failing after retries.
+
+Rooms above settings' big_room_connections are paged out: each page of
+connection ids, with the frames (or the messages' keys when the frames would
+not fit in an asynchronous Invoke), goes to `deliver_to_connections`, so a
+room of 10,000 is delivered by ~20 functions at once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chalice.app import WebsocketDisconnectedError
-
-from chalicelib import lazy, protocol, settings, store
-
-if TYPE_CHECKING:  # websocket.py passes typing on through post_frames
-    from chalicelib.websocket import WebsocketSender
+from chalicelib import aws, lazy, protocol, settings, store
+from chalicelib.connections_api import ConnectionsAPI, Delivery
 
 log = logging.getLogger(__name__)
 
+DELIVERY_FUNCTION = "deliver_to_connections"
+# Lambda's limit for an asynchronous Invoke's payload is 256 KB; keep a margin.
+INVOKE_PAYLOAD_MAX_BYTES = 250_000
+
+
 @lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))
 def _executor() -> ThreadPoolExecutor:
-    """The container's send pool, sized by settings (made at the first stream batch)."""
+    """The container's send pool, sized by settings (made at the first send)."""
     return ThreadPoolExecutor(settings.get().fanout_threads, "fanout")
 
 
-def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[str, str]]]:
-    """Handle one stream batch; returns the Lambda partial-batch response."""
-    prepare_sender(websocket_api)
+@lazy.cached()
+def _lambda() -> Any:
+    """The Lambda client that hands big rooms' pages to the delivery function."""
+    return aws.session().client("lambda")
 
+
+def deliver(
+    connections: ConnectionsAPI, records: Iterable[Any], function_name: str = "on_new_messages"
+) -> dict[str, list[dict[str, str]]]:
+    """Handle one stream batch; returns the Lambda partial-batch response.
+
+    `function_name` is this function's deployed name: the delivery function is
+    its sibling (Chalice names both `{app}-{stage}-{python name}`).
+    """
     by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for record in records:
         try:
@@ -44,27 +68,16 @@ def deliver(websocket_api: Any, records: Iterable[Any]) -> dict[str, list[dict[s
             room, frame = found
             by_room.setdefault(room, []).append((record.sequence_number, frame))
 
+    delivery_function = sibling_function(function_name, DELIVERY_FUNCTION)
     pending = {
-        room: _start_room(websocket_api, room, [frame for _, frame in entries])
+        room: _start_room(connections, room, [frame for _, frame in entries], delivery_function)
         for room, entries in by_room.items()
     }
     failures = []
-    for room, futures in pending.items():
-        if not _finished_cleanly(room, futures):
+    for room, started in pending.items():
+        if not _finished_cleanly(room, started):
             failures.extend({"itemIdentifier": seq} for seq, _ in by_room[room])
     return {"batchItemFailures": failures}
-
-
-def prepare_sender(websocket_api: Any) -> None:
-    """Point chalice's websocket_api at the API for a handler that no WebSocket event called."""
-    config = settings.get()
-    if not config.websocket_api_id:
-        # Every send would fail and the batch would retry forever: say why, loudly.
-        raise RuntimeError("WEBSOCKET_API_ID is not set for the stream handler")
-    websocket_api.configure_from_api_id(config.websocket_api_id, config.websocket_stage)
-    # chalice creates its client lazily and botocore's client creation is not
-    # thread-safe: create it here, before any fan-out thread needs it.
-    websocket_api._get_client()
 
 
 def record_frame(
@@ -88,43 +101,124 @@ def record_frame(
 
 
 def post_frames(
-    sender: WebsocketSender, connection_ids: Iterable[str], frames: list[dict[str, Any]]
-) -> None:
-    """Send frames to each connection on the pool (gone ones are forgotten); waits for all."""
-    payloads = [protocol.encode(frame) for frame in frames]
+    connections: ConnectionsAPI, connection_ids: Iterable[str], frames: list[dict[str, Any]]
+) -> bool:
+    """Send frames to each connection (one post each, batched); waits for all.
+
+    Gone connections are forgotten and ones that keep refusing are closed;
+    returns False when the service kept failing for some connection.
+    """
+    posts = protocol.batched(frames)
     pool = _executor()
-    for future in [pool.submit(_send_all, sender, cid, payloads) for cid in connection_ids]:
-        failure = future.exception()
-        if failure is not None:
-            log.warning("send failed: %r", failure)
+    futures = [pool.submit(_post_all, connections, cid, posts) for cid in connection_ids]
+    return all(future.result() is not Delivery.FAILED for future in futures)
+
+
+def deliver_to_connections(connections: ConnectionsAPI, page: dict[str, Any]) -> None:
+    """The delivery function: one page of a big room's connections gets the frames.
+
+    Raises when the service kept failing, so Lambda retries this page (and keeps
+    it in the on-failure destination after its last retry); the other pages
+    are not touched.
+    """
+    frames = page.get("frames")
+    if frames is None:  # too big for the Invoke: read the messages by key
+        frames = [_frame_of(m) for m in store.messages_by_id(page["room"], page["messageIds"])]
+    if not post_frames(connections, page["connectionIds"], frames):
+        raise RuntimeError(
+            f"room {page['room']}: the Management API kept failing for part of a page"
+        )
+
+
+def sibling_function(function_name: str, python_name: str) -> str:
+    """The deployed name of another function of this app and stage."""
+    prefix = function_name.rpartition("-")[0]
+    return f"{prefix}-{python_name}" if prefix else python_name
+
+
+def _frame_of(message: Any) -> dict[str, Any]:
+    if message.deleted:
+        return protocol.message_deleted_frame(message)
+    if message.edited_at is not None:
+        return protocol.message_updated_frame(message)
+    return protocol.message_frame(message)
 
 
 def _start_room(
-    sender: WebsocketSender, room: str, frames: list[dict[str, Any]]
-) -> list[Future[None]] | Exception:
+    connections: ConnectionsAPI,
+    room: str,
+    frames: list[dict[str, Any]],
+    delivery_function: str,
+) -> list[Future[Delivery]] | Exception | None:
+    """Start a room's delivery: futures of its posts, an exception, or None (paged out)."""
+    big = settings.get().big_room_connections
     try:
-        connection_ids = store.room_connections(room)
+        pages = store.room_connection_pages(room, big)
+        first = next(pages, [])
+        second = next(pages, None)
+        if second is not None:
+            for page in [first, second, *pages]:
+                _hand_over(delivery_function, room, page, frames)
+            return None
     except Exception as failure:  # reported for retry below
         return failure
-    payloads = [protocol.encode(frame) for frame in frames]
+    posts = protocol.batched(frames)
     pool = _executor()
-    return [pool.submit(_send_all, sender, cid, payloads) for cid in connection_ids]
+    return [pool.submit(_post_all, connections, cid, posts) for cid in first]
 
 
-def _send_all(sender: WebsocketSender, connection_id: str, payloads: list[str]) -> None:
+def _hand_over(
+    function: str, room: str, connection_ids: list[str], frames: list[dict[str, Any]]
+) -> None:
+    """One asynchronous Invoke of the delivery function for one page."""
+    page: dict[str, Any] = {"room": room, "connectionIds": connection_ids, "frames": frames}
+    payload = json.dumps(page, ensure_ascii=False).encode()
+    if len(payload) > INVOKE_PAYLOAD_MAX_BYTES:
+        del page["frames"]
+        page["messageIds"] = [frame_message_id(frame) for frame in frames]
+        payload = json.dumps(page).encode()
+    _lambda().invoke(FunctionName=function, InvocationType="Event", Payload=payload)
+
+
+def frame_message_id(frame: dict[str, Any]) -> str:
+    """The id of the message a stream frame is about."""
+    return frame["message"]["id"] if "message" in frame else frame["id"]
+
+
+def _post_all(connections: ConnectionsAPI, connection_id: str, posts: list[bytes]) -> Delivery:
+    """Every post for one connection, in order; what happened to the connection."""
+    for data in posts:
+        outcome = connections.post(connection_id, data)
+        if outcome is Delivery.GONE:
+            # Gone without a $disconnect (a vanished client): forget it now.
+            _forget(connection_id)
+            return outcome
+        if outcome is Delivery.REFUSED:
+            # It stopped reading: close it; its client reconnects and catches up.
+            log.info("closing %s: it kept refusing frames", connection_id)
+            if connections.delete(connection_id) is Delivery.GONE:
+                _forget(connection_id)
+            return outcome
+        if outcome is Delivery.FAILED:
+            return outcome
+    return Delivery.SENT
+
+
+def _forget(connection_id: str) -> None:
     try:
-        for payload in payloads:
-            sender.send(connection_id, payload)
-    except WebsocketDisconnectedError:
-        # Gone without a $disconnect (a vanished client): forget it now.
         store.delete_connection(connection_id)
+    except Exception:  # its TTL removes it later; the delivery itself is done
+        log.exception("could not delete the record of gone connection %s", connection_id)
 
 
-def _finished_cleanly(room: str, futures: list[Future[None]] | Exception) -> bool:
-    if isinstance(futures, Exception):
-        log.error("room %s: could not list connections: %r", room, futures)
+def _finished_cleanly(room: str, started: list[Future[Delivery]] | Exception | None) -> bool:
+    if started is None:
+        return True
+    if isinstance(started, Exception):
+        log.error("room %s: could not list or hand over connections: %r", room, started)
         return False
-    failed = [future.exception() for future in futures if future.exception() is not None]
-    for failure in failed[:3]:
-        log.error("room %s: send failed: %r", room, failure)
+    outcomes = [future.result() for future in started]
+    failed = outcomes.count(Delivery.FAILED)
+    if failed:
+        log.error("room %s: the Management API kept failing for %d connections", room, failed)
     return not failed

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from chalicelib import fanout, protocol, store
+from chalicelib.connections_api import ConnectionsAPI
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +30,21 @@ class Move(NamedTuple):
     entered: str | None
 
 
-def on_connection_changes(websocket_api: Any, records: Iterable[Any]) -> dict[str, list]:
+def on_connection_changes(
+    connections: ConnectionsAPI, records: Iterable[Any]
+) -> dict[str, list]:
     """Handle one connections-stream batch; returns the Lambda partial-batch response.
 
     Records are handled in order; on a failure that record and the rest are
     reported, and Lambda hands them over again.
     """
-    fanout.prepare_sender(websocket_api)
     records = list(records)
     for position, record in enumerate(records):
         move = record_move(record.event_name, record.old_image, record.new_image)
         if move is None:
             continue
         try:
-            apply_move(websocket_api, move)
+            apply_move(connections, move)
         except Exception:
             log.exception("presence for %s failed; handing the rest back", move.connection_id)
             return {"batchItemFailures": [
@@ -64,7 +66,7 @@ def record_move(
     return Move(image["connection_id"]["S"], image["username"]["S"], old_room, new_room)
 
 
-def apply_move(sender: Any, move: Move) -> None:
+def apply_move(sender: ConnectionsAPI, move: Move) -> None:
     """Count the move in memberships and tell each room when the user's presence changed."""
     if move.left is not None and store.remove_present_connection(
         move.username, move.left, move.connection_id
@@ -77,7 +79,7 @@ def apply_move(sender: Any, move: Move) -> None:
         _tell_room(sender, move.entered, frame)
 
 
-def _tell_room(sender: Any, room: str, frame: dict[str, Any]) -> None:
+def _tell_room(sender: ConnectionsAPI, room: str, frame: dict[str, Any]) -> None:
     """Send a presence frame to the room's connections, except the user's own."""
     user = frame["username"].lower()
     others = [cid for cid, name in store.room_occupants(room) if name.lower() != user]

@@ -412,3 +412,34 @@ def messages_frame(
         wires.pop(-1 if not keep_newest else 0)
         has_more = True
     return {"type": "messages", "room": room, "messages": wires, "hasMore": has_more}
+
+
+_BATCH_OPEN, _BATCH_CLOSE = '{"type":"batch","frames":[', "]}"
+
+
+def batched(frames: list[dict[str, Any]]) -> list[bytes]:
+    """Frames for one connection as few posts as fit: `batch` frames of at most 32 KB, in order.
+
+    Consecutive frames share a batch until the next would push it over
+    FRAME_MAX_BYTES; a batch of one is sent bare (never a batch of one, never nested).
+    """
+    posts: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    overhead = len(_BATCH_OPEN) + len(_BATCH_CLOSE)
+
+    def close_group() -> None:
+        if len(group) == 1:
+            posts.append(group[0])
+        elif group:
+            posts.append(_BATCH_OPEN.encode() + b",".join(group) + _BATCH_CLOSE.encode())
+
+    for frame in frames:
+        data = encode(frame).encode("utf-8")
+        if group and overhead + size + len(group) + len(data) > FRAME_MAX_BYTES:
+            close_group()
+            group, size = [], 0
+        group.append(data)
+        size += len(data)
+    close_group()
+    return posts

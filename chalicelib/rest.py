@@ -10,6 +10,7 @@ import chalice
 from chalice import CORSConfig, Response
 
 from chalicelib import auth, errors, protocol, rooms, settings, websocket
+from chalicelib.connections_api import ConnectionsAPI
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,10 +74,10 @@ def refresh(request: chalice.app.Request) -> dict[str, str]:
 
 
 @_as_chalice_errors
-def logout(request: chalice.app.Request, websocket_api: Any) -> Response:
+def logout(request: chalice.app.Request, connections: ConnectionsAPI) -> Response:
     """POST /logout → 204: the user's tokens are refused and its sockets closed; or 401."""
     username = auth.logout(bearer_token(request))
-    websocket.close_user_connections(websocket_api, username)
+    websocket.close_user_connections(connections, username)
     return Response(body="", status_code=204)
 
 

@@ -72,6 +72,8 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "CONNECTIONS_PER_USER": str(LIMITS["connections_per_user"]),
     "CORS_ORIGIN": "*",  # deployed stages set the site's origin
     "FANOUT_THREADS": "32",
+    # Rooms with more connections are delivered by several functions at once.
+    "BIG_ROOM_CONNECTIONS": str(LIMITS["big_room_connections"]),
     "WEBSOCKET_API_ID": "",  # needed by the stream handler to post to connections
     "WEBSOCKET_STAGE": "api",
     "CONNECTION_TTL_SECONDS": str(LIMITS["connection_ttl_seconds"]),
@@ -106,6 +108,7 @@ class Settings(NamedTuple):
     connections_per_user: int
     cors_origin: str
     fanout_threads: int
+    big_room_connections: int
     websocket_api_id: str
     websocket_stage: str
     connection_ttl_seconds: int
@@ -158,6 +161,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         connections_per_user=integer("CONNECTIONS_PER_USER", 1),
         cors_origin=env["CORS_ORIGIN"],
         fanout_threads=integer("FANOUT_THREADS", 1),
+        big_room_connections=integer("BIG_ROOM_CONNECTIONS", 1),
         websocket_api_id=env["WEBSOCKET_API_ID"],
         websocket_stage=env["WEBSOCKET_STAGE"],
         connection_ttl_seconds=integer("CONNECTION_TTL_SECONDS", 1),

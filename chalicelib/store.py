@@ -7,6 +7,7 @@ Tables and their keys are defined in tables.json; names come from settings.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from botocore.config import Config
@@ -275,6 +276,11 @@ def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Con
 
 def room_connections(room: str) -> list[str]:
     """Ids of every connection in a room: a Query on the room index, never a Scan."""
+    return [connection_id for page in room_connection_pages(room) for connection_id in page]
+
+
+def room_connection_pages(room: str, page_size: int | None = None) -> Iterator[list[str]]:
+    """A room's connection ids, page by page (at most page_size each), read as needed."""
     config = settings.get()
     paginator = client().get_paginator("query")
     pages = paginator.paginate(
@@ -283,8 +289,11 @@ def room_connections(room: str) -> list[str]:
         KeyConditionExpression="room = :room",
         ExpressionAttributeValues={":room": _s(room)},
         ProjectionExpression="connection_id",
+        **({"Limit": page_size} if page_size else {}),
     )
-    return [item["connection_id"]["S"] for page in pages for item in page["Items"]]
+    for page in pages:
+        if page["Items"]:
+            yield [item["connection_id"]["S"] for item in page["Items"]]
 
 
 # ------------------------------------------------------------------- messages
@@ -356,6 +365,20 @@ def put_message(message: Message, now_s: int) -> bool:
             return False
         raise
     return True
+
+
+def messages_by_id(room: str, message_ids: list[str]) -> list[Message]:
+    """The messages of a room with these ids, in that order (missing ones left out)."""
+    found = []
+    for message_id in message_ids:
+        item = client().get_item(
+            TableName=settings.get().messages_table,
+            Key={"room": _s(room), "id": _s(message_id)},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is not None:
+            found.append(message_from_item(item))
+    return found
 
 
 def message_page(

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice.app import WebsocketDisconnectedError
 
 from chalicelib import auth, errors, fanout, ids, protocol, settings, store
+from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
 log = logging.getLogger(__name__)
 
 
-class WebsocketSender(Protocol):
-    """What chat and fanout need of chalice's app.websocket_api."""
-
-    def send(self, connection_id: str, message: str) -> None: ...
-
-    def close(self, connection_id: str) -> None: ...
+# Replies, typing and closes go out through the Management API client of the invocation.
+WebsocketSender = ConnectionsAPI
 
 
 def connect(event: dict[str, Any]) -> dict[str, int]:
@@ -86,27 +82,19 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
 
 def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> None:
     """Send one frame to the requesting connection; a client gone meanwhile is not an error."""
-    try:
-        sender.send(connection_id, protocol.encode(frame))
-    except WebsocketDisconnectedError:
-        log.info("connection %s left before its reply", connection_id)
+    sender.send(connection_id, protocol.encode(frame))
 
 
 def close(sender: WebsocketSender, connection_id: str) -> None:
     """Close a connection from the server side (every close the backend makes goes here)."""
-    try:
-        sender.close(connection_id)
-    except WebsocketDisconnectedError:
+    if sender.delete(connection_id) is Delivery.GONE:
         log.info("connection %s was already gone", connection_id)
 
 
-def close_user_connections(websocket_api: Any, username: str) -> None:
+def close_user_connections(sender: WebsocketSender, username: str) -> None:
     """Close every open connection of a user (logout), found on the user index."""
-    config = settings.get()
-    # The REST function gets no WebSocket event to configure the API from.
-    websocket_api.configure_from_api_id(config.websocket_api_id, config.websocket_stage)
     for connection_id in store.user_connections(username):
-        close(websocket_api, connection_id)
+        close(sender, connection_id)
 
 
 # Each action takes the sender (for frames to other connections), the frame's

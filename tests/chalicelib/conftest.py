@@ -7,11 +7,11 @@ process), then each test gets fresh tables from chalicelib/tables.json.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 
@@ -20,14 +20,17 @@ from tests.support import environment
 environment.apply()
 
 import boto3
-from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 from moto import mock_aws
 
 import app as chat_app
 from chalicelib import auth, lazy, store
+from chalicelib.connections_api import ENDPOINT_ENV
+from chalicelib.errors import ConnectionGone
+from chatapp.management import ClientBufferFull
 from chatapp.tables import ensure_tables
 from tests.support import events
+from tests.support.management_server import ResetConnection, serve_management_api
 
 
 @pytest.fixture
@@ -44,58 +47,62 @@ def aws() -> Iterator[Any]:
 
 @dataclass
 class Outbox:
-    """Frames posted through app.websocket_api, captured by a botocore hook.
+    """What the Management API received: chatapp's, on a loopback port (serve_management_api).
 
     Connections in `gone` answer GoneException (410) as API Gateway does for a
-    closed connection; those in `broken` answer a 500.
+    closed connection; those in `broken` answer 500; `script[connection]` lists
+    answers to give its posts first ("429", "500", "reset"), one per request. `posts`
+    keeps each post as sent; `sent` its frames, `batch` frames unwrapped.
     """
 
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    posts: list[tuple[str, bytes]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
     broken: set[str] = field(default_factory=set)
+    script: dict[str, list[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def frames(self, connection: str) -> list[dict[str, Any]]:
         return [frame for cid, frame in self.sent if cid == connection]
 
-    def answer(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        connection = unquote(params["url_path"].rsplit("/", 1)[-1])
+    def _answer(self, connection: str, scripted: bool = True) -> None:
+        with self.lock:
+            answers = self.script.get(connection) if scripted else None
+            answer = answers.pop(0) if answers else None
         if connection in self.gone:
-            return _error(410, "GoneException")
-        if connection in self.broken:
-            return _error(500, "InternalServerErrorException")
-        self.sent.append((connection, json.loads(params["body"])))
-        return AWSResponse(params["url"], 200, {}, None), {"ResponseMetadata": {}}
+            raise ConnectionGone(connection)
+        if answer == "429":
+            raise ClientBufferFull(connection)
+        if answer == "reset":
+            raise ResetConnection(connection)
+        if answer == "500" or connection in self.broken:
+            raise RuntimeError("the service failed")
 
-    def close(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        connection = unquote(params["url_path"].rsplit("/", 1)[-1])
-        if connection in self.gone:
-            return _error(410, "GoneException")
-        self.closed.append(connection)
-        self.gone.add(connection)
-        return AWSResponse(params["url"], 204, {}, None), {"ResponseMetadata": {}}
+    def post(self, connection: str, data: bytes) -> None:
+        self._answer(connection)
+        frame = json.loads(data)
+        with self.lock:
+            self.posts.append((connection, data))
+            for inner in frame["frames"] if frame["type"] == "batch" else [frame]:
+                self.sent.append((connection, inner))
 
+    def delete(self, connection: str) -> None:
+        self._answer(connection, scripted=False)
+        with self.lock:
+            self.closed.append(connection)
+            self.gone.add(connection)
 
-def _error(status: int, code: str) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {}}
-    return AWSResponse("https://test", status, {}, None), parsed
+    def info(self, connection: str) -> dict[str, Any]:
+        raise ConnectionGone(connection)
 
 
 @pytest.fixture
-def outbox() -> Iterator[Outbox]:
+def outbox(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
     box = Outbox()
-    api = chat_app.app.websocket_api
-    api._client = None  # chalice caches its client; make it one with our hook
-    hooks = {
-        "before-call.apigatewaymanagementapi.PostToConnection": box.answer,
-        "before-call.apigatewaymanagementapi.DeleteConnection": box.close,
-    }
-    for hook, answer in hooks.items():
-        api.session.events.register(hook, answer)
-    yield box
-    for hook, answer in hooks.items():
-        api.session.events.unregister(hook, answer)
-    api._client = None
+    with serve_management_api(box) as endpoint:
+        monkeypatch.setenv(ENDPOINT_ENV, endpoint)
+        yield box
 
 
 @pytest.fixture

@@ -6,10 +6,14 @@ back with boto3's dynamodbstreams client and shaped as Lambda shapes them.
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
 from chalicelib import lazy, settings
+from chalicelib.connections_api import ENDPOINT_ENV
+from chalicelib.protocol import FRAME_MAX_BYTES
 from chatapp.streams import lambda_record
 
 
@@ -47,6 +51,10 @@ def say(chat, connection, text, **extra):
     assert chat.send(connection, {"action": "sendMessage", "text": text, **extra}) == []
 
 
+def posts_to(outbox, connection):
+    return [json.loads(data) for cid, data in outbox.posts if cid == connection]
+
+
 def received(outbox, connection):
     return [frame["message"]["text"] for frame in outbox.frames(connection)
             if frame["type"] == "message"]
@@ -60,6 +68,7 @@ def test_a_message_reaches_everyone_in_its_room_and_no_one_else(chat, outbox, st
     assert len(event["Records"]) == 1
     assert result == {"batchItemFailures": []}
     (frame,) = outbox.frames(alice)
+    assert posts_to(outbox, alice) == [frame]  # a single frame is sent bare
     assert frame["type"] == "message"
     message = frame["message"]
     assert set(message) == {"id", "room", "sender", "text", "sentAt", "clientId"}
@@ -69,15 +78,19 @@ def test_a_message_reaches_everyone_in_its_room_and_no_one_else(chat, outbox, st
     assert outbox.frames(carol) == []
 
 
-def test_a_batch_keeps_the_order_of_each_room_and_queries_each_room_once(
+def test_a_batch_reaches_each_connection_as_one_post_in_order_and_queries_each_room_once(
     chat, outbox, stream, monkeypatch
 ):
     from chalicelib import store
 
     queried = []
-    real = store.room_connections
-    monkeypatch.setattr(store, "room_connections", lambda room: queried.append(room) or real(room))
-    a, b = chat.join("alice", "a"), chat.join("bob", "b")
+    real = store.room_connection_pages
+    def counted(room, size=None):
+        queried.append(room)
+        return real(room, size)
+
+    monkeypatch.setattr(store, "room_connection_pages", counted)
+    a, b, b2 = chat.join("alice", "a"), chat.join("bob", "b"), chat.join("bea", "b")
     for i in range(3):
         say(chat, a, f"a{i}")
         say(chat, b, f"b{i}")
@@ -85,8 +98,27 @@ def test_a_batch_keeps_the_order_of_each_room_and_queries_each_room_once(
     assert len(event["Records"]) == 6
     assert result == {"batchItemFailures": []}
     assert received(outbox, a) == ["a0", "a1", "a2"]
-    assert received(outbox, b) == ["b0", "b1", "b2"]
+    assert received(outbox, b) == received(outbox, b2) == ["b0", "b1", "b2"]
     assert sorted(queried) == ["a", "b"]
+    for connection in (a, b, b2):
+        (post,) = posts_to(outbox, connection)
+        assert post["type"] == "batch"
+        assert [frame["type"] for frame in post["frames"]] == ["message"] * 3
+
+
+def test_a_batch_over_32_kb_is_split_in_order_and_never_nested(chat, outbox, stream):
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    texts = [f"{i:02d}" + "é" * 2000 for i in range(12)]  # ~4 KB of UTF-8 each
+    for text in texts:
+        say(chat, alice, text)
+    _, result = deliver(chat, stream)
+    assert result == {"batchItemFailures": []}
+    for connection in (alice, bob):
+        assert received(outbox, connection) == texts
+        sizes = [len(data) for cid, data in outbox.posts if cid == connection]
+        assert len(sizes) == 2 and all(size <= FRAME_MAX_BYTES for size in sizes)
+        for post in posts_to(outbox, connection):
+            assert all(frame["type"] == "message" for frame in post["frames"])
 
 
 def test_a_gone_connection_is_deleted_and_nobody_else_notices(chat, outbox, stream, aws):
@@ -100,7 +132,9 @@ def test_a_gone_connection_is_deleted_and_nobody_else_notices(chat, outbox, stre
     assert "Item" not in aws.get_item(TableName=settings.get().connections_table, Key=key)
 
 
-def test_a_failing_room_is_reported_while_the_rest_is_delivered(chat, outbox, stream):
+def test_a_room_the_service_keeps_failing_for_is_reported_while_the_rest_is_delivered(
+    chat, outbox, stream
+):
     healthy, broken = chat.join("alice", "healthy"), chat.join("bob", "broken")
     outbox.broken.add(broken)
     say(chat, healthy, "fine")
@@ -134,9 +168,35 @@ def test_a_large_room_gets_every_message(chat, outbox, stream, monkeypatch):
 
 
 def test_without_a_websocket_api_id_the_batch_fails_loudly(chat, outbox, stream, monkeypatch):
-    monkeypatch.setenv("WEBSOCKET_API_ID", "")
-    lazy.reset()
     say(chat, chat.join("alice"), "hi")
+    monkeypatch.setenv("WEBSOCKET_API_ID", "")
+    monkeypatch.delenv(ENDPOINT_ENV)
+    lazy.reset()
     with pytest.raises(RuntimeError, match="WEBSOCKET_API_ID"):
         deliver(chat, stream)
     lazy.reset()
+
+
+
+def test_a_reader_that_keeps_refusing_is_closed_and_nobody_else_waits_for_it(
+    chat, outbox, stream
+):
+    alice, slow = chat.join("alice", "lobby"), chat.join("slow", "lobby")
+    outbox.script[slow] = ["429"] * 10  # its buffer stays full
+    say(chat, alice, "one")
+    say(chat, alice, "two")
+    _, result = deliver(chat, stream)
+    assert result == {"batchItemFailures": []}
+    assert received(outbox, alice) == ["one", "two"]
+    assert received(outbox, slow) == []
+    assert outbox.deleted == [slow]  # DeleteConnection: its client reconnects and catches up
+
+
+def test_a_reader_that_refuses_once_gets_its_frames_on_a_retry(chat, outbox, stream):
+    alice, busy = chat.join("alice", "lobby"), chat.join("busy", "lobby")
+    outbox.script[busy] = ["429", "500"]
+    say(chat, alice, "patience")
+    _, result = deliver(chat, stream)
+    assert result == {"batchItemFailures": []}
+    assert received(outbox, busy) == ["patience"]
+    assert outbox.deleted == []

@@ -1,0 +1,68 @@
+"""The lean Management API client against chatapp's Management API: AWS's answers, mapped."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib import connections_api
+from chalicelib.connections_api import Delivery
+from chalicelib.protocol import FRAME_MAX_BYTES
+
+CONNECTION = "L0SM9cOF/HcCIhw="  # API Gateway ids may hold '/', '+' and '='
+
+
+@pytest.fixture
+def api(outbox):
+    return connections_api.client()
+
+
+def test_a_post_reaches_the_connection(api, outbox):
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+    assert outbox.posts == [(CONNECTION, b'{"type":"pong"}')]
+
+
+def test_410_means_the_connection_is_gone(api, outbox):
+    outbox.gone.add(CONNECTION)
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.GONE
+
+
+def test_413_drops_the_frame_without_retrying(api, outbox):
+    assert api.post(CONNECTION, b"x" * (FRAME_MAX_BYTES + 1)) is Delivery.TOO_LARGE
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+    assert len(outbox.posts) == 1
+
+
+def test_429_is_retried_until_the_client_takes_it(api, outbox):
+    outbox.script[CONNECTION] = ["429", "429"]
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+    assert outbox.script[CONNECTION] == [] and len(outbox.posts) == 1
+
+
+def test_429_that_never_ends_is_given_up_for_that_connection(api, outbox):
+    outbox.script[CONNECTION] = ["429"] * (len(connections_api.THROTTLED_DELAYS) + 1)
+    outbox.script["other="] = []
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.REFUSED
+    assert outbox.script[CONNECTION] == []  # every retry was made, then it stopped
+    assert api.post("other=", b'{"type":"pong"}') is Delivery.SENT
+
+
+def test_5xx_is_retried(api, outbox):
+    outbox.script[CONNECTION] = ["500"]
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+
+
+def test_5xx_that_never_ends_fails(api, outbox):
+    outbox.broken.add(CONNECTION)
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.FAILED
+
+
+def test_a_reset_connection_is_retried_on_a_new_one(api, outbox):
+    outbox.script[CONNECTION] = ["reset"]
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+    assert outbox.posts == [(CONNECTION, b'{"type":"pong"}')]
+
+
+def test_delete_closes_the_connection_and_then_it_is_gone(api, outbox):
+    assert api.delete(CONNECTION) is Delivery.SENT
+    assert outbox.deleted == [CONNECTION]
+    assert api.delete(CONNECTION) is Delivery.GONE
