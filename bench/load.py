@@ -36,6 +36,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from websockets.asyncio.client import connect
 
+from tests.support.frames import unwrap
 from tests.support.localserver import LocalServer, free_port, start_local_server
 
 QUIET_SECONDS = 10.0  # no delivery for this long after the last send: the rest is lost
@@ -66,26 +67,26 @@ def signup(api_url: str, username: str) -> str:
 async def client_task(ws, run: Run, mine: set[str], own_in_flight: asyncio.Semaphore | None):
     seen: set[str] = set()
     async for raw in ws:
-        frame = json.loads(raw)
-        if frame.get("type") == "presence":  # others coming and going: not traffic
-            continue
-        if frame.get("type") != "message":
-            run.errors.append(frame)
-            continue
-        message = frame["message"]
-        now = time.perf_counter()
-        key = message.get("clientId") or message["id"]
-        if key in seen:
-            run.duplicates += 1
-            continue
-        seen.add(key)
-        run.deliveries += 1
-        run.last_delivery = now
-        sent = run.sent_at.get(key)
-        if sent is not None:
-            run.latencies.append(now - sent)
-        if own_in_flight is not None and key in mine:
-            own_in_flight.release()
+        for frame in unwrap(raw):
+            if frame.get("type") == "presence":  # others coming and going: not traffic
+                continue
+            if frame.get("type") != "message":
+                run.errors.append(frame)
+                continue
+            message = frame["message"]
+            now = time.perf_counter()
+            key = message.get("clientId") or message["id"]
+            if key in seen:
+                run.duplicates += 1
+                continue
+            seen.add(key)
+            run.deliveries += 1
+            run.last_delivery = now
+            sent = run.sent_at.get(key)
+            if sent is not None:
+                run.latencies.append(now - sent)
+            if own_in_flight is not None and key in mine:
+                own_in_flight.release()
 
 
 async def sender_task(ws, run: Run, sender: int, count: int, window, pacer) -> None:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import PROJECT_ROOT, percentile, signup
 from websockets.asyncio.client import connect
 
+from tests.support.frames import unwrap
 from tests.support.localserver import start_local_server
 
 _ = PROJECT_ROOT
@@ -68,20 +69,20 @@ class Soak:
                 async with connect(self.urls[index], max_size=None) as ws:
                     self.sockets[index] = ws
                     async for raw in ws:
-                        frame = json.loads(raw)
-                        if frame.get("type") == "presence":  # others coming and going: not traffic
-                            continue
-                        if frame.get("type") != "message":
-                            self.errors.append(frame)
-                            continue
-                        key = frame["message"].get("clientId")
-                        if key in self.seen_by_listener[index]:
-                            continue
-                        self.seen_by_listener[index].add(key)
-                        self.delivered += 1
-                        sent = self.sent_at.get(key)
-                        if sent is not None:
-                            self.latencies.append(time.perf_counter() - sent)
+                        for frame in unwrap(raw):
+                            if frame.get("type") == "presence":  # others coming and going: not traffic
+                                continue
+                            if frame.get("type") != "message":
+                                self.errors.append(frame)
+                                continue
+                            key = frame["message"].get("clientId")
+                            if key in self.seen_by_listener[index]:
+                                continue
+                            self.seen_by_listener[index].add(key)
+                            self.delivered += 1
+                            sent = self.sent_at.get(key)
+                            if sent is not None:
+                                self.latencies.append(time.perf_counter() - sent)
             except asyncio.CancelledError:
                 return
             except Exception as error:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeError, parseServerFrame } from './protocol';
+import { describeError, parseServerFrame, parseServerFrames } from './protocol';
 
 const message = { id: '1', room: 'general', sender: 'bob', text: 'hi', sentAt: '2026-11-25T14:03:07.123Z' };
 
@@ -31,6 +31,26 @@ describe('parseServerFrame', () => {
     ]) {
       expect(parseServerFrame(data)).toBeNull();
     }
+  });
+});
+
+describe('parseServerFrames', () => {
+  it('unwraps a batch into its frames in order, and a single frame into one', () => {
+    const second = { ...message, id: '2' };
+    const batch = { type: 'batch', frames: [{ type: 'message', message }, { type: 'pong' }, { type: 'message', message: second }] };
+    expect(parseServerFrames(JSON.stringify(batch))).toEqual([
+      { type: 'message', message },
+      { type: 'pong' },
+      { type: 'message', message: second },
+    ]);
+    expect(parseServerFrames('{"type":"pong"}')).toEqual([{ type: 'pong' }]);
+  });
+
+  it('never unwraps a nested batch, and drops malformed inner frames', () => {
+    const nested = { type: 'batch', frames: [{ type: 'batch', frames: [{ type: 'pong' }] }, { type: 'message', message: { id: 1 } }, { type: 'pong' }] };
+    expect(parseServerFrames(JSON.stringify(nested))).toEqual([{ type: 'pong' }]);
+    expect(parseServerFrames('{"type":"batch","frames":"no"}')).toEqual([]);
+    expect(parseServerFrames('not json')).toEqual([]);
   });
 });
 

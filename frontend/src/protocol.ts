@@ -83,15 +83,35 @@ export function parseMessage(value: unknown): ChatMessage | null {
   return message;
 }
 
-/** One server frame from the raw WebSocket data, or null if it is not one we know. */
-export function parseServerFrame(data: unknown): ServerFrame | null {
+function parseJson(data: unknown): unknown {
   if (typeof data !== 'string') return null;
-  let value: unknown;
   try {
-    value = JSON.parse(data);
+    return JSON.parse(data);
   } catch {
     return null;
   }
+}
+
+/** One server frame from the raw WebSocket data, or null if it is not one we know. */
+export function parseServerFrame(data: unknown): ServerFrame | null {
+  return frameFrom(parseJson(data));
+}
+
+/**
+ * Every frame in the raw WebSocket data, in order: the frames of a `batch`
+ * (the server groups a room's frames into one post; never nested), or the
+ * one frame. Unknown or malformed frames are left out.
+ */
+export function parseServerFrames(data: unknown): ServerFrame[] {
+  const value = parseJson(data);
+  const frames = isRecord(value) && value.type === 'batch' && Array.isArray(value.frames) ? value.frames : [value];
+  return frames.flatMap((inner) => {
+    const frame = isRecord(inner) && inner.type === 'batch' ? null : frameFrom(inner);
+    return frame ? [frame] : [];
+  });
+}
+
+function frameFrom(value: unknown): ServerFrame | null {
   if (!isRecord(value)) return null;
   switch (value.type) {
     case 'message': {

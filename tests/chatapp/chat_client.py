@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import time
@@ -11,6 +12,8 @@ import uuid
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
+
+from tests.support.frames import unwrap
 
 RECEIVE_TIMEOUT = 10.0
 
@@ -58,6 +61,7 @@ class ChatClient:
         presence: bool = False, origin: str | None = None,
     ) -> None:
         self.presence = presence
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
         query = f"?token={token}" + (f"&room={room}" if room else "")
         self._stack = contextlib.ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
@@ -71,10 +75,13 @@ class ChatClient:
         self.ws.send(data)
 
     def recv(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
-        """The next frame (TimeoutError if none arrives in time)."""
+        """The next frame, a `batch` taken apart (TimeoutError if none arrives in time)."""
         deadline = time.monotonic() + timeout
         while True:
-            frame = json.loads(self.ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+            while not self._pending:
+                raw = self.ws.recv(timeout=max(0.0, deadline - time.monotonic()))
+                self._pending.extend(unwrap(raw))
+            frame = self._pending.popleft()
             if self.presence or frame.get("type") != "presence":
                 return frame
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from websockets.sync.client import connect
 
+from tests.support.frames import unwrap
+
 ECHO_TIMEOUT_SECONDS = 30.0
 
 
@@ -69,10 +71,10 @@ def send_messages(ws_url: str, token: str, room: str, texts: Sequence[str]) -> l
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ChatApiError(f"only {len(stored)} of {len(waiting)} echoes arrived")
-            frame = json.loads(ws.recv(timeout=remaining))
-            if frame.get("type") == "error":
-                raise ChatApiError(f"error frame while seeding: {frame}")
-            message = frame.get("message") if frame.get("type") == "message" else None
-            if message and message.get("clientId") in waiting:
-                stored[message["clientId"]] = message
+            for frame in unwrap(ws.recv(timeout=remaining)):
+                if frame.get("type") == "error":
+                    raise ChatApiError(f"error frame while seeding: {frame}")
+                message = frame.get("message") if frame.get("type") == "message" else None
+                if message and message.get("clientId") in waiting:
+                    stored[message["clientId"]] = message
     return [stored[client_id] for client_id in waiting]

@@ -38,36 +38,32 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def backend(tmp_path: Any) -> Any:
-    """The handlers against fresh moto tables; PostToConnection answered in-process."""
+def backend(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The handlers against fresh moto tables; PostToConnection answered on a loopback port."""
     import boto3
     from chalice.test import Client
     from moto import mock_aws
 
     import app as chat_app
     from chalicelib import lazy
+    from chalicelib.connections_api import ENDPOINT_ENV
     from chatapp import motointernals
     from chatapp.tables import ensure_tables
     from tests.reliability.inprocess import Backend, ManagementAPI
+    from tests.support.management_server import serve_management_api
 
     # The local runtime's moto: a cancelled transaction (a retried sendMessage whose
     # clientId is stored) leaves no stream record behind, as on DynamoDB.
     motointernals.install()
     lazy.reset()
     management = ManagementAPI()
-    api = chat_app.app.websocket_api
-    hook = "before-send.apigatewaymanagementapi.PostToConnection"
     with mock_aws():
         lazy.reset()  # a client made inside the mock
         dynamodb = boto3.client("dynamodb")
         ensure_tables(dynamodb)
-        api._client = None  # chalice caches its client: make one that meets our hook
-        api.session.events.register_first(hook, management, unique_id="reliability-mgmt")
-        try:
+        with serve_management_api(management) as endpoint:
+            monkeypatch.setenv(ENDPOINT_ENV, endpoint)
             # An empty project dir: no stage variables from .chalice/config.json.
             with Client(chat_app.app, project_dir=str(tmp_path)) as client:
                 yield Backend(client, management, dynamodb)
-        finally:
-            api.session.events.unregister(hook, unique_id="reliability-mgmt")
-            api._client = None
     lazy.reset()

@@ -2,7 +2,7 @@
 
 `Backend` drives the Lambda entry points through chalice.test.Client as API
 Gateway and the stream's event source mapping would; PostToConnection is
-answered by a botocore hook (`ManagementAPI`), and `DynamoDBFaults` throttles
+answered by chatapp's Management API over `ManagementAPI`, and `DynamoDBFaults` throttles
 the backend's DynamoDB calls inside botocore's retry loop, so the retries the
 code configured are the ones that run.
 """
@@ -16,15 +16,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 
 from chalicelib import auth, settings, store
+from chalicelib.errors import ConnectionGone
 from chatapp.streams import failed_from, lambda_record
 from tests.support import events
+from tests.support.frames import unwrap
 
 THROTTLING_CODES = ("ProvisionedThroughputExceededException", "ThrottlingException")
 STREAM_MAX_ATTEMPTS = 50  # per batch; far above what a 10% fault rate needs
@@ -44,10 +45,11 @@ def _response(url: str, status: int, headers: dict[str, str], payload: bytes) ->
 
 @dataclass
 class ManagementAPI:
-    """PostToConnection answered in-process (before-send, after botocore signed it).
+    """The connections behind chatapp's Management API, served on a loopback port.
 
     `fail(connection_id, n)` decides per post (n counts posts from 0): None to
-    deliver, or an HTTP status to answer (410 Gone, 500, ...).
+    deliver, or an HTTP status to answer (410 Gone, 500, ...). `sent` holds
+    each frame delivered, `batch` frames unwrapped.
     """
 
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -55,19 +57,22 @@ class ManagementAPI:
     posts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, request: Any, **_: Any) -> AWSResponse:
-        connection = unquote(request.url.rsplit("/", 1)[-1])
+    def post(self, connection: str, data: bytes) -> None:
         with self._lock:
             n, self.posts = self.posts, self.posts + 1
         status = self.fail(connection, n)
+        if status == 410:
+            raise ConnectionGone(connection)
         if status is not None:
-            code = "GoneException" if status == 410 else "InternalServerErrorException"
-            headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json"}
-            return _response(request.url, status, headers, b'{"message": "injected"}')
-        body = request.body if isinstance(request.body, bytes) else request.body.encode()
+            raise RuntimeError(f"injected {status}")
         with self._lock:
-            self.sent.append((connection, json.loads(body)))
-        return _response(request.url, 200, {}, b"")
+            self.sent += [(connection, frame) for frame in unwrap(data)]
+
+    def delete(self, connection: str) -> None:
+        raise ConnectionGone(connection)
+
+    def info(self, connection: str) -> dict[str, Any]:
+        raise ConnectionGone(connection)
 
     def frames(self, connection: str) -> list[dict[str, Any]]:
         with self._lock:

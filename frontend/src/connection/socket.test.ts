@@ -1,17 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { socketFactory } from '../testing/fakeSocket';
+import type { ServerFrame } from '../protocol';
 import { ReconnectingSocket, type SocketStatus } from './socket';
 
 const policy = { baseMs: 1_000, maxMs: 8_000 };
 
 function setup(extra: { pingIntervalMs?: number; pongTimeoutMs?: number } = {}) {
   const factory = socketFactory();
+  const frames: ServerFrame[] = [];
   const statuses: [SocketStatus, number | undefined][] = [];
   const opens: boolean[] = [];
   const failures: number[] = [];
   const socket = new ReconnectingSocket({
     url: () => `ws://chat.test/ws?attempt=${factory.sockets.length + 1}`,
-    onFrame: () => {},
+    onFrame: (frame) => frames.push(frame),
     onOpen: (reconnected) => opens.push(reconnected),
     onStatus: (status, retryInMs) => statuses.push([status, retryInMs]),
     onHandshakeFailure: (n) => failures.push(n),
@@ -20,13 +22,23 @@ function setup(extra: { pingIntervalMs?: number; pongTimeoutMs?: number } = {}) 
     random: () => 1, // the top of each jitter range: delays are exactly the ceilings
     ...extra,
   });
-  return { factory, socket, statuses, opens, failures };
+  return { factory, socket, statuses, opens, failures, frames };
 }
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
 describe('ReconnectingSocket', () => {
+  it('hands on the frames of a batch one by one, in order, as if each came alone', () => {
+    const { factory, socket, frames } = setup();
+    socket.start();
+    factory.last().open();
+    const message = (id: string) => ({ id, room: 'general', sender: 'bob', text: id, sentAt: '2026-11-25T14:03:07.123Z' });
+    factory.last().receive({ type: 'batch', frames: [{ type: 'message', message: message('1') }, { type: 'message', message: message('2') }] });
+    factory.last().receive({ type: 'message', message: message('3') });
+    expect(frames.map((f) => (f.type === 'message' ? f.message.id : f.type))).toEqual(['1', '2', '3']);
+  });
+
   it('goes connecting → live and reports the first open as not a reconnect', () => {
     const { factory, socket, statuses, opens } = setup();
     socket.start();

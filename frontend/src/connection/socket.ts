@@ -3,7 +3,7 @@
 // answer as a dead connection. It knows frames, not chat: ChatClient decides
 // what to send when the socket opens.
 import { IDLE_TIMEOUT_MS } from '../limits';
-import { type ClientFrame, type ServerFrame, parseServerFrame } from '../protocol';
+import { type ClientFrame, type ServerFrame, parseServerFrames } from '../protocol';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 
 export type SocketStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
@@ -127,8 +127,7 @@ export class ReconnectingSocket {
     };
     ws.onmessage = (event) => {
       this.heardFrom();
-      const frame = parseServerFrame(event.data);
-      if (frame) this.options.onFrame(frame);
+      for (const frame of parseServerFrames(event.data)) this.options.onFrame(frame);
     };
     // Browsers fire error then close; close alone drives reconnection.
     ws.onerror = () => {};
