@@ -10,6 +10,9 @@ CHATAPP_FAULTS is a comma-separated list of:
   contains MARKER with ResourceNotFoundException (400, what DynamoDB answers when
   a table is missing). A non-retryable error, so the handler fails at once rather
   than after botocore's ten DynamoDB retries.
+- `invocation-fails=N`: the first N attempts of asynchronous Lambda invocations
+  fail before the function runs (as a crash or a timeout would), so Lambda's
+  retries and its on-failure destination are exercised (chatapp.invoke).
 """
 
 from __future__ import annotations
@@ -25,20 +28,26 @@ ENV = "CHATAPP_FAULTS"
 class Faults:
     lost_disconnect: bool = False
     dynamodb_marker: str = ""
+    invocation_fails: int = 0
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
-    lost_disconnect, marker = False, ""
+    lost_disconnect, marker, invocation_fails = False, "", 0
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
             lost_disconnect = True
         elif name == "dynamodb" and value:
             marker = value
+        elif name == "invocation-fails" and value.isdigit():
+            invocation_fails = int(value)
         else:
             raise ValueError(
-                f"{ENV}: unknown fault {item!r} (known: lost-disconnect, dynamodb=MARKER)"
+                f"{ENV}: unknown fault {item!r} "
+                "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N)"
             )
-    return Faults(lost_disconnect=lost_disconnect, dynamodb_marker=marker)
+    return Faults(
+        lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails
+    )

@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 from chalice.local import LambdaContext
 
 from chalicelib.errors import ConnectionGone
+from chalicelib.settings import LIMITS
 from chatapp.events import EventFactory, new_connection_id, now_ms
 from chatapp.faults import Faults
 from chatapp.management import ClientBufferFull
@@ -41,7 +42,9 @@ from chatapp.management import ClientBufferFull
 log = logging.getLogger("chatapp.gateway")
 
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway: 128 KB per message (in 32 KB frames)
-MAX_PENDING_FRAMES = 10_000  # beyond this a client is too slow: LimitExceeded (429)
+# A client with more unsent data than this is too slow: PostToConnection answers
+# LimitExceededException (429), as API Gateway does.
+CLIENT_BUFFER_MAX_BYTES: int = LIMITS["client_buffer_max_bytes"]
 HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
 LAMBDA_NAMES = {  # what Chalice names the deployed functions, for the Lambda context
     "$connect": "websocket_connect",
@@ -62,6 +65,7 @@ class Connection:
     ws: web.WebSocketResponse | None = None
     # PostToConnection data waiting for the writer; the event wakes it once per burst.
     outbox: collections.deque = field(default_factory=collections.deque)
+    unsent_bytes: int = 0  # posted and not yet written to the socket (outbox + in flight)
     wakeup: asyncio.Event | None = None
     wake_scheduled: bool = False
     gone: bool = False
@@ -111,8 +115,9 @@ class WebSocketGateway:
         """Queue a frame for the client (held until the upgrade while in $connect)."""
         connection = self._live(connection_id)
         with self._lock:
-            if len(connection.outbox) >= MAX_PENDING_FRAMES:
+            if connection.unsent_bytes + len(data) > CLIENT_BUFFER_MAX_BYTES:
                 raise ClientBufferFull(connection_id)
+            connection.unsent_bytes += len(data)
             connection.outbox.append(data)
             wake = not connection.wake_scheduled
             connection.wake_scheduled = True
@@ -293,5 +298,9 @@ class WebSocketGateway:
                         await connection.ws.send_str(data.decode())
                     except UnicodeDecodeError:
                         await connection.ws.send_bytes(data)
+                    # Written once the socket took it: a client that stops reading
+                    # stalls this loop, and its unsent bytes grow.
+                    with self._lock:
+                        connection.unsent_bytes -= len(data)
             except (ConnectionError, RuntimeError):
                 return  # closing: the reader loop reports the disconnect

@@ -2,13 +2,16 @@
 
     /api/*       REST routes through Chalice's LocalGateway (as `chalice local`)
     /ws          the local WebSocket API (chatapp.gateway)
+    /@connections/{id}                      the Management API (chatapp.management)
+    /2015-03-31/functions/{name}/invocations  Lambda's Invoke (chatapp.invoke)
     /config.json {"apiUrl", "wsUrl"} for the host the browser used
     /            the built site (frontend/dist) or a page saying how to build it
 
 Order matters: the database comes first (its stream ARN goes into the
 environment), then the environment, then app.py is imported (settings are read
-once per process), then the Management API hook, the stream pollers and the
-HTTP server.
+once per process), then the stream pollers and the HTTP server; once it
+listens, the handlers' Management API and Lambda endpoints point at its port.
+Both AWS stand-ins answer only requests signed with the local credentials.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from botocore.credentials import ReadOnlyCredentials
 
 from chalicelib import lazy, settings
+from chalicelib.connections_api import ENDPOINT_ENV
 from chatapp import PROJECT_ROOT
 from chatapp.dynamodb import DatabaseProcess
 from chatapp.events import EventFactory
 from chatapp.faults import Faults, from_environment
 from chatapp.gateway import WebSocketGateway
+from chatapp.invoke import PATH, LambdaService
 from chatapp.management import ManagementAPI
 from chatapp.tables import (
     FAKE_CREDENTIALS,
@@ -49,7 +55,7 @@ from chatapp.tables import (
 
 log = logging.getLogger("chatapp.server")
 
-API_ID = "local"  # any id: the Management API hook answers every endpoint
+API_ID = "local"  # any id: the handlers reach the Management API through its endpoint variable
 SITE_DIR = PROJECT_ROOT / "frontend" / "dist"
 JWT_SECRET_NAME = "jwt-secret"
 HANDLER_THREADS = 16  # concurrent Lambda invocations (WebSocket + REST)
@@ -141,27 +147,6 @@ def import_app(project_root: Path = PROJECT_ROOT) -> Any:
     return module.app
 
 
-def hook_management_api(app: Any, management: ManagementAPI) -> None:
-    """Answer the app's apigatewaymanagementapi calls in-process, whenever its session is set.
-
-    The hook goes on the session now and on any session assigned later (a
-    property on a subclass of the app's WebsocketAPI), so a handler that
-    replaces the session still never reaches the network.
-    """
-    api = app.websocket_api
-    base = type(api)
-
-    def get_session(self: Any) -> Any:
-        return self.__dict__.get("_chatapp_session")
-
-    def set_session(self: Any, session: Any) -> None:
-        self.__dict__["_chatapp_session"] = session
-        if session is not None:
-            management.install(session)
-
-    current = api.__dict__.pop("session", None)
-    api.__class__ = type(base.__name__, (base,), {"session": property(get_session, set_session)})
-    api.session = current
 
 
 # -- HTTP -------------------------------------------------------------------------------
@@ -170,7 +155,9 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request, without the query string (it carries tokens)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
+        # The handlers' own calls (a post per connection) would drown the rest.
+        aws_call = request.path.startswith(("/@connections/", "/2015-03-31/"))
+        (self.logger.debug if aws_call else self.logger.info)(
             "%s %s %s %d %.1fms",
             request.remote,
             request.method,
@@ -250,14 +237,23 @@ def _local_cors(response: web.StreamResponse, origin: str | None, origins: Local
         response.headers["Vary"] = "Origin"
 
 
+def local_endpoints(host: str, port: int) -> dict[str, str]:
+    """The variables that point the handlers' Management API and Lambda clients here."""
+    address = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    url = f"http://{address}:{port}"
+    return {ENDPOINT_ENV: url, "AWS_ENDPOINT_URL_LAMBDA": url}
+
+
 def build_web_app(
     local_gateway: Any,
     gateway: WebSocketGateway,
     executor: ThreadPoolExecutor,
     origins: LocalOrigins,
+    management: ManagementAPI | None = None,
+    functions: LambdaService | None = None,
     site_dir: Path = SITE_DIR,
 ) -> web.Application:
-    """The aiohttp app: /api/*, /ws, /config.json and the site."""
+    """The aiohttp app: /api/*, /ws, the AWS stand-ins, /config.json and the site."""
     from chalice.local import LocalGatewayException
 
     async def rest(request: web.Request) -> web.Response:
@@ -310,9 +306,29 @@ def build_web_app(
             return web.FileResponse(wanted)
         return web.FileResponse(index)  # client-side routes load the app
 
+    async def connections(request: web.Request) -> web.Response:
+        assert management is not None
+        status, headers, body = management.answer(
+            request.method, str(request.url), request.raw_path, request.headers,
+            await request.read(),
+        )
+        return web.Response(status=status, headers=headers, body=body)
+
+    async def invocations(request: web.Request) -> web.Response:
+        assert functions is not None
+        status, headers, body = functions.answer(
+            request.match_info["name"], str(request.url), request.headers, await request.read()
+        )
+        return web.Response(status=status, headers=headers, body=body)
+
     web_app = web.Application(client_max_size=1024**2)
     web_app.router.add_route("*", "/api/{tail:.*}", rest)
     web_app.router.add_get("/ws", gateway.handle)
+    if management is not None:
+        for method in ("POST", "DELETE", "GET"):
+            web_app.router.add_route(method, "/@connections/{connection_id}", connections)
+    if functions is not None:
+        web_app.router.add_post(PATH.format(name="{name}"), invocations)
     web_app.router.add_get("/config.json", config)
     web_app.router.add_get("/{path:.*}", site)
     return web_app
@@ -379,7 +395,13 @@ async def _serve(options: ServeOptions) -> int:
         faults=faults,
         origin_allowed=origins.allows,
     )
-    hook_management_api(app, ManagementAPI(gateway))
+    credentials = ReadOnlyCredentials(
+        FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
+    )
+    management = ManagementAPI(gateway, credentials, REGION)
+    functions = LambdaService(
+        app, executor, credentials, REGION, options.data_dir, faults.invocation_fails
+    )
 
     pollers = []
     streams = client(endpoint, "dynamodbstreams")
@@ -393,7 +415,9 @@ async def _serve(options: ServeOptions) -> int:
         if not any(source is p_source for p_source, _ in dynamodb_event_sources(app)):
             log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
 
-    web_app = build_web_app(_chalice_local_gateway(app), gateway, executor, origins)
+    web_app = build_web_app(
+        _chalice_local_gateway(app), gateway, executor, origins, management, functions
+    )
     runner = web.AppRunner(
         web_app,
         access_log_class=AccessLogger,
@@ -411,6 +435,8 @@ async def _serve(options: ServeOptions) -> int:
         _stop_all(pollers, executor, database)
         return 1
     origins.serve(options.host, runner.addresses[0][1])
+    # Nothing can reach a handler before the port listens; with --port 0 it is known now.
+    os.environ.update(local_endpoints(options.host, runner.addresses[0][1]))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

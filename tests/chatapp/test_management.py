@@ -1,23 +1,35 @@
-"""The Management API answered in-process, through chalice's own WebsocketAPI and boto3."""
+"""The Management API on the chatapp port: API Gateway's answers, to signed requests only."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import urllib.error
+import urllib.request
 from typing import Any
+from urllib.parse import quote
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
-from chalice.app import WebsocketAPI, WebsocketDisconnectedError
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
 
+from chalicelib import lazy
+from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.errors import ConnectionGone
-from chatapp.management import FRAME_MAX_BYTES, ManagementAPI
-from chatapp.server import hook_management_api
+from chatapp.dynamodb import FAKE_CREDENTIALS, REGION
+from chatapp.management import FRAME_MAX_BYTES, ClientBufferFull
+from tests.support.management_server import serve_management_api
+
+CONNECTION = "L0SM9cOF/HcCIhw="  # API Gateway ids may hold '/', '+' and '='
+LOCAL = ReadOnlyCredentials(
+    FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
+)
 
 
 class FakeConnections:
     def __init__(self, *open_ids: str) -> None:
         self.open = set(open_ids)
+        self.full: set[str] = set()
         self.posted: list[tuple[str, bytes]] = []
         self.deleted: list[str] = []
 
@@ -27,6 +39,8 @@ class FakeConnections:
 
     def post(self, connection_id: str, data: bytes) -> None:
         self._check(connection_id)
+        if connection_id in self.full:
+            raise ClientBufferFull(connection_id)
         self.posted.append((connection_id, data))
 
     def delete(self, connection_id: str) -> None:
@@ -35,77 +49,100 @@ class FakeConnections:
 
     def info(self, connection_id: str) -> dict[str, Any]:
         self._check(connection_id)
-        return {
-            "connected_at": 1_700_000_000.5,
-            "last_active_at": 1_700_000_100.0,
-            "source_ip": "127.0.0.1",
-            "user_agent": "pytest",
-        }
+        return {"connected_at": 1_700_000_000.5, "last_active_at": 1_700_000_100.0,
+                "source_ip": "127.0.0.1", "user_agent": "pytest"}
 
 
-def session() -> boto3.session.Session:
-    return boto3.session.Session(
-        aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
-    )
-
-
-def websocket_api(connections: FakeConnections) -> WebsocketAPI:
-    api = WebsocketAPI(env={"AWS_REGION": "us-east-1"})
-    api.session = session()
-    ManagementAPI(connections).install(api.session)
-    api.configure_from_api_id("local", "api")
-    return api
-
-
-CONNECTION = "L0SM9cOF/HcCIhw="  # API Gateway ids may hold '/', '+' and '='
-
-
-def test_post_to_connection_reaches_the_connection():
+@pytest.fixture
+def served(monkeypatch):
+    """(connections, endpoint): the Management API over FakeConnections, local credentials."""
+    for name, value in (("AWS_ACCESS_KEY_ID", LOCAL.access_key),
+                        ("AWS_SECRET_ACCESS_KEY", LOCAL.secret_key)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     connections = FakeConnections(CONNECTION)
-    websocket_api(connections).send(CONNECTION, '{"type": "pong"}')
-    assert connections.posted == [(CONNECTION, b'{"type": "pong"}')]
+    with serve_management_api(connections) as endpoint:
+        yield connections, endpoint
+    lazy.reset()
 
 
-def test_post_to_gone_connection_raises_what_chalice_raises_on_aws():
-    api = websocket_api(FakeConnections())
-    with pytest.raises(WebsocketDisconnectedError) as gone:
-        api.send("gone-connection=", "hello")
-    assert gone.value.connection_id == "gone-connection="
+def api(endpoint: str, credentials: ReadOnlyCredentials = LOCAL) -> ConnectionsAPI:
+    return ConnectionsAPI(endpoint, REGION, credentials)
 
 
-def test_data_over_32_kb_is_refused_as_api_gateway_refuses_it():
-    connections = FakeConnections(CONNECTION)
-    api = websocket_api(connections)
-    api.send(CONNECTION, "x" * FRAME_MAX_BYTES)
-    with pytest.raises(ClientError) as refused:
-        api.send(CONNECTION, "x" * (FRAME_MAX_BYTES + 1))
-    assert refused.value.response["Error"]["Code"] == "PayloadTooLargeException"
-    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
-    assert len(connections.posted) == 1
+def raw(method: str, url: str, body: bytes = b"", headers: dict | None = None) -> int:
+    request = urllib.request.Request(url, data=body or None, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
-def test_delete_connection_and_get_connection():
-    connections = FakeConnections(CONNECTION)
-    api = websocket_api(connections)
-    info = api.info(CONNECTION)
-    assert isinstance(info["ConnectedAt"], datetime)
-    assert info["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "pytest"}
-    api.close(CONNECTION)
+def test_a_signed_post_reaches_the_connection(served):
+    connections, endpoint = served
+    assert api(endpoint).post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+    assert connections.posted == [(CONNECTION, b'{"type":"pong"}')]
+
+
+def test_gone_too_large_and_full_buffer_answer_410_413_429(served):
+    connections, endpoint = served
+    assert api(endpoint).post("gone=", b"{}") is Delivery.GONE
+    assert api(endpoint).post(CONNECTION, b"x" * (FRAME_MAX_BYTES + 1)) is Delivery.TOO_LARGE
+    connections.full.add(CONNECTION)
+    url = f"{endpoint}/@connections/{quote(CONNECTION, safe='')}"
+    assert signed_status("POST", url, b"{}", LOCAL) == 429
+    assert connections.posted == []
+
+
+def test_delete_closes_and_get_describes_the_connection(served):
+    connections, endpoint = served
+    url = f"{endpoint}/@connections/{quote(CONNECTION, safe='')}"
+    assert signed_status("GET", url, b"", LOCAL) == 200
+    assert api(endpoint).delete(CONNECTION) is Delivery.SENT
     assert connections.deleted == [CONNECTION]
-    with pytest.raises(WebsocketDisconnectedError):
-        api.close("not-there=")
 
 
-class FakeApp:
-    def __init__(self) -> None:
-        self.websocket_api = WebsocketAPI(env={"AWS_REGION": "us-east-1"})
+def test_an_unsigned_request_from_a_web_page_posts_nothing(served):
+    connections, endpoint = served
+    url = f"{endpoint}/@connections/{quote(CONNECTION, safe='')}"
+    assert raw("POST", url, b'{"type":"message"}', {"Content-Type": "text/plain"}) == 403
+    assert connections.posted == []
 
 
-def test_a_session_assigned_after_hooking_is_hooked_too():
-    app = FakeApp()
-    connections = FakeConnections(CONNECTION)
-    hook_management_api(app, ManagementAPI(connections))
-    app.websocket_api.session = session()  # e.g. set lazily by the app
-    app.websocket_api.configure_from_api_id("local", "api")
-    app.websocket_api.send(CONNECTION, "hi")
-    assert connections.posted == [(CONNECTION, b"hi")]
+def test_a_request_signed_with_other_credentials_posts_nothing(served):
+    connections, endpoint = served
+    stranger = ReadOnlyCredentials(LOCAL.access_key, "not-the-local-secret", None)
+    url = f"{endpoint}/@connections/{quote(CONNECTION, safe='')}"
+    assert signed_status("POST", url, b"{}", stranger) == 403
+    assert connections.posted == []
+
+
+def test_a_body_changed_after_signing_posts_nothing(served):
+    connections, endpoint = served
+    url = f"{endpoint}/@connections/{quote(CONNECTION, safe='')}"
+    headers = signed_headers("POST", url, b'{"type":"pong"}', LOCAL)
+    assert raw("POST", url, b'{"type":"evil"}', headers) == 403
+    assert connections.posted == []
+
+
+def signed_headers(method: str, url: str, body: bytes, credentials) -> dict[str, str]:
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(credentials, "execute-api", REGION).add_auth(request)
+    return dict(request.headers.items())
+
+
+def signed_status(method: str, url: str, body: bytes, credentials) -> int:
+    return raw(method, url, body, signed_headers(method, url, body, credentials))
+
+
+def test_chatapp_serve_answers_the_management_api_only_to_signed_requests(local_server):
+    url = f"{local_server.url}/@connections/{quote(CONNECTION, safe='')}"
+    assert raw("POST", url, b'{"type":"message"}') == 403
+    assert signed_status("POST", url, b"{}", LOCAL) == 410  # signed: no such connection
+
+
+def test_chatapp_serve_runs_no_function_for_an_unsigned_invoke(local_server):
+    url = f"{local_server.url}/2015-03-31/functions/deliver_to_connections/invocations"
+    body = json.dumps({"room": "x", "connectionIds": [], "frames": []}).encode()
+    assert raw("POST", url, body, {"X-Amz-Invocation-Type": "Event"}) == 403
