@@ -23,6 +23,7 @@ import asyncio
 import collections
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,9 @@ MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway: 128 KB per message (in 32 KB fram
 # A client with more unsent data than this is too slow: PostToConnection answers
 # LimitExceededException (429), as API Gateway does.
 CLIENT_BUFFER_MAX_BYTES: int = LIMITS["client_buffer_max_bytes"]
+# The kernel's share of that buffering. Left to autotuning, a loopback socket's
+# send buffer grows to megabytes and a client that stops reading is never noticed.
+SOCKET_SEND_BUFFER_BYTES = 32 * 1024
 HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
 LAMBDA_NAMES = {  # what Chalice names the deployed functions, for the Lambda context
     "$connect": "websocket_connect",
@@ -70,6 +74,12 @@ class Connection:
     wake_scheduled: bool = False
     gone: bool = False
     server_close: tuple[int, str] | None = None  # set when this side closes it
+
+
+def _bound_send_buffer(request: web.Request) -> None:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER_BYTES)
 
 
 def websocket_entry_points(app: Any) -> dict[str, Callable[[dict, Any], Any]]:
@@ -206,6 +216,7 @@ class WebSocketGateway:
             await self._disconnect(connection, 1006, "Upgrade failed")
             raise
         connection.ws = ws
+        _bound_send_buffer(request)
         log.info("connect %s from %s (%d open)", cid, connection.source_ip, self.connection_count)
         writer = asyncio.create_task(self._write(connection))
         close_code, reason = 1006, "Going away"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
 from typing import Any
 
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
 from websockets.sync.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 from tests.support.frames import unwrap
 
@@ -117,3 +121,42 @@ class ChatClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class StalledReader:
+    """A WebSocket client that stops reading after the handshake (a frozen tab, a dead link).
+
+    The websockets library reads ahead on its own; this one owns its socket
+    (websockets' sans-I/O protocol does the framing) and reads only when told,
+    with a small receive window, so the server sees what a slow reader is.
+    """
+
+    def __init__(self, ws_url: str, token: str, room: str) -> None:
+        uri = parse_uri(f"{ws_url}?token={token}&room={room}")
+        self.protocol = ClientProtocol(uri, max_size=None)
+        self.socket = socket.create_connection((uri.host, uri.port), timeout=RECEIVE_TIMEOUT)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024)
+        self.protocol.send_request(self.protocol.connect())
+        self.socket.sendall(b"".join(self.protocol.data_to_send()))
+        while not self.protocol.events_received() and self.protocol.handshake_exc is None:
+            self.protocol.receive_data(self.socket.recv(4096))
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+
+    def read_until_closed(self, timeout: float = RECEIVE_TIMEOUT) -> list[dict[str, Any]]:
+        """Resume reading: every frame the server sent, up to its close (TimeoutError if none)."""
+        frames: list[dict[str, Any]] = []
+        self.socket.settimeout(timeout)
+        while self.protocol.close_code is None:
+            data = self.socket.recv(65536)
+            if not data:
+                self.protocol.receive_eof()
+                break
+            self.protocol.receive_data(data)
+            for event in self.protocol.events_received():
+                if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                    frames += unwrap(event.data)
+        return frames
+
+    def close(self) -> None:
+        self.socket.close()
