@@ -7,7 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from . import chalice_state, combined, event_source, leftovers, rotate_secret, site, stage_config
+from . import (
+    chalice_state,
+    combined,
+    delivery,
+    event_source,
+    leftovers,
+    rotate_secret,
+    site,
+    stage_config,
+)
 
 
 def _boto3():
@@ -58,6 +67,13 @@ def stream_mapping(args: argparse.Namespace) -> int:
     client = _boto3().client("lambda", region_name=args.region)
     changed = event_source.configure(client, args.function, args.stream_arn)
     print(f"updated {', '.join(changed)}" if changed else "unchanged")
+    return 0
+
+
+def delivery_destination(args: argparse.Namespace) -> int:
+    """Keep the delivery function's failed asynchronous invocations in the queue."""
+    client = _boto3().client("lambda", region_name=args.region)
+    print("updated" if delivery.configure(client, args.function, args.queue_arn) else "unchanged")
     return 0
 
 
@@ -139,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         region,
         (["--function"], {"required": True}),
         (["--stream-arn"], {"required": True}),
+    )
+    command(
+        "delivery-destination",
+        delivery_destination,
+        region,
+        (["--function"], {"required": True}),
+        (["--queue-arn"], {"required": True}),
     )
     command(
         "upload-site",

@@ -200,3 +200,25 @@ def test_a_reader_that_refuses_once_gets_its_frames_on_a_retry(chat, outbox, str
     assert result == {"batchItemFailures": []}
     assert received(outbox, busy) == ["patience"]
     assert outbox.deleted == []
+
+
+def test_a_page_handed_over_by_message_keys_is_read_and_delivered_in_order(chat, outbox, stream):
+    # What on_new_messages sends deliver_to_connections when the frames would not
+    # fit in an asynchronous Invoke (256 KB): the room and the messages' ids.
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    say(chat, alice, "first")
+    say(chat, alice, "second")
+    ids = [r["dynamodb"]["NewImage"]["id"]["S"] for r in stream.event()["Records"]]
+    page = {"room": "lobby", "connectionIds": [bob], "messageIds": ids}
+    chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert received(outbox, bob) == ["first", "second"]
+    assert received(outbox, alice) == []
+
+
+def test_a_page_the_service_keeps_failing_for_raises_so_lambda_retries_it(chat, outbox):
+    alice, broken = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    outbox.broken.add(broken)
+    page = {"room": "lobby", "connectionIds": [alice, broken], "frames": [{"type": "pong"}]}
+    with pytest.raises(RuntimeError, match="kept failing"):
+        chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert outbox.frames(alice) == [{"type": "pong"}]
