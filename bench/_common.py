@@ -85,62 +85,24 @@ class CallCounter:
         return counts
 
 
-class _RawBody:
-    """The urllib3-like body botocore reads a response from."""
+class CallTimer:
+    """Time spent inside one client's calls (before-call → after-call), all threads.
 
-    def __init__(self, body: bytes = b"") -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-class ManagementStub:
-    """Answers PostToConnection in-process after `latency` seconds (API Gateway's round trip).
-
-    A `before-send` hook: botocore has validated, serialized and signed the
-    request when it runs, and parses our response, so every CPU cost of a real
-    call but the socket is paid. Registered first, ahead of moto's own stubber.
+    Wall time by default; `clock=time.thread_time` counts the calling threads'
+    CPU instead (an in-process moto's work, without the waits a loaded machine adds).
     """
 
-    def __init__(self, latency: float, keep: bool = False) -> None:
-        self.latency = latency
-        self.keep = keep
-        self.posts = 0
-        self.bodies: list[bytes] = []  # what was posted, when `keep`
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
-
-        time.sleep(self.latency)  # releases the GIL, as a socket wait does
-        with self._lock:
-            self.posts += 1
-            if self.keep:
-                self.bodies.append(request.body)
-        return AWSResponse(request.url, 200, {}, _RawBody())
-
-    def attach(self, events: Any) -> None:
-        events.register_first(
-            "before-send.apigatewaymanagementapi.PostToConnection",
-            self,
-            unique_id="bench-management-stub",
-        )
-
-
-class CallTimer:
-    """Wall time spent inside one client's calls (before-call → after-call), all threads."""
-
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = time.perf_counter) -> None:
+        self.clock = clock
         self.seconds = 0.0
         self._started = threading.local()
         self._lock = threading.Lock()
 
     def _before(self, **_: Any) -> None:
-        self._started.at = time.perf_counter()
+        self._started.at = self.clock()
 
     def _after(self, **_: Any) -> None:
-        elapsed = time.perf_counter() - self._started.at
+        elapsed = self.clock() - self._started.at
         with self._lock:
             self.seconds += elapsed
 

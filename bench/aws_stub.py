@@ -96,13 +96,14 @@ def serve(latency: float) -> None:
 class AwsStub:
     """The stub as a child process: `endpoint`, `posts()`, `invocations()`."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, environment: dict[str, str] | None = None) -> None:
+        """Start it; it accepts the credentials of `environment` (default: this process's)."""
         import os
 
         self.process = subprocess.Popen(
             [sys.executable, __file__, str(latency)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
-            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+            env={**(environment or os.environ), "PYTHONPATH": str(PROJECT_ROOT)},
         )
         assert self.process.stdout is not None
         self.endpoint = self.process.stdout.readline().strip()

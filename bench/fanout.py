@@ -1,35 +1,46 @@
-"""Fan-out: how long one message takes to reach rooms of 10, 100 and 1,000 connections.
+"""Fan-out: wall time, CPU per post and posts per batch, rooms of 100, 1,000 and 10,000.
 
 The real handlers run through chalice.test.Client against moto's in-process
 DynamoDB: sendMessage (the `message` Lambda) stores a message, the records
-moto's stream produced are fed to the `on_new_messages` Lambda, and every
-PostToConnection is answered in-process after 20 ms (API Gateway's round trip;
-the sleep releases the GIL as a socket wait does). Printed per room size:
+moto's stream produced go to `on_new_messages`, and every PostToConnection is
+a real signed HTTP request to a stub in another process (bench/aws_stub.py:
+chatapp's Management API code, signature checked) that answers after 20 ms,
+API Gateway's round trip.
 
-- wall time of the stream handler with the configured pool (FANOUT_THREADS)
-  and strictly sequential (FANOUT_THREADS=1, as the Chalice tutorial sends),
-  target: 1,000 connections in at most 1.0 s;
-- AWS calls per message by operation (a botocore before-call hook), beside
-  what the seed's design makes from the same tables: a Scan of every
-  connection per record and a post to every connection of every room.
+Split deliveries: for a room above BIG_ROOM_CONNECTIONS the stream handler's
+asynchronous Invokes are recorded by the stub (answered 202, as Lambda does);
+the benchmark then runs each page through the `deliver_to_connections` Lambda,
+one after the other, timing each. On AWS the pages run at once, each in its own
+function with its own pool, so the room's wall time is the stream handler's
+own time plus the slowest page (the Invoke's own start-up, ~20-50 ms, is not
+counted). moto's time (it answers DynamoDB in this process, in pure Python) is
+measured by a botocore hook and left out of wall time and CPU.
 
-    .venv/bin/python bench/fanout.py [--sizes 10,100,1000] [--repeat 5] [--latency 0.02]
+Printed: per room, wall time and CPU ms per post beside the targets; posts for
+a 50-message stream batch into a 100-connection room; the same run's baseline,
+boto3's post_to_connection to the same stub. The last line is one JSON object.
+
+    .venv/bin/python bench/fanout.py [--sizes 100,1000,10000] [--repeat 3] [--latency 0.02]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import json
 import os
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import _common
-from _common import CallCounter, CallTimer, ManagementStub, median, moto_tables, print_table
+from _common import CallCounter, CallTimer, median, moto_tables, print_table
 
-TARGET_SECONDS = 1.0
-TARGET_SIZE = 1000
+TARGET_CPU_MS_PER_POST = 0.4
+TARGET_WALL = {1000: 0.25, 10000: 1.5}
+TARGET_BATCH_POSTS = 100
+BATCH_MESSAGES, BATCH_ROOM = 50, 100
 
 
 def register_connections(dynamodb: Any, room: str, count: int) -> list[str]:
@@ -45,8 +56,8 @@ def register_connections(dynamodb: Any, room: str, count: int) -> list[str]:
                 "PutRequest": {
                     "Item": {
                         "connection_id": {"S": cid},
-                        "username": {"S": f"user{n + start}"},
-                        "username_key": {"S": f"user{n + start}"},
+                        "username": {"S": f"{room}-user{n + start}"},
+                        "username_key": {"S": f"{room}-user{n + start}"},
                         "room": {"S": room},
                         "connected_at": {"N": str(now)},
                         "token_exp": {"N": str(now + 43200)},
@@ -86,170 +97,193 @@ class StreamReader:
         return {"Records": [lambda_record(r, self.arn, "us-east-1") for r in response["Records"]]}
 
 
-def use_threads(threads: int) -> None:
-    """Make the stream handler's pool this size (settings are cached per container)."""
-    from chalicelib import lazy
+class Measure:
+    """Wall time and process CPU of a block, less moto's share (it answers in this process)."""
 
-    os.environ["FANOUT_THREADS"] = str(threads)
-    lazy.reset()
+    def __init__(self, wall_timer: CallTimer, cpu_timer: CallTimer) -> None:
+        self.wall_timer, self.cpu_timer = wall_timer, cpu_timer
 
+    def __enter__(self) -> Measure:
+        self.wall_timer.take()
+        self.cpu_timer.take()
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
 
-def seed_design_calls(dynamodb: Any) -> tuple[int, int, int]:
-    """(Scan pages, items read, posts) for one record in the seed's design, on these tables."""
-    from chalicelib import settings
-
-    pages = items = 0
-    paginator = dynamodb.get_paginator("scan")
-    for page in paginator.paginate(TableName=settings.get().connections_table):
-        pages += 1
-        items += page["Count"]
-    return pages, items, items  # it posts to every connection it scanned
+    def __exit__(self, *exc_info: object) -> None:
+        self.moto = self.wall_timer.take()
+        self.wall = time.perf_counter() - self.wall - self.moto
+        self.cpu = time.process_time() - self.cpu - self.cpu_timer.take()
 
 
-def run(
-    sizes: list[int], repeat: int, latency: float, pools: list[int], sequential: bool
-) -> dict[str, Any]:
+def run(sizes: list[int], repeat: int, latency: float) -> dict[str, Any]:
+    from aws_stub import AwsStub
     from chalice.test import Client
 
     from chalicelib import settings, store
+    from chalicelib.connections_api import ENDPOINT_ENV
     from tests.support import events
 
-    configured = settings.get().fanout_threads
-    results: dict[str, Any] = {"configured": configured, "calls": {}}
-    results.update(wall={}, dynamodb={}, cpu={})
+    results: dict[str, Any] = {"rooms": {}, "threads": settings.get().fanout_threads,
+                               "big_room": settings.get().big_room_connections}
     with moto_tables() as dynamodb, tempfile.TemporaryDirectory() as project_dir:
-        import app as chat_app  # after moto (moto_tables): its session must be mocked
+        stub = AwsStub(latency)  # started inside the mock: it accepts moto's credentials
+        os.environ[ENDPOINT_ENV] = os.environ["AWS_ENDPOINT_URL_LAMBDA"] = stub.endpoint
+        try:
+            import app as chat_app  # after moto (moto_tables): its session must be mocked
 
-        rooms = {size: register_connections(dynamodb, f"room{size}", size) for size in sizes}
-        results["seed"] = seed_design_calls(dynamodb)
-        api = chat_app.app.websocket_api
-        api._client = None
-        stub, counter, timer = ManagementStub(latency), CallCounter(), CallTimer()
-        counter.attach(api.session.events)
-        stub.attach(api.session.events)
-        counter.attach(store.client().meta.events)
-        timer.attach(store.client().meta.events)
-        stream = StreamReader(dynamodb)
-        sent = itertools.count()
+            all_sizes = sorted({*sizes, BATCH_ROOM})
+            rooms = {size: register_connections(dynamodb, f"room{size}", size)
+                     for size in all_sizes}
+            counter, timer, cpu_timer = CallCounter(), CallTimer(), CallTimer(time.thread_time)
+            for hook in (counter, timer, cpu_timer):
+                hook.attach(store.client().meta.events)
+            stream = StreamReader(dynamodb)
+            senders = iter(range(10**9))
 
-        with Client(chat_app.app, project_dir=project_dir) as client:
+            with Client(chat_app.app, project_dir=project_dir) as client:
 
-            def one_message(size: int) -> tuple[float, float, float, dict[str, int]]:
-                # A different sender each time: the per-connection rate limit stays out of it.
-                sender = rooms[size][next(sent) % size]
-                counter.take()
-                body = '{"action": "sendMessage", "text": "benchmark"}'
-                client.lambda_.invoke("message", events.ws_event("$default", sender, body=body))
-                event = stream.event()
-                assert len(event["Records"]) == 1, event
-                posts_before = stub.posts
-                timer.take()
-                started, cpu = time.perf_counter(), time.process_time()
-                payload = client.lambda_.invoke("on_new_messages", event).payload
-                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-                assert payload == {"batchItemFailures": []}, payload
-                assert stub.posts - posts_before == size, (stub.posts - posts_before, size)
-                return elapsed, timer.take(), cpu, counter.take()
+                def say(size: int, count: int = 1) -> dict[str, Any]:
+                    for _ in range(count):  # a different sender each time: no rate limit
+                        sender = rooms[size][next(senders) % size]
+                        body = '{"action": "sendMessage", "text": "benchmark message"}'
+                        client.lambda_.invoke(
+                            "message", events.ws_event("$default", sender, body=body)
+                        )
+                    event = stream.event()
+                    assert len(event["Records"]) == count, len(event["Records"])
+                    counter.take()
+                    return event
 
-            modes = [(f"pool of {threads}", threads, repeat) for threads in pools]
-            if sequential:
-                modes.append(("sequential", 1, 1))
-            for mode, threads, runs in modes:
-                use_threads(threads)
-                one_message(sizes[0])  # warm-up: clients, pool threads
+                def deliver(event: dict[str, Any]) -> dict[str, Any]:
+                    posts = stub.posts()
+                    with Measure(timer, cpu_timer) as handler:
+                        payload = client.lambda_.invoke("on_new_messages", event).payload
+                    assert payload == {"batchItemFailures": []}, payload
+                    pages = []
+                    for page in stub.invocations():
+                        with Measure(timer, cpu_timer) as one:
+                            client.lambda_.invoke("deliver_to_connections", page)
+                        pages.append(one)
+                    return {
+                        "wall": handler.wall + max((p.wall for p in pages), default=0.0),
+                        "cpu": handler.cpu + sum(p.cpu for p in pages),
+                        "moto": handler.moto + sum(p.moto for p in pages),
+                        "pages": len(pages),
+                        "posts": stub.posts() - posts,
+                        "dynamodb": counter.take(),
+                    }
+
+                deliver(say(all_sizes[0]))  # warm-up: clients, pools
                 for size in sizes:
-                    samples = [one_message(size) for _ in range(runs)]
-                    results["wall"][mode, size] = median([sample[0] for sample in samples])
-                    results["dynamodb"][mode, size] = median([sample[1] for sample in samples])
-                    results["cpu"][mode, size] = median([sample[2] for sample in samples])
-                    results["calls"][size] = samples[-1][3]
-            results["modes"] = [mode for mode, _, _ in modes]
-            use_threads(configured)
+                    samples = [deliver(say(size)) for _ in range(repeat)]
+                    assert all(s["posts"] == size for s in samples), samples
+                    results["rooms"][size] = {
+                        "wall": median([s["wall"] for s in samples]),
+                        "cpu": median([s["cpu"] for s in samples]),
+                        "moto": median([s["moto"] for s in samples]),
+                        "pages": samples[-1]["pages"],
+                        "posts": size,
+                        "dynamodb": samples[-1]["dynamodb"],
+                    }
+                batch = deliver(say(BATCH_ROOM, BATCH_MESSAGES))
+                results["batch_posts"] = batch["posts"]
+                results["batch"] = batch
+            results["baseline"] = baseline(stub.endpoint, latency, settings.get().fanout_threads)
+        finally:
+            stub.close()
     return results
 
 
-def report(results: dict[str, Any], sizes: list[int], latency: float) -> None:
-    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
-          "(wall times grow with the load; CPU seconds much less)")
-    rows = []
-    for mode in results["modes"]:
-        for size in sizes:
-            wall, db = results["wall"][mode, size], results["dynamodb"][mode, size]
-            target = f"<= {TARGET_SECONDS}" if size == TARGET_SIZE else ""
-            cpu = results["cpu"][mode, size]
-            # moto's time is CPU in this process too: what is left is the handler's own.
-            per_post_ms = max(cpu - db, 0.0) / size * 1000
-            rows.append([mode, size, wall, db, wall - db, cpu, per_post_ms, size * latency,
-                         target])
-    print_table(
-        f"Fan-out of one message: stream handler wall time, seconds "
-        f"(PostToConnection = {latency * 1000:.0f} ms, signed and parsed by botocore)",
-        ["sending", "room", "wall", "moto DynamoDB", "wall - moto", "CPU (all threads)",
-         "CPU ms per post", "20 ms x room", "target"],
-        rows,
-    )
-    print(
-        "moto serializes a 1,000-item Query in pure Python (~1 s on this machine); DynamoDB "
-        "answers it in tens of ms, so the target is judged on wall - moto."
-    )
+def baseline(endpoint: str, latency: float, threads: int, posts: int = 1000) -> dict[str, float]:
+    """CPU ms per post of boto3's client and of the lean one, same stub, same pool, no fan-out."""
+    import boto3
 
-    scan_pages, scanned, seed_posts = results["seed"]
+    from chalicelib import connections_api
+
+    boto = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
+    lean = connections_api.client()
+    found = {}
+    for name, post in (
+        ("boto3 post_to_connection", lambda cid: boto.post_to_connection(
+            ConnectionId=cid, Data=b'{"type":"pong"}')),
+        ("lean sender", lambda cid: lean.post(cid, b'{"type":"pong"}')),
+    ):
+        post("warm-up=")
+        with ThreadPoolExecutor(threads) as pool:
+            cpu, wall = time.process_time(), time.perf_counter()
+            list(pool.map(post, (f"base-{n}=" for n in range(posts))))
+            found[name] = (time.process_time() - cpu) / posts * 1000
+            found[name + " wall"] = time.perf_counter() - wall
+    return found
+
+
+def report(results: dict[str, Any], sizes: list[int], latency: float) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    print(f"\nmachine: {os.cpu_count()} cores, load average {load:.1f} at the end "
+          f"(wall times grow with the load; CPU much less); pool {results['threads']} threads; "
+          f"rooms above {results['big_room']} split into pages")
     rows = []
+    total_cpu = total_posts = 0.0
     for size in sizes:
-        calls = results["calls"][size]
-        detail = ", ".join(f"{name} {count}" for name, count in sorted(calls.items()))
-        rows.append([size, detail, sum(calls.values()), size,
-                     f"Scan {scan_pages}, PostToConnection {seed_posts}",
-                     scan_pages + seed_posts, scanned])
+        room = results["rooms"][size]
+        per_post = room["cpu"] / room["posts"] * 1000
+        total_cpu += room["cpu"]
+        total_posts += room["posts"]
+        rows.append([size, room["pages"] or "-", room["wall"], TARGET_WALL.get(size, ""),
+                     per_post, TARGET_CPU_MS_PER_POST, room["moto"],
+                     ", ".join(f"{k} {v}" for k, v in sorted(room["dynamodb"].items()))])
     print_table(
-        f"AWS calls per message, write + fan-out, beside the seed's fan-out on the same tables "
-        f"({scanned} connections in {len(sizes)} rooms)",
-        ["room", "this design: calls", "total", "items read", "seed: fan-out calls", "total",
-         "items read"],
+        f"One message into a room: wall time (s, moto's time left out) and CPU per post "
+        f"(each post a signed HTTP request answered after {latency * 1000:.0f} ms)",
+        ["room", "pages", "wall", "target", "CPU ms/post", "target", "moto s (left out)",
+         "DynamoDB calls"],
         rows,
     )
-
-    if TARGET_SIZE in sizes:
-        mode = f"pool of {results['configured']}"
-        if (mode, TARGET_SIZE) in results["wall"]:
-            net = results["wall"][mode, TARGET_SIZE] - results["dynamodb"][mode, TARGET_SIZE]
-            verdict = "met" if net <= TARGET_SECONDS else "MISSED"
-            print(f"\ntarget: {TARGET_SIZE} connections in <= {TARGET_SECONDS} s with the "
-                  f"configured FANOUT_THREADS={results['configured']}: {verdict} ({net:.3f} s)")
-
-
-def chart(results: dict[str, Any], sizes: list[int]) -> None:
-    plt = _common.pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for mode in results["modes"]:
-        net = [results["wall"][mode, s] - results["dynamodb"][mode, s] for s in sizes]
-        axes.plot(sizes, net, "s--" if mode == "sequential" else "o-", label=mode)
-    axes.axhline(TARGET_SECONDS, color="red", linestyle=":", label="target for 1,000")
-    axes.set(xscale="log", yscale="log", xlabel="connections in the room",
-             ylabel="stream handler wall time - moto time (s)",
-             title="Fan-out of one message, 20 ms per PostToConnection")
-    axes.legend()
-    _common.save_chart(figure, "fanout")
+    cpu_ms_per_post = total_cpu / total_posts * 1000
+    base = results["baseline"]
+    print_table(
+        "Sender alone, same run, same stub: 1,000 posts on the pool (CPU ms per post)",
+        ["client", "CPU ms/post", "wall s"],
+        [[name, base[name], base[name + " wall"]]
+         for name in ("boto3 post_to_connection", "lean sender")],
+    )
+    print(f"\n{BATCH_MESSAGES} messages in one stream batch into a {BATCH_ROOM}-connection room: "
+          f"{results['batch_posts']} posts (target <= {TARGET_BATCH_POSTS}; one post per message "
+          f"per connection would be {BATCH_MESSAGES * BATCH_ROOM})")
+    summary = {
+        "cpu_ms_per_post": round(cpu_ms_per_post, 3),
+        "wall_s": {str(size): round(results["rooms"][size]["wall"], 3) for size in sizes},
+        "posts_batch_50x100": results["batch_posts"],
+    }
+    verdicts = [f"CPU per post {cpu_ms_per_post:.3f} ms "
+                f"{'met' if cpu_ms_per_post <= TARGET_CPU_MS_PER_POST else 'MISSED'}"]
+    for size, target in TARGET_WALL.items():
+        if size in results["rooms"]:
+            wall = results["rooms"][size]["wall"]
+            verdicts.append(f"{size}: {wall:.3f} s {'met' if wall <= target else 'MISSED'}")
+    verdicts.append(f"batch {results['batch_posts']} posts "
+                    f"{'met' if results['batch_posts'] <= TARGET_BATCH_POSTS else 'MISSED'}")
+    print("targets: " + "; ".join(verdicts))
+    _common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    saved = {**summary, "load_average": load, "latency_s": latency,
+             "rooms": {str(k): v for k, v in results["rooms"].items()},
+             "baseline": results["baseline"]}
+    (_common.RESULTS_DIR / "fanout.json").write_text(json.dumps(saved, indent=1))
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per size (median)")
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (median)")
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per post")
-    parser.add_argument(
-        "--threads", default="", help="pool sizes to compare, e.g. 32,64 (default: FANOUT_THREADS)"
-    )
-    parser.add_argument("--no-sequential", action="store_true", help="skip the ~20 s baseline")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
-    from chalicelib import settings
-
-    pools = [int(n) for n in args.threads.split(",") if n] or [settings.get().fanout_threads]
-    results = run(sizes, args.repeat, args.latency, pools, sequential=not args.no_sequential)
-    report(results, sizes, args.latency)
-    chart(results, sizes)
+    results = run(sizes, args.repeat, args.latency)
+    summary = report(results, sizes, args.latency)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
+    threading.stack_size(1024 * 1024)
     main()

@@ -14,13 +14,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
 from typing import Any
 
 import _common
-from _common import ManagementStub, moto_tables, print_table
+from _common import moto_tables, print_table
+
+
+class Replies:
+    """The connections behind the local Management API: keeps every post's body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def post(self, connection_id: str, data: bytes) -> None:
+        self.bodies.append(data)
+
+    def delete(self, connection_id: str) -> None:
+        pass
+
+    def info(self, connection_id: str) -> dict[str, Any]:
+        raise LookupError(connection_id)
 
 
 class QueryMeter:
@@ -78,13 +95,16 @@ def run(sizes: list[int], limits: list[int]) -> list[dict[str, Any]]:
     from tests.support import events
 
     rows: list[dict[str, Any]] = []
-    with moto_tables() as dynamodb, tempfile.TemporaryDirectory() as project_dir:
+    from chalicelib.connections_api import ENDPOINT_ENV
+    from tests.support.management_server import serve_management_api
+
+    outbox = Replies()
+    with moto_tables() as dynamodb, tempfile.TemporaryDirectory() as project_dir, \
+            serve_management_api(outbox) as endpoint:
         import app as chat_app  # after moto (moto_tables): its session must be mocked
 
-        api = chat_app.app.websocket_api
-        api._client = None
-        outbox, meter = ManagementStub(0.0, keep=True), QueryMeter()
-        outbox.attach(api.session.events)
+        os.environ[ENDPOINT_ENV] = endpoint
+        meter = QueryMeter()
         meter.attach(store.client().meta.events)
         with Client(chat_app.app, project_dir=project_dir) as client:
             for size in sizes:

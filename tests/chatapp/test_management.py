@@ -16,7 +16,7 @@ from botocore.credentials import ReadOnlyCredentials
 from chalicelib import lazy
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.errors import ConnectionGone
-from chatapp.dynamodb import FAKE_CREDENTIALS, REGION
+from chatapp.tables import FAKE_CREDENTIALS, REGION
 from chatapp.management import FRAME_MAX_BYTES, ClientBufferFull
 from tests.support.management_server import serve_management_api
 
