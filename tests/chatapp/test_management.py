@@ -16,8 +16,8 @@ from botocore.credentials import ReadOnlyCredentials
 from chalicelib import lazy
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.errors import ConnectionGone
-from chatapp.tables import FAKE_CREDENTIALS, REGION
 from chatapp.management import FRAME_MAX_BYTES, ClientBufferFull
+from chatapp.tables import FAKE_CREDENTIALS, REGION
 from tests.support.management_server import serve_management_api
 
 CONNECTION = "L0SM9cOF/HcCIhw="  # API Gateway ids may hold '/', '+' and '='
