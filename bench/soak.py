@@ -70,7 +70,7 @@ class Soak:
                     self.sockets[index] = ws
                     async for raw in ws:
                         for frame in unwrap(raw):
-                            if frame.get("type") == "presence":  # others coming and going: not traffic
+                            if frame.get("type") == "presence":  # not traffic
                                 continue
                             if frame.get("type") != "message":
                                 self.errors.append(frame)
