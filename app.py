@@ -46,7 +46,8 @@ def connect(event):
 
 @app.on_ws_message()
 def message(event):
-    websocket.handle_frame(connections_api.client(), event.connection_id, event.body)
+    replies = connections_api.client(event.domain_name, event.stage)
+    websocket.handle_frame(replies, event.connection_id, event.body)
 
 
 @app.on_ws_disconnect()

@@ -65,28 +65,35 @@ def _pool() -> urllib3.PoolManager:
     )
 
 
-def endpoint() -> str:
-    """The Management API's base URL for this stage (the local runtime's when it sets one)."""
+def endpoint(domain_name: str | None = None, stage: str | None = None) -> str:
+    """The Management API's base URL for this stage (the local runtime's when it sets one).
+
+    A WebSocket event's own domain and stage serve when WEBSOCKET_API_ID is not set.
+    """
     override = os.environ.get(ENDPOINT_ENV)
     if override:
         return override.rstrip("/")
     config = settings.get()
-    if not config.websocket_api_id:
-        raise RuntimeError("WEBSOCKET_API_ID is not set: cannot reach the connections")
-    region = aws.session().region_name
-    return (
-        f"https://{config.websocket_api_id}.execute-api.{region}.amazonaws.com"
-        f"/{config.websocket_stage}"
-    )
+    if config.websocket_api_id:
+        region = aws.session().region_name
+        return (
+            f"https://{config.websocket_api_id}.execute-api.{region}.amazonaws.com"
+            f"/{config.websocket_stage}"
+        )
+    if domain_name and stage:
+        return f"https://{domain_name}/{stage}"
+    raise RuntimeError("WEBSOCKET_API_ID is not set: cannot reach the connections")
 
 
-def client() -> ConnectionsAPI:
+def client(domain_name: str | None = None, stage: str | None = None) -> ConnectionsAPI:
     """A client for this invocation: endpoint and credentials resolved now, connections pooled."""
     session = aws.session()
     credentials = session.get_credentials()
     if credentials is None:
         raise RuntimeError("no AWS credentials to sign Management API calls with")
-    return ConnectionsAPI(endpoint(), session.region_name, credentials.get_frozen_credentials())
+    return ConnectionsAPI(
+        endpoint(domain_name, stage), session.region_name, credentials.get_frozen_credentials()
+    )
 
 
 class ConnectionsAPI:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import connections_api
+from chalicelib import connections_api, lazy
 from chalicelib.connections_api import Delivery
 from chalicelib.protocol import FRAME_MAX_BYTES
 
@@ -66,3 +66,26 @@ def test_delete_closes_the_connection_and_then_it_is_gone(api, outbox):
     assert api.delete(CONNECTION) is Delivery.SENT
     assert outbox.deleted == [CONNECTION]
     assert api.delete(CONNECTION) is Delivery.GONE
+
+
+def test_without_an_api_id_a_websocket_event_names_its_own_endpoint(monkeypatch):
+    monkeypatch.delenv(connections_api.ENDPOINT_ENV, raising=False)
+    monkeypatch.setenv("WEBSOCKET_API_ID", "")
+    lazy.reset()
+    try:
+        url = connections_api.endpoint("abc.execute-api.us-east-1.amazonaws.com", "api")
+        assert url == "https://abc.execute-api.us-east-1.amazonaws.com/api"
+        with pytest.raises(RuntimeError, match="WEBSOCKET_API_ID"):
+            connections_api.endpoint()
+    finally:
+        lazy.reset()
+
+
+def test_the_api_id_names_the_stage_endpoint(monkeypatch):
+    monkeypatch.delenv(connections_api.ENDPOINT_ENV, raising=False)
+    monkeypatch.setenv("WEBSOCKET_API_ID", "w1")
+    lazy.reset()
+    try:
+        assert connections_api.endpoint() == "https://w1.execute-api.us-east-1.amazonaws.com/api"
+    finally:
+        lazy.reset()
