@@ -64,7 +64,7 @@ def test_a_reset_connection_is_retried_on_a_new_one(api, outbox):
 
 def test_delete_closes_the_connection_and_then_it_is_gone(api, outbox):
     assert api.delete(CONNECTION) is Delivery.SENT
-    assert outbox.deleted == [CONNECTION]
+    assert outbox.closed == [CONNECTION]
     assert api.delete(CONNECTION) is Delivery.GONE
 
 

@@ -189,7 +189,7 @@ def test_a_reader_that_keeps_refusing_is_closed_and_nobody_else_waits_for_it(
     assert result == {"batchItemFailures": []}
     assert received(outbox, alice) == ["one", "two"]
     assert received(outbox, slow) == []
-    assert outbox.deleted == [slow]  # DeleteConnection: its client reconnects and catches up
+    assert outbox.closed == [slow]  # DeleteConnection: its client reconnects and catches up
 
 
 def test_a_reader_that_refuses_once_gets_its_frames_on_a_retry(chat, outbox, stream):
@@ -199,7 +199,7 @@ def test_a_reader_that_refuses_once_gets_its_frames_on_a_retry(chat, outbox, str
     _, result = deliver(chat, stream)
     assert result == {"batchItemFailures": []}
     assert received(outbox, busy) == ["patience"]
-    assert outbox.deleted == []
+    assert outbox.closed == []
 
 
 def test_a_page_handed_over_by_message_keys_is_read_and_delivered_in_order(chat, outbox, stream):
