@@ -1,10 +1,10 @@
 // Prints the gzip size of the built JavaScript and fails the build when it is
-// over the budget of issue 4 (80 KB gzip for all JS the page loads).
+// over the budget (90 KB gzip for all JS the page loads: issue 12 raised issue 4's 80 KB for the room features).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-const BUDGET_BYTES = 80 * 1024;
+const BUDGET_BYTES = 90 * 1024;
 const assets = new URL('../dist/assets/', import.meta.url).pathname;
 
 const files = readdirSync(assets).filter((name) => name.endsWith('.js'));
