@@ -15,6 +15,7 @@ provider "aws" {
   endpoints {
     apigateway     = local.endpoint
     apigatewayv2   = local.endpoint
+    cloudfront     = local.endpoint
     dynamodb       = local.endpoint
     iam            = local.endpoint
     lambda         = local.endpoint
