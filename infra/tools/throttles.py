@@ -24,7 +24,7 @@ def available_concurrency(lambda_client: Any, function_name: str) -> int:
         current = lambda_client.get_function_concurrency(FunctionName=function_name)
     except lambda_client.exceptions.ResourceNotFoundException:
         return unreserved  # first deploy: the function does not exist yet
-    return unreserved + current.get("ReservedConcurrentExecutions", 0)
+    return unreserved + (current.get("ReservedConcurrentExecutions") or 0)
 
 
 def rest_stage(apigateway: Any, rest_api_id: str, stage: str, rate: float, burst: int) -> bool:

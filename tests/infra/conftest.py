@@ -54,13 +54,16 @@ class Moto:
         )
 
 
-def start_moto(log: Path) -> Moto:
-    """A moto server in its own process (in-process moto would share state with other tests)."""
+def start_moto(log: Path, env: dict[str, str] | None = None) -> Moto:
+    """A moto server in its own process (in-process moto would share state with other
+    tests), with the emulator gaps of tests/infra/moto_launcher.py filled."""
     port = free_port()
     process = subprocess.Popen(
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tests.infra.moto_launcher", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

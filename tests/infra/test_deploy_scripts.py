@@ -21,6 +21,8 @@ from infra.tools import site, stage_config
 
 from .conftest import ROOT, Moto, run
 
+HERE = Path(__file__).resolve().parent
+
 pytestmark = pytest.mark.infra
 
 STAGE = "dev"
@@ -38,6 +40,7 @@ def _copy_repo(target: Path) -> Path:
         else:
             shutil.copy2(source, target / name)
     shutil.copytree(ROOT / "infra", target / "infra", ignore=skip)
+    shutil.copy2(HERE / "emulated_cloudfront_override.tf", target / "infra")
     (target / ".chalice").mkdir()
     for path in (ROOT / ".chalice").glob("*.json"):
         shutil.copy2(path, target / ".chalice" / path.name)
