@@ -59,7 +59,7 @@ trap 'on_error' ERR
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-if [ "$COMBINED" = 1 ]; then TOTAL=7; else TOTAL=10; fi
+if [ "$COMBINED" = 1 ]; then TOTAL=8; else TOTAL=10; fi
 STEP=0
 
 # ---------------------------------------------------------------- 1. tools

@@ -11,8 +11,9 @@ answers for the call, no more, and names the gap it fills:
    `x-amazon-apigateway-integration` blocks are the same in both versions.
 2. Chalice's CORS OPTIONS methods are MOCK integrations without `uri` or
    `httpMethod`; moto's importer passes them on as missing arguments (TypeError → 500).
-3. apigatewayv2 CreateDeployment is not implemented (404); UpdateStage neither
-   (deploy.sh sets the WebSocket default route's throttles with it).
+3. apigatewayv2 deployments are not implemented (404: Chalice creates one,
+   Terraform creates, reads and deletes one); UpdateStage neither (deploy.sh
+   sets the WebSocket default route's throttles with it).
 4. lambda GetAccountSettings is not implemented; answered from moto's own
    MOTO_LAMBDA_CONCURRENCY_QUOTA model (default 1000) minus the reservations.
 
@@ -73,20 +74,42 @@ def _patch_rest_api_import() -> None:
 
 
 def _patch_websocket_deployments_and_stages() -> None:
-    apigatewayv2_urls.url_paths["{0}/v2/apis/(?P<api_id>[^/]+)/deployments$"] = (
+    deployments = "{0}/v2/apis/(?P<api_id>[^/]+)/deployments"
+    apigatewayv2_urls.url_paths[deployments + "$"] = ApiGatewayV2Response.dispatch
+    apigatewayv2_urls.url_paths[deployments + "/(?P<deployment_id>[^/]+)$"] = (
         ApiGatewayV2Response.dispatch
     )
 
+    def stored(self: ApiGatewayV2Response) -> dict[str, dict[str, Any]]:
+        # Kept on the backend, so moto's reset forgets them with everything else.
+        backend = self.apigatewayv2_backend
+        if not hasattr(backend, "launcher_deployments"):
+            backend.launcher_deployments = {}
+        return backend.launcher_deployments
+
     def create_deployment(self: ApiGatewayV2Response):
         body = json.loads(self.body or "{}")
-        # The API must exist, as on AWS.
-        self.apigatewayv2_backend.get_api(self.path.split("/")[-2])
+        api_id = self.path.split("/")[-2]
+        self.apigatewayv2_backend.get_api(api_id)  # the API must exist, as on AWS
         deployment = {
             "deploymentId": uuid.uuid4().hex[:10],
             "deploymentStatus": "DEPLOYED",
             "description": body.get("description", ""),
+            "createdDate": "2026-01-01T00:00:00Z",
         }
+        stored(self)[f"{api_id}/{deployment['deploymentId']}"] = deployment
         return 201, {}, json.dumps(deployment)
+
+    def get_deployment(self: ApiGatewayV2Response):
+        key = "/".join(self.path.split("/")[-3::2])
+        if key not in stored(self):
+            missing = {"x-amzn-ErrorType": "NotFoundException"}
+            return 404, missing, json.dumps({"message": "Invalid Deployment identifier specified"})
+        return 200, {}, json.dumps(stored(self)[key])
+
+    def delete_deployment(self: ApiGatewayV2Response):
+        stored(self).pop("/".join(self.path.split("/")[-3::2]), None)
+        return 204, {}, ""
 
     def update_stage(self: ApiGatewayV2Response):
         api_id = self.path.split("/")[-3]
@@ -106,6 +129,8 @@ def _patch_websocket_deployments_and_stages() -> None:
         return 200, {}, json.dumps(stage.to_json())
 
     ApiGatewayV2Response.create_deployment = create_deployment
+    ApiGatewayV2Response.get_deployment = get_deployment
+    ApiGatewayV2Response.delete_deployment = delete_deployment
     ApiGatewayV2Response.update_stage = update_stage
 
 
