@@ -140,6 +140,32 @@ def run(
     return result
 
 
+class Background:
+    """A command running beside the test (its output in files: pipes would fill up)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.args, self.stdout, self.stderr = args, log.with_suffix(".out"), log.with_suffix(".err")
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
+
+    def result(self, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        """Wait for it; fails like `run` when it failed."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        result = subprocess.CompletedProcess(
+            self.args, code, self.stdout.read_text(), self.stderr.read_text()
+        )
+        if code != 0:
+            raise AssertionError(
+                f"{' '.join(self.args)} exited {code}\n"
+                f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+            )
+        return result
+
+
 def copy_infra(target: Path) -> Path:
     """infra/*.tf in a scratch directory, reading the repository's tables.json."""
     target.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,9 @@ answers for the call, no more, and names the gap it fills:
    sets the WebSocket default route's throttles with it).
 4. lambda GetAccountSettings is not implemented; answered from moto's own
    MOTO_LAMBDA_CONCURRENCY_QUOTA model (default 1000) minus the reservations.
+5. A CloudFront distribution is "InProgress" for several reads (moto's state
+   manager) and Terraform waits for "Deployed" before deleting one: set to
+   deploy at once, as moto's own API allows.
 
 The version is checked so an upgrade fails here, loudly, instead of patching
 code that moved.
@@ -162,6 +165,14 @@ def _patch_lambda_account_settings() -> None:
     LambdaResponse.get_account_settings = get_account_settings
 
 
+def _deploy_distributions_at_once() -> None:
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(
+        model_name="cloudfront::distribution", transition={"progression": "immediate"}
+    )
+
+
 def patch() -> None:
     """Fill the gaps (idempotent per process)."""
     if moto.__version__ != WRITTEN_FOR:
@@ -172,6 +183,7 @@ def patch() -> None:
     _patch_rest_api_import()
     _patch_websocket_deployments_and_stages()
     _patch_lambda_account_settings()
+    _deploy_distributions_at_once()
 
 
 def main(argv: list[str]) -> None:

@@ -8,6 +8,12 @@ with the WebSocket API's id), the throttles, the stream mapping's settings, the
 CSP's API origins, config.json and the CloudFront invalidation. One deployed
 stage is shared by the checks; then a second run changes nothing, cleanup.sh
 removes every resource of the stage, and deploying again works.
+
+Beside it, in its own copy of the repository and on the same server, stage `tf`
+goes through `./deploy.sh --terraform` (one Terraform state: apply, checks of
+what Chalice's package cannot express, destroy). The two run at the same time:
+most of their minutes are Terraform's own waits (the provider polls a
+CloudFront distribution for 30 s before deleting it), not CPU.
 """
 
 from __future__ import annotations
@@ -16,18 +22,21 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from infra.tools import chalice_state, event_source, site, stage_config
 
-from .conftest import ROOT, Moto, run
+from .conftest import ROOT, Background, Moto, run
 
 HERE = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.infra
 
 STAGE = "dev"
+TERRAFORM_STAGE = "tf"
 APP_FILES = ("app.py", "requirements.txt", "chalicelib", "deploy.sh", "cleanup.sh", "Makefile")
 TABLES = stage_config.TABLES
 
@@ -73,9 +82,30 @@ def deploy(repo: Path, env: dict[str, str], *options: str):
 
 
 @pytest.fixture(scope="module")
-def deployed(repo: Path, env: dict[str, str]):
-    """One `./deploy.sh --yes --skip-build` run: every check below shares its stage."""
-    return deploy(repo, env)
+def terraform_stage() -> dict[str, Any]:
+    """The `--terraform` stage's copy of the repository and its background runs."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    repo: Path,
+    env: dict[str, str],
+    terraform_stage: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+):
+    """One `./deploy.sh --yes --skip-build` run: every check below shares its stage.
+
+    Then `./deploy.sh --terraform --stage tf` starts beside the checks (after this
+    run filled Terraform's plugin cache, which is not safe for concurrent inits).
+    """
+    result = deploy(repo, env)
+    copy = _copy_repo(tmp_path_factory.mktemp("repo-terraform"))
+    command = ["./deploy.sh", "--yes", "--skip-build", "--terraform", "--stage", TERRAFORM_STAGE]
+    terraform_stage.update(
+        repo=copy, apply=Background(command, env, copy, copy.parent / "deploy-terraform")
+    )
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -348,33 +378,146 @@ def test_second_run_changes_nothing(second_run) -> None:
     assert "Content-Security-Policy already allows" in out
 
 
+# ------------------------------------------------------------ --terraform
+
+
 @pytest.fixture(scope="module")
-def cleaned(second_run, repo: Path, env: dict[str, str]):
-    """One `./cleanup.sh --yes` run, after every check of the deployed stage."""
+def terraform_applied(terraform_stage: dict[str, Any]):
+    return terraform_stage["apply"].result()
+
+
+@pytest.fixture(scope="module")
+def terraform_outputs(
+    terraform_applied, terraform_stage: dict[str, Any], env: dict[str, str], terraform: str
+) -> dict:
+    directory = f"-chdir=infra/combined/{TERRAFORM_STAGE}"
+    result = run([terraform, directory, "output", "-json"], env, terraform_stage["repo"])
+    return {name: output["value"] for name, output in json.loads(result.stdout).items()}
+
+
+def test_terraform_path_applies_every_step(terraform_applied) -> None:
+    for number in range(1, 9):
+        assert f"[{number}/8]" in terraform_applied.stdout
+    assert "Apply complete!" in terraform_applied.stdout
+
+
+def test_terraform_path_points_the_site_at_its_apis(moto: Moto, terraform_outputs: dict) -> None:
+    bucket = terraform_outputs["site_bucket"]
+    body = moto.client("s3").get_object(Bucket=bucket, Key="config.json")["Body"]
+    assert json.loads(body.read()) == {
+        "apiUrl": terraform_outputs["EndpointURL"].rstrip("/"),
+        "wsUrl": terraform_outputs["WebsocketConnectEndpointURL"].rstrip("/"),
+    }
+
+
+def test_terraform_path_sets_what_chalice_package_cannot(
+    moto: Moto, terraform_outputs: dict
+) -> None:
+    aws_lambda = moto.client("lambda")
+    name = stage_config.lambda_name(TERRAFORM_STAGE, "on_new_messages")
+    arn = aws_lambda.get_function_configuration(FunctionName=name)["FunctionArn"]
+    (mapping,) = aws_lambda.list_event_source_mappings(FunctionName=arn)["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == terraform_outputs["stream_arns"]["messages"]
+    for key, value in event_source.WANTED.items():
+        assert mapping[key] == value, key
+    limits = terraform_outputs["throttles"]
+    rest_api_id = urlsplit(terraform_outputs["EndpointURL"]).netloc.split(".")[0]
+    rest = moto.client("apigateway").get_stage(restApiId=rest_api_id, stageName="api")
+    assert rest["methodSettings"]["*/*"]["throttlingRateLimit"] == limits["rest_rate_limit"]
+    assert rest["methodSettings"]["*/*"]["throttlingBurstLimit"] == limits["rest_burst_limit"]
+    websocket_api_id = urlsplit(terraform_outputs["WebsocketConnectEndpointURL"]).netloc
+    route = moto.client("apigatewayv2").get_stage(
+        ApiId=websocket_api_id.split(".")[0], StageName="api"
+    )["DefaultRouteSettings"]
+    assert route["ThrottlingRateLimit"] == limits["websocket_rate_limit"]
+    assert route["ThrottlingBurstLimit"] == limits["websocket_burst_limit"]
+    reserved = aws_lambda.get_function_concurrency(
+        FunctionName=stage_config.lambda_name(TERRAFORM_STAGE, "api_handler")
+    )
+    assert reserved["ReservedConcurrentExecutions"] == limits["api_reserved_concurrency"]
+
+
+def test_terraform_path_gives_each_function_its_own_policy(moto: Moto, terraform_applied) -> None:
+    iam, aws_lambda = moto.client("iam"), moto.client("lambda")
+    for function in ("api_handler", "websocket_message", "on_new_messages"):
+        name = stage_config.lambda_name(TERRAFORM_STAGE, function)
+        role = aws_lambda.get_function_configuration(FunctionName=name)["Role"].rsplit("/", 1)[-1]
+        (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        granted = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+        sids = {statement["Sid"] for statement in granted["Statement"]}
+        wanted = stage_config.PERMISSIONS[function]
+        assert ("JwtSecret" in sids) == bool(wanted.get("jwt_secret")), function
+        assert ("UsersTable" in sids) == ("users" in wanted.get("tables", {})), function
+
+
+# -------------------------------------------------------------- cleanup
+
+
+def left_of_stage(moto: Moto, stage: str, rest_api_ids: set[str]) -> dict[str, list]:
+    """What the server still holds of one stage (names carry the stage; the REST API
+    is named after the app, so it is found by id)."""
+    prefix = f"chalice-chat-{stage}"
+    cloudfront = moto.client("cloudfront")
+    names = {
+        "tables": moto.client("dynamodb").list_tables()["TableNames"],
+        "buckets": [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]],
+        "parameters": [p["Name"] for p in moto.client("ssm").describe_parameters()["Parameters"]],
+        "log groups": [
+            g["logGroupName"] for g in moto.client("logs").describe_log_groups()["logGroups"]
+        ],
+        "functions": [
+            f["FunctionName"] for f in moto.client("lambda").list_functions()["Functions"]
+        ],
+        "mappings": [
+            m["FunctionArn"]
+            for m in moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        ],
+        "roles": [r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]],
+        "WebSocket APIs": [a["Name"] for a in moto.client("apigatewayv2").get_apis()["Items"]],
+        "distributions": [
+            d["Comment"]
+            for d in cloudfront.list_distributions()["DistributionList"].get("Items", [])
+        ],
+        "origin access controls": [
+            c["Name"]
+            for c in cloudfront.list_origin_access_controls()["OriginAccessControlList"].get(
+                "Items", []
+            )
+        ],
+    }
+    left = {
+        kind: [name for name in found if prefix in name or f"chalice-chat {stage} " in name]
+        for kind, found in names.items()
+    }
+    left["REST APIs"] = [
+        api["id"] for api in moto.client("apigateway").get_rest_apis()["items"]
+        if api["id"] in rest_api_ids
+    ]  # fmt: skip
+    return {kind: found for kind, found in left.items() if found}
+
+
+@pytest.fixture(scope="module")
+def cleaned(
+    second_run,
+    terraform_outputs: dict,
+    terraform_stage: dict[str, Any],
+    repo: Path,
+    env: dict[str, str],
+):
+    """One `./cleanup.sh --yes` run, after every check of the deployed stages (the
+    `--terraform` stage is destroyed beside it)."""
+    command = ["./cleanup.sh", "--yes", "--terraform", "--stage", TERRAFORM_STAGE]
+    copy = terraform_stage["repo"]
+    terraform_stage["destroy"] = Background(command, env, copy, copy.parent / "cleanup-terraform")
     return run(["./cleanup.sh", "--yes"], env, repo, timeout=900)
 
 
-def test_cleanup_leaves_nothing_of_the_stage(moto: Moto, cleaned, repo: Path) -> None:
+def test_cleanup_leaves_nothing_of_the_stage(
+    moto: Moto, cleaned, repo: Path, state: chalice_state.Deployed
+) -> None:
     assert "Destroy complete!" in cleaned.stdout
     assert "5 objects deleted" in cleaned.stdout
-    listings = {
-        "tables": moto.client("dynamodb").list_tables()["TableNames"],
-        "buckets": moto.client("s3").list_buckets()["Buckets"],
-        "parameters": moto.client("ssm").describe_parameters()["Parameters"],
-        "log groups": moto.client("logs").describe_log_groups()["logGroups"],
-        "functions": moto.client("lambda").list_functions()["Functions"],
-        "mappings": moto.client("lambda").list_event_source_mappings()["EventSourceMappings"],
-        "roles": moto.client("iam").list_roles()["Roles"],
-        "REST APIs": moto.client("apigateway").get_rest_apis()["items"],
-        "WebSocket APIs": moto.client("apigatewayv2").get_apis()["Items"],
-        "distributions": moto.client("cloudfront")
-        .list_distributions()["DistributionList"]
-        .get("Items", []),
-        "origin access controls": moto.client("cloudfront")
-        .list_origin_access_controls()["OriginAccessControlList"]
-        .get("Items", []),
-    }
-    assert {kind: found for kind, found in listings.items() if found} == {}
+    assert left_of_stage(moto, STAGE, {state.rest_api_id}) == {}
     assert not (repo / ".chalice" / "deployed" / f"{STAGE}.json").exists()
 
 
@@ -388,3 +531,12 @@ def test_deploy_after_cleanup_starts_afresh(cleaned, repo: Path, env: dict[str, 
     again = deploy(repo, env)
     assert "[10/10] Done" in again.stdout
     assert chalice_state.read(STAGE, repo / ".chalice") is not None
+
+
+def test_terraform_cleanup_destroys_its_stage(
+    moto: Moto, cleaned, terraform_stage: dict[str, Any], terraform_outputs: dict
+) -> None:
+    destroyed = terraform_stage["destroy"].result()
+    assert "Destroy complete!" in destroyed.stdout
+    rest_api_id = urlsplit(terraform_outputs["EndpointURL"]).netloc.split(".")[0]
+    assert left_of_stage(moto, TERRAFORM_STAGE, {rest_api_id}) == {}
