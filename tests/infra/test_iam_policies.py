@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
-from chalicelib import auth, lazy, settings
+from chalicelib import lazy, settings
 from chatapp.dynamodb import ensure_tables
 from chatapp.streams import dynamodb_event_sources, lambda_record
 from infra.tools import stage_config
@@ -208,16 +207,18 @@ def chat(account: Account) -> dict[str, Any]:
     """One conversation, each step under the role of the function AWS would run it in."""
     seen: dict[str, dict[str, str]] = {table: {} for table in stage_config.STREAM_TABLES}
     outcome: dict[str, Any] = {}
+    token: dict[str, str] = {}
     with running_as(account, "api_handler"):
         for name in ("alice", "bob"):
-            _rest(account, "/signup", {"username": name, "password": "correct horse"})
+            signup = _rest(account, "/signup", {"username": name, "password": "correct horse"})
+            token[name] = signup.json_body["token"]
         outcome["wrong password"] = _rest(
             account, "/login", {"username": "alice", "password": "wrong horse"}
         ).status_code
         login = _rest(account, "/login", {"username": "alice", "password": "correct horse"})
         outcome["login"] = login.status_code
+        token["alice"] = login.json_body["token"]
         outcome["health"] = account.client.http.get("/health").status_code
-    token = {name: auth.issue_token(name, int(time.time())).token for name in ("alice", "bob")}
     connections = {name: events.connection_id() for name in ("alice", "bob")}
     with running_as(account, "websocket_connect"):
         for name, connection in connections.items():
@@ -230,6 +231,8 @@ def chat(account: Account) -> dict[str, Any]:
         {"action": "sendMessage", "text": "once", "clientId": "c-1"},
         {"action": "getMessages", "limit": 10},
         {"action": "ping"},
+        {"action": "getMembers"},
+        {"action": "typing"},
         {"action": "joinRoom", "room": "random"},
         {"action": "joinRoom", "room": "general"},
     ]
@@ -245,6 +248,12 @@ def chat(account: Account) -> dict[str, Any]:
         with running_as(account, "deliver_to_connections"):
             for _, payload in account.record.invoke_payloads:
                 account.client.lambda_.invoke("deliver_to_connections", json.loads(payload))
+    with running_as(account, "api_handler"):
+        bearer = {"Authorization": f"Bearer {token['alice']}"}
+        outcome["rooms"] = account.client.http.get("/rooms", headers=bearer).status_code
+        outcome["logout"] = account.client.http.post(
+            "/logout", headers={"Authorization": f"Bearer {token['bob']}"}
+        ).status_code
     with running_as(account, "websocket_disconnect"):
         event = events.ws_event("$disconnect", connections["bob"])
         account.client.lambda_.invoke("disconnect", event)
@@ -257,6 +266,7 @@ def chat(account: Account) -> dict[str, Any]:
 def test_the_chat_ran_as_a_user_sees_it(chat: dict[str, Any]) -> None:
     assert chat["login"] == 200 and chat["health"] == 200
     assert chat["wrong password"] == 401
+    assert chat["rooms"] == 200 and chat["logout"] == 204
     assert chat["connect alice"]["statusCode"] == 200
     assert chat["on_new_messages"] == {"batchItemFailures": []}
 
