@@ -59,7 +59,7 @@ trap 'on_error' ERR
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-if [ "$COMBINED" = 1 ]; then TOTAL=8; else TOTAL=10; fi
+if [ "$COMBINED" = 1 ]; then TOTAL=8; else TOTAL=11; fi
 STEP=0
 
 # ---------------------------------------------------------------- 1. tools
@@ -150,7 +150,7 @@ if [ "$COMBINED" = 1 ]; then
   step "Uploading the site and its config.json"
   upload_site "$REST_URL" "$WS_URL"
   step "Stream mappings and throttles"
-  note "ReportBatchItemFailures and the throttles are in $DIR/chalice_override.tf.json and throttles.tf.json"
+  note "ReportBatchItemFailures, throttles and the delivery queue: $DIR/chalice_override.tf.json, additions.tf.json"
 else
   # ------------------------------------------------ chalice deploy
   step "Building the site"
@@ -186,6 +186,10 @@ else
 
   step "Stream mappings: ReportBatchItemFailures, bisect on error, bounded retries"
   notes "$("$PY" -m infra.tools stream-mappings --stage "$STAGE" --region "$REGION" --outputs "$WORK/outputs.json")"
+
+  step "Delivery function: failed asynchronous invocations kept in the queue"
+  notes "$("$PY" -m infra.tools delivery-destination --region "$REGION" \
+    --function "chalice-chat-$STAGE-deliver_to_connections" --queue-arn "$(output failed_deliveries_queue_arn)")"
 
   step "Content-Security-Policy: the APIs' origins"
   apply_api_origins infra "$STAGE" "$("$PY" -m infra.tools deployed --stage "$STAGE" api_origins)"

@@ -10,8 +10,12 @@ variable "log_retention_days" {
 
 locals {
   permissions_file = var.permissions_file != "" ? var.permissions_file : "${path.module}/../.chalice/permissions.json"
-  # Every function of .chalice/permissions.json (keys starting with "_" are comments).
-  lambda_functions = [for name, _ in jsondecode(file(local.permissions_file)) : name if !startswith(name, "_")]
+  # Every function of .chalice/permissions.json (keys starting with "_" are comments),
+  # but deliver_to_connections, whose log group delivery.tf makes with its metric filter.
+  lambda_functions = [
+    for name, _ in jsondecode(file(local.permissions_file)) :
+    name if !startswith(name, "_") && name != "deliver_to_connections"
+  ]
   log_groups = [
     for name in local.lambda_functions :
     name == "api_handler" ? "/aws/lambda/${var.app_name}-${var.stage}" : "/aws/lambda/${var.app_name}-${var.stage}-${name}"

@@ -22,6 +22,7 @@ provider "aws" {
     logs           = local.endpoint
     s3             = local.endpoint
     secretsmanager = local.endpoint
+    sqs            = local.endpoint
     ssm            = local.endpoint
     sts            = local.endpoint
   }

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import event_source, stage_config
+from . import delivery, event_source, stage_config
 from .stage_config import ROOT, StageValues
 
 INFRA = ROOT / "infra"
@@ -153,8 +153,24 @@ def override(package: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rest_throttle() -> dict[str, Any]:
-    """The REST stage's default method throttling (a resource the package lacks)."""
+def additions(package: dict[str, Any]) -> dict[str, Any]:
+    """Resources the package lacks: the REST stage's throttling, the delivery
+    function's on-failure destination."""
+    resources = package.get("resource", {})
+    functions = resources.get("aws_lambda_function", {})
+    # infra/delivery.tf's queue keeps the delivery function's failed async invocations.
+    invoke_configs = {
+        name: {
+            "function_name": f"${{aws_lambda_function.{name}.function_name}}",
+            "maximum_retry_attempts": delivery.MAXIMUM_RETRY_ATTEMPTS,
+            "maximum_event_age_in_seconds": delivery.MAXIMUM_EVENT_AGE_SECONDS,
+            "destination_config": {
+                "on_failure": {"destination": "${aws_sqs_queue.failed_deliveries.arn}"}
+            },
+        }
+        for name in functions
+        if stage_config.PERMISSIONS.get(name, {}).get("on_failure_queue")
+    }
     return {
         "resource": {
             "aws_api_gateway_method_settings": {
@@ -167,7 +183,8 @@ def rest_throttle() -> dict[str, Any]:
                         "throttling_burst_limit": "${var.rest_throttle_burst_limit}",
                     },
                 }
-            }
+            },
+            "aws_lambda_function_event_invoke_config": invoke_configs,
         }
     }
 
@@ -218,7 +235,7 @@ def build(stage: str, region: str, target: Path | None = None) -> Path:
         shutil.copy2(Path(out) / "deployment.zip", target / "deployment.zip")
     (target / "chalice.tf.json").write_text(stage_config.dumps(post_process(package, values)))
     (target / "chalice_override.tf.json").write_text(stage_config.dumps(override(package)))
-    (target / "throttles.tf.json").write_text(stage_config.dumps(rest_throttle()))
+    (target / "additions.tf.json").write_text(stage_config.dumps(additions(package)))
     tfvars = {
         "stage": stage,
         "region": region,

@@ -226,6 +226,18 @@ def policy(values: StageValues, function: str) -> dict[str, Any]:
                 ],
             }
         )
+    if spec.get("on_failure_queue"):
+        statements.append(
+            {
+                # Lambda sends a failed asynchronous invocation there with this role.
+                "Sid": "OnFailureQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [
+                    values.arn("sqs", f"{APP_NAME}-{values.stage}-{spec['on_failure_queue']}")
+                ],
+            }
+        )
     # infra/logs.tf creates the log groups (with a retention), so no CreateLogGroup.
     statements.append(
         {

@@ -122,8 +122,8 @@ def state(deployed, repo: Path) -> chalice_state.Deployed:
 
 
 def test_deploy_runs_every_step_and_prints_the_https_url(deployed, outputs: dict) -> None:
-    for number in range(1, 11):
-        assert f"[{number}/10]" in deployed.stdout
+    for number in range(1, 12):
+        assert f"[{number}/11]" in deployed.stdout
     assert "WebSocket API id recorded in .chalice/config.json" in deployed.stdout
     website = re.search(r"Website: +(\S+)", deployed.stdout).group(1)
     assert website == outputs["website_url"] == outputs["site_origin"]
@@ -344,6 +344,14 @@ def test_stream_mapping_reports_batch_item_failures(moto: Moto, outputs: dict) -
         assert mapping[key] == value, key
 
 
+def test_failed_deliveries_go_to_the_queue(moto: Moto, outputs: dict) -> None:
+    name = stage_config.lambda_name(STAGE, "deliver_to_connections")
+    config = moto.client("lambda").get_function_event_invoke_config(FunctionName=name)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == (
+        outputs["failed_deliveries_queue_arn"]
+    )
+
+
 def test_stages_are_throttled(moto: Moto, outputs: dict, state: chalice_state.Deployed) -> None:
     limits = outputs["throttles"]
     rest = moto.client("apigateway").get_stage(restApiId=state.rest_api_id, stageName="api")
@@ -374,6 +382,7 @@ def test_second_run_changes_nothing(second_run) -> None:
     assert "(unchanged); WebSocket" in out and out.count("(unchanged)") == 2
     assert "on_new_messages ← messages stream: unchanged" in out
     assert "Content-Security-Policy already allows" in out
+    assert "unchanged" in out.split("Delivery function")[1].split("\n")[1]
 
 
 # ------------------------------------------------------------ --terraform
@@ -524,7 +533,7 @@ def test_cleanup_is_safe_to_rerun(cleaned, repo: Path, env: dict[str, str]) -> N
 def test_deploy_after_cleanup_starts_afresh(cleaned, repo: Path, env: dict[str, str]) -> None:
     """chalice delete used to leave {"resources": []}, and the next deploy failed at step 5."""
     again = deploy(repo, env)
-    assert "[10/10] Done" in again.stdout
+    assert "[11/11] Done" in again.stdout
     assert chalice_state.read(STAGE, repo / ".chalice") is not None
 
 

@@ -17,14 +17,20 @@ fails here, naming the call. execute-api:ManageConnections stays unchecked
 from __future__ import annotations
 
 import importlib
+import io
 import json
+import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import boto3
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
@@ -62,7 +68,7 @@ TRUST = {
 
 def chalice_app() -> Any:
     """app.py's Chalice app, imported under the test environment (it reads settings then)."""
-    environment.apply()
+    environment.apply(overwrite=False)  # never over a role's credentials
     return importlib.import_module("app").app
 
 
@@ -85,6 +91,47 @@ class Account:
     def checks_of(self, function: str) -> list[Check]:
         role = stage_config.lambda_name(STAGE, function) + "-role"
         return [check for check in self.record.checks if check.principal == role]
+
+
+class _AcceptEveryPost(BaseHTTPRequestHandler):
+    """The Management API's answer to every post and close (moto does not check
+    execute-api, so this test does not either); connections in `gone` are gone (410)."""
+
+    gone: ClassVar[set[str]] = set()
+
+    def _accept(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        connection = unquote(self.path.rsplit("/", 1)[-1])
+        if connection in self.gone:
+            self.send_response(410)
+        else:
+            self.send_response(200 if self.command == "POST" else 204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_DELETE = _accept
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def management_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AcceptEveryPost)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "")
+    return buffer.getvalue()
 
 
 def _stage_values(dynamodb: Any) -> stage_config.StageValues:
@@ -132,10 +179,17 @@ def running_as(account: Account, function: str) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
     app = chalice_app()
-    with pytest.MonkeyPatch.context() as patch, mock_aws(config={"lambda": {"use_docker": False}}):
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        mock_aws(config={"lambda": {"use_docker": False}}),
+        management_api() as endpoint,
+    ):
+        patch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", endpoint)
         # Deployed shape: the secret comes from SSM, not from the environment.
         patch.setenv("JWT_SECRET", "")
         patch.setenv("JWT_SECRET_PARAMETER", SECRET_PARAMETER)
+        # Every room of two is "big": the fan-out hands pages to deliver_to_connections.
+        patch.setenv("BIG_ROOM_CONNECTIONS", "1")
         lazy.reset()
         dynamodb = boto3.client("dynamodb")
         ensure_tables(dynamodb)
@@ -155,6 +209,14 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
                 PolicyName="policy",
                 PolicyDocument=json.dumps(stage_config.policy(values, function)),
             )
+            if function == "deliver_to_connections":  # the target of on_new_messages' Invoke
+                boto3.client("lambda").create_function(
+                    FunctionName=stage_config.lambda_name(STAGE, function),
+                    Runtime="python3.12",
+                    Role=arn,
+                    Handler="app.deliver_to_connections",
+                    Code={"ZipFile": _empty_zip()},
+                )
             assumed = sts.assume_role(RoleArn=arn, RoleSessionName=function)["Credentials"]
             credentials[function] = {
                 "AWS_ACCESS_KEY_ID": assumed["AccessKeyId"],
@@ -199,7 +261,10 @@ def _as_mapping(account: Account, function: str, table: str, after: dict[str, st
         records += [lambda_record(record, stream_arn, REGION) for record in batch]
     if not records:
         return None
-    return account.client.lambda_.invoke(function, {"Records": records}).payload
+    # Invoked as Lambda would: the context names the deployed function, whose
+    # siblings (the delivery function) the handler derives from it.
+    context = LambdaContext(stage_config.lambda_name(STAGE, function), memory_size=1769)
+    return chalice_app().handler_map[function]({"Records": records}, context)
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +305,8 @@ def chat(account: Account) -> dict[str, Any]:
         for frame in frames:
             event = events.ws_event("$default", connections["alice"], body=json.dumps(frame))
             account.client.lambda_.invoke("message", event)
+    # Bob's socket has gone without a $disconnect: the fan-out must delete it.
+    _AcceptEveryPost.gone = {connections["bob"]}
     for function, table in stage_config.stream_sources().items():
         if in_app(function):
             with running_as(account, function):

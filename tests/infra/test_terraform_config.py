@@ -68,5 +68,6 @@ def test_combined_package_gets_every_stream_mapping_and_the_throttles(
     assert set(override["aws_lambda_event_source_mapping"]) == set(
         package["aws_lambda_event_source_mapping"]
     )
-    throttles = json.loads((combined_dir / "throttles.tf.json").read_text())["resource"]
-    assert "aws_api_gateway_method_settings" in throttles
+    additions = json.loads((combined_dir / "additions.tf.json").read_text())["resource"]
+    assert "aws_api_gateway_method_settings" in additions
+    assert set(additions["aws_lambda_function_event_invoke_config"]) == {"deliver_to_connections"}
