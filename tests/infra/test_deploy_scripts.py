@@ -347,8 +347,9 @@ def test_stream_mapping_reports_batch_item_failures(moto: Moto, outputs: dict) -
 def test_failed_deliveries_go_to_the_queue(moto: Moto, outputs: dict) -> None:
     name = stage_config.lambda_name(STAGE, "deliver_to_connections")
     config = moto.client("lambda").get_function_event_invoke_config(FunctionName=name)
-    assert config["DestinationConfig"]["OnFailure"]["Destination"] == (
-        outputs["failed_deliveries_queue_arn"]
+    assert (
+        config["DestinationConfig"]["OnFailure"]["Destination"]
+        == (outputs["failed_deliveries_queue_arn"])
     )
 
 
