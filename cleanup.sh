@@ -55,9 +55,10 @@ confirm "Delete stage '$STAGE' in $REGION: its APIs, Lambdas, tables with every 
 step "chalice delete --stage $STAGE"
 if [ "$COMBINED" = 1 ]; then
   note "the Lambdas and APIs are in the Terraform state: terraform destroy removes them"
-elif [ -f ".chalice/deployed/$STAGE.json" ]; then
+elif [ -n "$("$PY" -m infra.tools deployed --stage "$STAGE" rest_api_url)" ]; then
   .venv/bin/chalice delete --stage "$STAGE"
-  rm -f ".chalice/deployed/$STAGE.sha256"
+  # chalice delete leaves {"resources": []}, which the next deploy must not take for a stage.
+  rm -f ".chalice/deployed/$STAGE.json" ".chalice/deployed/$STAGE.sha256"
 else
   note "nothing recorded in .chalice/deployed/$STAGE.json; looking for what a failed deploy left"
   LEFT=$("$PY" -m infra.tools leftovers --stage "$STAGE" --region "$REGION")

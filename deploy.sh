@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Deploy one stage of chalice-chat to AWS in one command (README: "Deploy to AWS").
 #
-#   infra/ (Terraform: tables, site bucket, JWT secret, log groups)
-#   -> chalice deploy (Lambdas, REST + WebSocket APIs, stream mapping)
-#   -> the stream mapping's ReportBatchItemFailures (Chalice cannot set it)
-#   -> the site and its config.json on S3.
+#   infra/ (Terraform: tables, private site bucket + CloudFront, JWT secret, log groups)
+#   -> chalice deploy (Lambdas with a role each, REST + WebSocket APIs, stream mappings)
+#   -> what Chalice cannot set: stage throttles, every stream mapping's
+#      ReportBatchItemFailures, the APIs' origins in the site's Content-Security-Policy
+#   -> the site and its config.json on S3, then a CloudFront invalidation.
 #
 # Every step checks before it changes, so a second run changes only what changed.
 # AWS_ENDPOINT_URL (e.g. a moto server) sends Terraform, Chalice and boto3 to an
@@ -58,9 +59,8 @@ trap 'on_error' ERR
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-if [ "$COMBINED" = 1 ]; then TOTAL=7; else TOTAL=8; fi
+if [ "$COMBINED" = 1 ]; then TOTAL=8; else TOTAL=11; fi
 STEP=0
-FUNCTION_PREFIX="chalice-chat-$STAGE"
 
 # ---------------------------------------------------------------- 1. tools
 step "Checking prerequisites"
@@ -88,64 +88,112 @@ build_site() {
   [ -f frontend/dist/index.html ] || fail "frontend/dist/index.html missing after the build"
 }
 
-upload_site() { # [rest_url ws_url]
+upload_site() { # [rest_url ws_url]: config.json only with both URLs; then the invalidation
   [ -f frontend/dist/index.html ] || return 0
-  "$PY" -m infra.tools upload-site --region "$REGION" --bucket "$SITE_BUCKET" \
-    --dist frontend/dist --rest-api-url "${1:-}" --websocket-api-url "${2:-}"
+  notes "$("$PY" -m infra.tools upload-site --region "$REGION" --bucket "$SITE_BUCKET" \
+    --dist frontend/dist --rest-api-url "${1:-}" --websocket-api-url "${2:-}" \
+    --distribution-id "$(output distribution_id)")"
+}
+
+read_outputs() { # read_outputs DIR: its state's outputs into $WORK/outputs.json
+  terraform -chdir="$1" output -json >"$WORK/outputs.json"
+  SITE_BUCKET=$(output site_bucket)
+  WEBSITE_URL=$(output website_url)
+}
+
+# What the account can reserve for the REST function (infra/throttles.tf decides).
+UNRESERVED=$("$PY" -m infra.tools available-concurrency --stage "$STAGE" --region "$REGION")
+TF_VARS=(-var "stage=$STAGE" -var "region=$REGION" -var "account_unreserved_concurrency=$UNRESERVED")
+
+apply_api_origins() { # DIR WORKSPACE ORIGINS: the CSP's connect-src, applied only on a change
+  if [ "$3" = "$API_ORIGINS" ]; then
+    note "Content-Security-Policy already allows $3"
+    return 0
+  fi
+  API_ORIGINS=$3
+  note "Content-Security-Policy: connect-src 'self' plus $API_ORIGINS"
+  terraform_apply "$1" "$2" "${TF_VARS[@]}" -var "api_origins=$API_ORIGINS"
+}
+
+report_reserved_concurrency() {
+  local reserved
+  reserved=$(output throttles api_reserved_concurrency)
+  if [ "$reserved" = 0 ]; then
+    note "WARNING: no concurrency reserved for the REST function: the account can reserve $UNRESERVED"
+    note "and AWS keeps 100 unreserved. Raise the quota and deploy again (README, Throttles)."
+  else
+    note "REST function: $reserved concurrent executions reserved (and its cap)"
+  fi
 }
 
 if [ "$COMBINED" = 1 ]; then
   # ------------------------------------------------ --terraform: one state
+  DIR=infra/combined/$STAGE
   step "Building the site"
   build_site
-  step "Packaging the app with infra/ into infra/combined/$STAGE/"
-  DIR=$("$PY" -m infra.tools combined --stage "$STAGE" --region "$REGION" | tail -n 1)
-  step "Terraform plan and apply of $DIR"
-  terraform_apply "$DIR" "" -var "stage=$STAGE" -var "region=$REGION"
+  step "Packaging the app with infra/ into $DIR/"
+  "$PY" -m infra.tools combined --stage "$STAGE" --region "$REGION" >/dev/null
+  terraform_init "$DIR" ""
   terraform -chdir="$DIR" output -json >"$WORK/outputs.json"
-  SITE_BUCKET=$(output site_bucket)
-  WEBSITE_URL=$(output website_url)
+  API_ORIGINS=$("$PY" -m infra.tools api-origins --outputs "$WORK/outputs.json")
+  step "Terraform plan and apply of $DIR"
+  terraform_apply "$DIR" "" "${TF_VARS[@]}" -var "api_origins=$API_ORIGINS"
+  read_outputs "$DIR"
+  report_reserved_concurrency
+  step "Content-Security-Policy: the APIs' origins"
+  apply_api_origins "$DIR" "" "$("$PY" -m infra.tools api-origins --outputs "$WORK/outputs.json")"
+  read_outputs "$DIR"
   REST_URL=$(output EndpointURL)
   REST_URL=${REST_URL%/}
   WS_URL=$(output WebsocketConnectEndpointURL)
   WS_URL=${WS_URL%/}
   step "Uploading the site and its config.json"
   upload_site "$REST_URL" "$WS_URL"
-  step "Checking the stream mapping"
-  note "ReportBatchItemFailures comes from infra/combined/$STAGE/chalice_override.tf.json"
+  step "Stream mappings and throttles"
+  note "ReportBatchItemFailures, throttles and the delivery queue: $DIR/chalice_override.tf.json, additions.tf.json"
 else
   # ------------------------------------------------ chalice deploy
   step "Building the site"
   build_site
   step "Terraform plan and apply of infra/ (workspace $STAGE)"
-  terraform_apply infra "$STAGE" -var "stage=$STAGE" -var "region=$REGION"
-  terraform -chdir=infra output -json >"$WORK/outputs.json"
-  SITE_BUCKET=$(output site_bucket)
-  WEBSITE_URL=$(output website_url)
-  STREAM_ARN=$(output messages_stream_arn)
+  API_ORIGINS=$("$PY" -m infra.tools deployed --stage "$STAGE" api_origins)
+  terraform_apply infra "$STAGE" "${TF_VARS[@]}" -var "api_origins=$API_ORIGINS"
+  read_outputs infra
+  report_reserved_concurrency
 
   step "Uploading the site (config.json follows once the APIs exist)"
   upload_site
 
   step "chalice deploy --stage $STAGE"
-  # The stream ARN is read when the Chalice CLI imports app.py, not from config.json.
-  export MESSAGES_STREAM_ARN=$STREAM_ARN
+  # Stream ARNs are read when the Chalice CLI imports app.py, not from config.json.
+  STREAM_ENV=$("$PY" -m infra.tools stream-environment --stage "$STAGE" --outputs "$WORK/outputs.json")
+  while IFS= read -r assignment; do export "${assignment?}"; done <<<"$STREAM_ENV"
   CHANGE=$("$PY" -m infra.tools stage-config --stage "$STAGE" --outputs "$WORK/outputs.json")
-  note ".chalice/config.json and policy-$STAGE.json: $CHANGE"
+  note ".chalice/config.json and policy-$STAGE-<function>.json: $CHANGE"
   chalice_deploy
-  # The stream handler posts to the WebSocket API, whose id exists only now.
+  # The functions that post to connections need the WebSocket API's id, and
+  # their policies name it: it exists only now.
   CHANGE=$("$PY" -m infra.tools stage-config --stage "$STAGE" --outputs "$WORK/outputs.json")
   if [ "$CHANGE" = changed ]; then
-    note "WebSocket API id recorded in .chalice/config.json: deploying again"
+    note "WebSocket API id recorded in .chalice/config.json and the policies: deploying again"
     chalice_deploy
   fi
   REST_URL=$("$PY" -m infra.tools deployed --stage "$STAGE" rest_api_url)
   WS_URL=$("$PY" -m infra.tools deployed --stage "$STAGE" websocket_api_url)
 
-  step "Stream mapping: ReportBatchItemFailures, bisect on error, bounded retries"
-  CHANGE=$("$PY" -m infra.tools stream-mapping --region "$REGION" \
-    --function "$FUNCTION_PREFIX-on_new_messages" --stream-arn "$STREAM_ARN")
-  note "event source mapping: $CHANGE"
+  step "Throttles: REST stage and WebSocket default route"
+  notes "$("$PY" -m infra.tools throttles --stage "$STAGE" --region "$REGION" --outputs "$WORK/outputs.json")"
+
+  step "Stream mappings: ReportBatchItemFailures, bisect on error, bounded retries"
+  notes "$("$PY" -m infra.tools stream-mappings --stage "$STAGE" --region "$REGION" --outputs "$WORK/outputs.json")"
+
+  step "Delivery function: failed asynchronous invocations kept in the queue"
+  notes "$("$PY" -m infra.tools delivery-destination --region "$REGION" \
+    --function "chalice-chat-$STAGE-deliver_to_connections" --queue-arn "$(output failed_deliveries_queue_arn)")"
+
+  step "Content-Security-Policy: the APIs' origins"
+  apply_api_origins infra "$STAGE" "$("$PY" -m infra.tools deployed --stage "$STAGE" api_origins)"
+  read_outputs infra
 
   step "Writing config.json for the site"
   upload_site "$REST_URL" "$WS_URL"

@@ -9,11 +9,17 @@ variable "log_retention_days" {
 }
 
 locals {
-  lambda_functions = ["websocket_connect", "websocket_message", "websocket_disconnect", "on_new_messages"]
-  log_groups = concat(
-    ["/aws/lambda/${var.app_name}-${var.stage}"],
-    [for name in local.lambda_functions : "/aws/lambda/${var.app_name}-${var.stage}-${name}"],
-  )
+  permissions_file = var.permissions_file != "" ? var.permissions_file : "${path.module}/../.chalice/permissions.json"
+  # Every function of .chalice/permissions.json (keys starting with "_" are comments),
+  # but deliver_to_connections, whose log group delivery.tf makes with its metric filter.
+  lambda_functions = [
+    for name, _ in jsondecode(file(local.permissions_file)) :
+    name if !startswith(name, "_") && name != "deliver_to_connections"
+  ]
+  log_groups = [
+    for name in local.lambda_functions :
+    name == "api_handler" ? "/aws/lambda/${var.app_name}-${var.stage}" : "/aws/lambda/${var.app_name}-${var.stage}-${name}"
+  ]
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {

@@ -23,24 +23,45 @@ output "table_arns" {
   value       = { for logical, table in aws_dynamodb_table.table : logical => table.arn }
 }
 
-output "messages_stream_arn" {
-  description = "The messages table's stream (MESSAGES_STREAM_ARN; source of on_new_messages)."
-  value       = aws_dynamodb_table.table["messages"].stream_arn
+output "stream_arns" {
+  description = "Stream ARN per logical table that has one (each goes in its tables.json stream_arn_env)."
+  value       = { for logical, table in aws_dynamodb_table.table : logical => table.stream_arn if table.stream_enabled }
 }
 
 output "site_bucket" {
-  description = "Bucket that holds the built site."
+  description = "Private bucket that holds the built site (read only by the distribution)."
   value       = aws_s3_bucket.site.id
 }
 
+output "distribution_id" {
+  description = "CloudFront distribution of the site (deploy.sh invalidates index.html and config.json)."
+  value       = aws_cloudfront_distribution.site.id
+}
+
 output "website_url" {
-  description = "The site's address (S3 website endpoint, plain HTTP)."
-  value       = "http://${aws_s3_bucket_website_configuration.site.website_endpoint}"
+  description = "The site's address (HTTPS through CloudFront)."
+  value       = "https://${local.site_host}"
 }
 
 output "site_origin" {
   description = "Origin the REST API allows through CORS (CORS_ORIGIN)."
-  value       = "http://${aws_s3_bucket_website_configuration.site.website_endpoint}"
+  value       = "https://${local.site_host}"
+}
+
+output "content_security_policy" {
+  description = "The Content-Security-Policy the site is served with."
+  value       = local.content_security_policy
+}
+
+output "throttles" {
+  description = "Throttles deploy.sh applies after chalice deploy (README, Deploy)."
+  value = {
+    rest_rate_limit          = var.rest_throttle_rate_limit
+    rest_burst_limit         = var.rest_throttle_burst_limit
+    websocket_rate_limit     = var.websocket_throttle_rate_limit
+    websocket_burst_limit    = var.websocket_throttle_burst_limit
+    api_reserved_concurrency = local.api_reserved_concurrency
+  }
 }
 
 output "jwt_secret_parameter" {

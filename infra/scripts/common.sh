@@ -19,6 +19,11 @@ step() { # numbered progress: step "what happens now"
 
 note() { printf '      %s\n' "$*"; }
 
+notes() { # notes "several lines": each as a note
+  local line
+  while IFS= read -r line; do note "$line"; done <<<"$1"
+}
+
 fail() {
   if [ "${STEP:-0}" -gt 0 ]; then
     printf '%s: step %d/%d (%s) failed: %s\n' "$SCRIPT" "$STEP" "$TOTAL" "$STEP_NAME" "$*" >&2
@@ -111,9 +116,10 @@ terraform_apply() { # terraform_apply DIR WORKSPACE -var ...: plan, show, ask, a
   terraform -chdir="$dir" apply -input=false "$WORK/tfplan"
 }
 
-output() { # output NAME: one value of the last `terraform output -json`
-  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["value"])' \
-    "$WORK/outputs.json" "$1"
+output() { # output NAME [KEY]: one value (or one key of a map) of the last `terraform output -json`
+  "$PY" -c 'import json,sys
+value = json.load(open(sys.argv[1]))[sys.argv[2]]["value"]
+print(value[sys.argv[3]] if len(sys.argv) > 3 else value)' "$WORK/outputs.json" "$@"
 }
 
 app_fingerprint() { # what chalice deploy would upload, plus its stage config
@@ -121,8 +127,8 @@ app_fingerprint() { # what chalice deploy would upload, plus its stage config
     local sources=(app.py requirements.txt chalicelib)
     [ -d vendor ] && sources+=(vendor)
     find "${sources[@]}" -type f ! -name '*.pyc' | LC_ALL=C sort | xargs sha256sum
-    sha256sum .chalice/config.json ".chalice/policy-$STAGE.json"
-    echo "$MESSAGES_STREAM_ARN $REGION"
+    sha256sum .chalice/config.json .chalice/policy-"$STAGE"-*.json
+    echo "${STREAM_ENV:-} $REGION"
   } | sha256sum | cut -d' ' -f1
 }
 

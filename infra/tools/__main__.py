@@ -16,6 +16,7 @@ from . import (
     rotate_secret,
     site,
     stage_config,
+    throttles,
 )
 
 
@@ -44,8 +45,13 @@ def credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outputs(path: str) -> dict:
+    """`terraform output -json`, name → value."""
+    return {name: output["value"] for name, output in json.loads(Path(path).read_text()).items()}
+
+
 def write_stage_config(args: argparse.Namespace) -> int:
-    """Write .chalice/config.json's stage and its policy file from Terraform outputs."""
+    """Write .chalice/config.json's stage and its policy files from Terraform outputs."""
     outputs = json.loads(Path(args.outputs).read_text())
     deployed = chalice_state.read(args.stage)
     values = stage_config.StageValues.from_terraform_outputs(
@@ -55,18 +61,82 @@ def write_stage_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def deployed(args: argparse.Namespace) -> int:
-    """Print one value chalice deploy recorded for the stage (empty before the first)."""
-    state = chalice_state.read(args.stage)
-    print(getattr(state, args.field) if state else "")
+def stream_environment(args: argparse.Namespace) -> int:
+    """Print NAME=ARN for each stream (tables.json's stream_arn_env), one a line."""
+    outputs = json.loads(Path(args.outputs).read_text())
+    values = stage_config.StageValues.from_terraform_outputs(args.stage, outputs)
+    for name, arn in stage_config.stream_environment(values).items():
+        print(f"{name}={arn}")
     return 0
 
 
-def stream_mapping(args: argparse.Namespace) -> int:
-    """Turn on ReportBatchItemFailures (and friends) on the stream handler's mapping."""
+def deployed(args: argparse.Namespace) -> int:
+    """Print one value chalice deploy recorded for the stage (empty before the first)."""
+    state = chalice_state.read(args.stage)
+    if args.field == "api_origins":  # a Terraform list, for infra/'s api_origins
+        print(json.dumps(state.api_origins() if state else []))
+    else:
+        print(getattr(state, args.field) if state else "")
+    return 0
+
+
+def combined_api_origins(args: argparse.Namespace) -> int:
+    """Print the API origins a `--terraform` state holds (a Terraform list; [] before)."""
+    outputs = _outputs(args.outputs) if Path(args.outputs).stat().st_size else {}
+    urls = (outputs.get("EndpointURL", ""), outputs.get("WebsocketConnectEndpointURL", ""))
+    print(json.dumps(chalice_state.api_origins(*urls)))
+    return 0
+
+
+def stream_mappings(args: argparse.Namespace) -> int:
+    """Turn on ReportBatchItemFailures (and friends) on every stream handler's mapping."""
     client = _boto3().client("lambda", region_name=args.region)
-    changed = event_source.configure(client, args.function, args.stream_arn)
-    print(f"updated {', '.join(changed)}" if changed else "unchanged")
+    streams = _outputs(args.outputs)["stream_arns"]
+    state = chalice_state.read(args.stage)
+    for function, table in stage_config.stream_sources().items():
+        if state is None or function not in state.functions:
+            print(f"{function}: not in this app (yet)")
+            continue
+        name = stage_config.lambda_name(args.stage, function)
+        changed = event_source.configure(client, name, streams[table])
+        print(f"{function} ← {table} stream: {'updated' if changed else 'unchanged'}")
+    return 0
+
+
+def apply_throttles(args: argparse.Namespace) -> int:
+    """Rate and burst limits on the REST stage and the WebSocket stage's default route."""
+    boto3 = _boto3()
+    limits = _outputs(args.outputs)["throttles"]
+    state = chalice_state.read(args.stage)
+    if state is None:
+        raise LookupError(f"nothing deployed for stage {args.stage}: run chalice deploy first")
+    rest = throttles.rest_stage(
+        boto3.client("apigateway", region_name=args.region),
+        state.rest_api_id,
+        stage_config.WEBSOCKET_STAGE,
+        float(limits["rest_rate_limit"]),
+        int(limits["rest_burst_limit"]),
+    )
+    websocket = throttles.websocket_stage(
+        boto3.client("apigatewayv2", region_name=args.region),
+        state.websocket_api_id,
+        stage_config.WEBSOCKET_STAGE,
+        float(limits["websocket_rate_limit"]),
+        int(limits["websocket_burst_limit"]),
+    )
+    print(
+        f"REST {limits['rest_rate_limit']}/s burst {limits['rest_burst_limit']}"
+        f" ({'updated' if rest else 'unchanged'}); WebSocket {limits['websocket_rate_limit']}/s"
+        f" burst {limits['websocket_burst_limit']} ({'updated' if websocket else 'unchanged'})"
+    )
+    return 0
+
+
+def available_concurrency(args: argparse.Namespace) -> int:
+    """Print how much concurrency the account could reserve for the REST function."""
+    client = _boto3().client("lambda", region_name=args.region)
+    name = stage_config.lambda_name(args.stage, stage_config.REST_FUNCTION)
+    print(throttles.available_concurrency(client, name))
     return 0
 
 
@@ -91,6 +161,14 @@ def upload_site(args: argparse.Namespace) -> int:
         f"{len(report['uploaded'])} uploaded, {len(report['unchanged'])} unchanged,"
         f" {len(report['deleted'])} deleted"
     )
+    if args.distribution_id:
+        cloudfront = _boto3().client("cloudfront", region_name=args.region)
+        invalidation = site.invalidate(cloudfront, args.distribution_id, report["uploaded"])
+        print(
+            f"CloudFront invalidation {invalidation} completed"
+            if invalidation
+            else "no CloudFront invalidation needed"
+        )
     return 0
 
 
@@ -142,20 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     stage = (["--stage"], {"default": "dev"})
     region = (["--region"], {"default": None})
     command("credentials", credentials, region)
-    command("stage-config", write_stage_config, stage, (["--outputs"], {"required": True}))
-    command(
-        "deployed",
-        deployed,
-        stage,
-        (["field"], {"choices": ["rest_api_url", "websocket_api_url", "websocket_api_id"]}),
-    )
-    command(
-        "stream-mapping",
-        stream_mapping,
-        region,
-        (["--function"], {"required": True}),
-        (["--stream-arn"], {"required": True}),
-    )
+    outputs = (["--outputs"], {"required": True, "help": "`terraform output -json` saved"})
+    command("stage-config", write_stage_config, stage, outputs)
+    command("stream-environment", stream_environment, stage, outputs)
+    fields = ["rest_api_url", "websocket_api_url", "websocket_api_id", "rest_api_id", "api_origins"]
+    command("deployed", deployed, stage, (["field"], {"choices": fields}))
+    command("api-origins", combined_api_origins, outputs)
+    command("stream-mappings", stream_mappings, stage, region, outputs)
+    command("throttles", apply_throttles, stage, region, outputs)
+    command("available-concurrency", available_concurrency, stage, region)
     command(
         "delivery-destination",
         delivery_destination,
@@ -171,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         (["--dist"], {"required": True}),
         (["--rest-api-url"], {"default": ""}),
         (["--websocket-api-url"], {"default": ""}),
+        (["--distribution-id"], {"default": ""}),
     )
     command("empty-bucket", empty_bucket, region, (["--bucket"], {"required": True}))
     command("leftovers", remove_leftovers, stage, region)

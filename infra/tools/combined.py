@@ -5,7 +5,8 @@ provider < 5 and wants the `null` provider (aws/chalice #2066). This module
 packages the app with sentinel values in place of everything infra/ creates,
 then rewrites the package: the version pins and the null data source go, each
 sentinel becomes a reference to the infra/ resource, and an override file adds
-what Chalice cannot express (the stream mapping's ReportBatchItemFailures).
+what Chalice cannot express (every stream mapping's ReportBatchItemFailures, the
+API stages' throttles, the REST function's reserved concurrency).
 The result lives in infra/combined/<stage>/ next to its own state.
 """
 
@@ -20,11 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import event_source, stage_config
+from . import delivery, event_source, stage_config
 from .stage_config import ROOT, StageValues
 
 INFRA = ROOT / "infra"
-STREAM_MAPPING = f"{stage_config.STREAM_FUNCTION}-dynamodb-event-source"
 # What Chalice deploys (DESIGN.md, Layout); the package is built from a copy of these.
 APP_FILES = ("app.py", "requirements.txt", "chalicelib", "vendor")
 
@@ -35,14 +35,20 @@ def references(values: StageValues) -> dict[str, str]:
         values.account_id: "${data.aws_caller_identity.current.account_id}",
         values.region: "${var.region}",
         values.partition: "${data.aws_partition.current.partition}",
-        values.messages_stream_arn: '${aws_dynamodb_table.table["messages"].stream_arn}',
-        values.site_origin: "http://${aws_s3_bucket_website_configuration.site.website_endpoint}",
+        values.site_origin: "https://${local.site_host}",
         values.jwt_secret_parameter: "${aws_ssm_parameter.jwt_secret.name}",
         values.websocket_api_id: "${aws_apigatewayv2_api.websocket_api.id}",
     }
     for logical, name in values.table_names.items():
         refs[name] = f'${{aws_dynamodb_table.table["{logical}"].name}}'
+    for logical, arn in values.stream_arns.items():
+        refs[arn] = f'${{aws_dynamodb_table.table["{logical}"].stream_arn}}'
     return refs
+
+
+def stream_mapping(function: str) -> str:
+    """The name Chalice's Terraform package gives a function's stream mapping."""
+    return f"{function}-dynamodb-event-source"
 
 
 def sentinels(stage: str) -> StageValues:
@@ -53,7 +59,9 @@ def sentinels(stage: str) -> StageValues:
         account_id="SENTINEL-ACCOUNT",
         partition="SENTINEL-PARTITION",
         table_names={logical: f"SENTINEL-TABLE-{logical}" for logical in stage_config.TABLES},
-        messages_stream_arn="SENTINEL-MESSAGES-STREAM-ARN",
+        stream_arns={
+            logical: f"SENTINEL-STREAM-ARN-{logical}" for logical in stage_config.STREAM_TABLES
+        },
         jwt_secret_parameter="SENTINEL-JWT-SECRET-PARAMETER",
         site_origin="SENTINEL-SITE-ORIGIN",
         websocket_api_id="SENTINEL-WEBSOCKET-API-ID",
@@ -111,19 +119,72 @@ def _rest_api_stage_resource(package: dict[str, Any]) -> None:
     package["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
 
 
-def override() -> dict[str, Any]:
-    """The stream mapping settings of event_source.WANTED, as a Terraform override."""
+def override(package: dict[str, Any]) -> dict[str, Any]:
+    """What Chalice cannot express, as a Terraform override of its package."""
     wanted = event_source.WANTED
+    resources = package.get("resource", {})
+    mappings = {
+        stream_mapping(function): {
+            "function_response_types": wanted["FunctionResponseTypes"],
+            "bisect_batch_on_function_error": wanted["BisectBatchOnFunctionError"],
+            "maximum_retry_attempts": wanted["MaximumRetryAttempts"],
+            "maximum_record_age_in_seconds": wanted["MaximumRecordAgeInSeconds"],
+        }
+        for function in stage_config.stream_sources()
+        if stream_mapping(function) in resources.get("aws_lambda_event_source_mapping", {})
+    }
     return {
         "resource": {
-            "aws_lambda_event_source_mapping": {
-                STREAM_MAPPING: {
-                    "function_response_types": wanted["FunctionResponseTypes"],
-                    "bisect_batch_on_function_error": wanted["BisectBatchOnFunctionError"],
-                    "maximum_retry_attempts": wanted["MaximumRetryAttempts"],
-                    "maximum_record_age_in_seconds": wanted["MaximumRecordAgeInSeconds"],
+            "aws_lambda_event_source_mapping": mappings,
+            "aws_apigatewayv2_stage": {
+                "websocket_api_stage": {
+                    "default_route_settings": {
+                        "throttling_rate_limit": "${var.websocket_throttle_rate_limit}",
+                        "throttling_burst_limit": "${var.websocket_throttle_burst_limit}",
+                    }
                 }
-            }
+            },
+            "aws_lambda_function": {
+                stage_config.REST_FUNCTION: {
+                    "reserved_concurrent_executions": "${local.api_reserved_concurrent_executions}"
+                }
+            },
+        }
+    }
+
+
+def additions(package: dict[str, Any]) -> dict[str, Any]:
+    """Resources the package lacks: the REST stage's throttling, the delivery
+    function's on-failure destination."""
+    resources = package.get("resource", {})
+    functions = resources.get("aws_lambda_function", {})
+    # infra/delivery.tf's queue keeps the delivery function's failed async invocations.
+    invoke_configs = {
+        name: {
+            "function_name": f"${{aws_lambda_function.{name}.function_name}}",
+            "maximum_retry_attempts": delivery.MAXIMUM_RETRY_ATTEMPTS,
+            "maximum_event_age_in_seconds": delivery.MAXIMUM_EVENT_AGE_SECONDS,
+            "destination_config": {
+                "on_failure": {"destination": "${aws_sqs_queue.failed_deliveries.arn}"}
+            },
+        }
+        for name in functions
+        if stage_config.PERMISSIONS.get(name, {}).get("on_failure_queue")
+    }
+    return {
+        "resource": {
+            "aws_api_gateway_method_settings": {
+                "rest_api_throttle": {
+                    "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                    "stage_name": "${aws_api_gateway_stage.rest_api.stage_name}",
+                    "method_path": "*/*",
+                    "settings": {
+                        "throttling_rate_limit": "${var.rest_throttle_rate_limit}",
+                        "throttling_burst_limit": "${var.rest_throttle_burst_limit}",
+                    },
+                }
+            },
+            "aws_lambda_function_event_invoke_config": invoke_configs,
         }
     }
 
@@ -146,7 +207,8 @@ def chalice_package(stage: str, values: StageValues, out: Path) -> dict[str, Any
         deployments.mkdir(exist_ok=True)
         (project / ".chalice" / "deployments").symlink_to(deployments)
         stage_config.write(values, project / ".chalice")
-        env = dict(os.environ, MESSAGES_STREAM_ARN=values.messages_stream_arn)
+        # Stream ARNs are read when the Chalice CLI imports app.py, not from config.json.
+        env = dict(os.environ, **stage_config.stream_environment(values))
         env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         chalice = Path(sys.executable).with_name("chalice")
         subprocess.run(
@@ -172,9 +234,13 @@ def build(stage: str, region: str, target: Path | None = None) -> Path:
         package = chalice_package(stage, values, Path(out))
         shutil.copy2(Path(out) / "deployment.zip", target / "deployment.zip")
     (target / "chalice.tf.json").write_text(stage_config.dumps(post_process(package, values)))
-    (target / "chalice_override.tf.json").write_text(stage_config.dumps(override()))
-    tables_file = os.path.relpath(ROOT / "chalicelib" / "tables.json", target)
-    (target / "terraform.tfvars.json").write_text(
-        stage_config.dumps({"stage": stage, "region": region, "tables_file": tables_file})
-    )
+    (target / "chalice_override.tf.json").write_text(stage_config.dumps(override(package)))
+    (target / "additions.tf.json").write_text(stage_config.dumps(additions(package)))
+    tfvars = {
+        "stage": stage,
+        "region": region,
+        "tables_file": os.path.relpath(ROOT / "chalicelib" / "tables.json", target),
+        "permissions_file": os.path.relpath(stage_config.CHALICE_DIR / "permissions.json", target),
+    }
+    (target / "terraform.tfvars.json").write_text(stage_config.dumps(tfvars))
     return target

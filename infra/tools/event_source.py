@@ -1,10 +1,10 @@
-"""Settings Chalice cannot give the stream's event source mapping.
+"""Settings Chalice cannot give a stream's event source mapping.
 
-Chalice creates the DynamoDB stream mapping of on_new_messages but never sets
-FunctionResponseTypes, so the handler's batchItemFailures would be ignored and a
-single bad record would make Lambda retry the whole batch (re-sending every
-message in it) until the records expire. These settings make a failure cost one
-record, a bounded number of times.
+Chalice creates the DynamoDB stream mapping of each `on_dynamodb_record` handler
+but never sets FunctionResponseTypes, so the handler's batchItemFailures would be
+ignored and a single bad record would make Lambda retry the whole batch (re-sending
+every message in it) until the records expire. These settings make a failure
+cost one record, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -24,13 +24,18 @@ WANTED: dict[str, Any] = {
 
 def configure(lambda_client: Any, function_name: str, stream_arn: str) -> list[str]:
     """Apply WANTED to the function's mappings of that stream; the UUIDs it changed."""
+    # By ARN: Chalice registers the mapping with the function's ARN, and some
+    # emulators match FunctionName= literally; AWS accepts either.
+    function_arn = lambda_client.get_function_configuration(FunctionName=function_name)[
+        "FunctionArn"
+    ]
     mappings = lambda_client.list_event_source_mappings(
-        FunctionName=function_name, EventSourceArn=stream_arn
+        FunctionName=function_arn, EventSourceArn=stream_arn
     )["EventSourceMappings"]
     if not mappings:
         raise LookupError(
             f"{function_name} has no event source mapping for {stream_arn}: "
-            "did chalice deploy run with this MESSAGES_STREAM_ARN?"
+            "did chalice deploy run with this stream's ARN in its environment?"
         )
     if len(mappings) > 1:
         # A chalice deploy that failed half-way and ran again subscribes twice:

@@ -1,8 +1,10 @@
-"""Upload the built site to its bucket, and empty the bucket on cleanup.
+"""Upload the built site to its bucket, invalidate what CloudFront may hold, empty on cleanup.
 
 Hashed assets (Vite's assets/*-<hash>.js) never change under one name and are
 cached for a year; index.html and config.json change on every deploy and must be
-revalidated, or visitors keep an old app pointing at an old API.
+revalidated, or visitors keep an old app pointing at an old API. CloudFront
+serves those two uncached (infra/site.tf), but "/" maps to index.html under the
+default behaviour, so a deploy that changes them invalidates all three paths.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ TYPES = {
 NO_CACHE = "no-cache"  # may be stored, but revalidated (cheap 304s) on every load
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=300"
+ENTRY_PATHS = {"index.html": ["/", "/index.html"], CONFIG_KEY: ["/config.json"]}
 
 
 def content_type(key: str) -> str:
@@ -123,3 +127,30 @@ def empty(s3: Any, bucket: str) -> int:
     except s3.exceptions.NoSuchBucket:
         return 0
     return deleted
+
+
+def invalidate(
+    cloudfront: Any, distribution_id: str, uploaded: list[str], timeout_s: float = 900
+) -> str | None:
+    """Invalidate the entry paths among `uploaded` and wait for it; the invalidation id."""
+    paths = sorted(path for key in uploaded for path in ENTRY_PATHS.get(key, []))
+    if not paths:
+        return None
+    created = cloudfront.create_invalidation(
+        DistributionId=distribution_id,
+        InvalidationBatch={
+            "Paths": {"Quantity": len(paths), "Items": paths},
+            "CallerReference": f"deploy-{time.time_ns()}",
+        },
+    )["Invalidation"]
+    deadline = time.monotonic() + timeout_s
+    status = created["Status"]
+    # Compared without case: boto3's waiter wants "Completed", and emulators say "COMPLETED".
+    while status.lower() != "completed":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"invalidation {created['Id']} still {status} after {timeout_s} s")
+        time.sleep(5)
+        status = cloudfront.get_invalidation(DistributionId=distribution_id, Id=created["Id"])[
+            "Invalidation"
+        ]["Status"]
+    return created["Id"]

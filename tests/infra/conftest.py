@@ -54,13 +54,16 @@ class Moto:
         )
 
 
-def start_moto(log: Path) -> Moto:
-    """A moto server in its own process (in-process moto would share state with other tests)."""
+def start_moto(log: Path, env: dict[str, str] | None = None) -> Moto:
+    """A moto server in its own process (in-process moto would share state with other
+    tests), with the emulator gaps of tests/infra/moto_launcher.py filled."""
     port = free_port()
     process = subprocess.Popen(
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tests.infra.moto_launcher", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -135,6 +138,32 @@ def run(
             f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
         )
     return result
+
+
+class Background:
+    """A command running beside the test (its output in files: pipes would fill up)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.args, self.stdout, self.stderr = args, log.with_suffix(".out"), log.with_suffix(".err")
+        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
+            self.process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
+
+    def result(self, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        """Wait for it; fails like `run` when it failed."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        result = subprocess.CompletedProcess(
+            self.args, code, self.stdout.read_text(), self.stderr.read_text()
+        )
+        if code != 0:
+            raise AssertionError(
+                f"{' '.join(self.args)} exited {code}\n"
+                f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+            )
+        return result
 
 
 def copy_infra(target: Path) -> Path:

@@ -16,23 +16,29 @@ from infra.tools import chalice_state, combined, event_source, site, stage_confi
 from .conftest import ROOT
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/chalice-chat-dev-messages/stream/2026"
+CONNECTIONS_STREAM = (
+    "arn:aws:dynamodb:us-east-1:123456789012:table/chalice-chat-dev-connections/stream/2026"
+)
 FUNCTION = "chalice-chat-dev-on_new_messages"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
 UUID = "0d8e5c1a-6c1d-4a53-9f3e-2b7d1f0c9a11"
+FUNCTIONS = set(stage_config.PERMISSIONS)
 
 
 # ------------------------------------------------------------------ .chalice
 
 
-def outputs(stage: str = "dev") -> dict:
+def outputs(stage: str = "dev", reserved: int = 10) -> dict:
     """`terraform output -json` as infra/ gives it (account 123456789012)."""
     values = {
         "region": "eu-west-1",
         "account_id": "123456789012",
         "partition": "aws",
         "table_names": {name: f"chalice-chat-{stage}-{name}" for name in stage_config.TABLES},
-        "messages_stream_arn": STREAM,
+        "stream_arns": {"messages": STREAM, "connections": CONNECTIONS_STREAM},
         "jwt_secret_parameter": f"/chalice-chat/{stage}/jwt-secret",
-        "site_origin": "http://site.s3-website-eu-west-1.amazonaws.com",
+        "site_origin": "https://d111111abcdef8.cloudfront.net",
+        "throttles": {"api_reserved_concurrency": reserved},
     }
     return {name: {"value": value, "type": "string"} for name, value in values.items()}
 
@@ -45,7 +51,7 @@ def chalice_dir(tmp_path: Path) -> Path:
     return target
 
 
-def test_committed_config_has_every_table_and_no_secret() -> None:
+def test_committed_config_has_every_table_a_policy_per_function_and_no_secret() -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     assert config["app_name"] == "chalice-chat"
     assert config["autogen_policy"] is False
@@ -55,23 +61,26 @@ def test_committed_config_has_every_table_and_no_secret() -> None:
         env = stage["environment_variables"]
         for spec in stage_config.TABLES.values():
             assert env[spec["name_env"]].startswith(f"chalice-chat-{name}-")
-        assert env["JWT_SECRET_PARAMETER"] == f"/chalice-chat/{name}/jwt-secret"
-        assert "JWT_SECRET" not in env
-        assert env["CORS_ORIGIN"].startswith("http") and env["CORS_ORIGIN"] != "*"
-        assert (
-            "WEBSOCKET_API_ID"
-            in stage["lambda_functions"]["on_new_messages"]["environment_variables"]
-        )
-        assert (ROOT / ".chalice" / stage["iam_policy_file"]).is_file()
+            if "stream_arn_env" in spec:
+                assert env[spec["stream_arn_env"]].startswith("arn:aws:dynamodb:")
+        assert "JWT_SECRET" not in env and "JWT_SECRET_PARAMETER" not in env
+        assert env["CORS_ORIGIN"].startswith("https://")
+        # A stage-level policy file would override every function's own.
+        assert "iam_policy_file" not in stage
+        functions = stage["lambda_functions"]
+        assert set(functions) == FUNCTIONS
+        for function, settings in functions.items():
+            policy_file = ROOT / ".chalice" / settings["iam_policy_file"]
+            assert json.loads(policy_file.read_text()) == stage_config.policy(
+                stage_config.StageValues.placeholder(name), function
+            ), f"{policy_file.name} is stale: regenerate it from permissions.json"
+        secret_readers = {f for f, s in functions.items() if "JWT_SECRET_PARAMETER" in str(s)}
+        assert secret_readers == {"api_handler", "websocket_connect"}
     memory = {
         name: function["lambda_memory_size"]
         for name, function in config["lambda_functions"].items()
     }
     assert memory["api_handler"] >= 1024  # bcrypt at cost 12 is CPU-bound
-    assert set(memory) == {
-        "api_handler", "websocket_connect", "websocket_message", "websocket_disconnect",
-        "on_new_messages",
-    }  # fmt: skip
     assert "JWT_SECRET" not in json.dumps(config).replace("JWT_SECRET_PARAMETER", "")
 
 
@@ -80,13 +89,49 @@ def test_stage_config_writes_terraform_outputs_and_is_idempotent(chalice_dir: Pa
     assert stage_config.write(values, chalice_dir) is True
     assert stage_config.write(values, chalice_dir) is False
     config = json.loads((chalice_dir / "config.json").read_text())
-    env = config["stages"]["dev"]["environment_variables"]
+    stage = config["stages"]["dev"]
+    env = stage["environment_variables"]
     assert env["MESSAGES_STREAM_ARN"] == STREAM
+    assert env["CONNECTIONS_STREAM_ARN"] == CONNECTIONS_STREAM
     assert env["USERS_TABLE"] == "chalice-chat-dev-users"
+    assert env["CORS_ORIGIN"] == "https://d111111abcdef8.cloudfront.net"
+    assert stage["lambda_functions"]["api_handler"]["reserved_concurrency"] == 10
+    for function in FUNCTIONS:
+        assert (chalice_dir / f"policy-dev-{function}.json").is_file()
     # Memory settings and other stages are left as committed.
     committed = json.loads((ROOT / ".chalice" / "config.json").read_text())
     assert config["lambda_functions"] == committed["lambda_functions"]
     assert config["stages"]["prod"] == committed["stages"]["prod"]
+
+
+def test_no_reserved_concurrency_when_the_account_cannot_spare_it(chalice_dir: Path) -> None:
+    stage_config.write(
+        stage_config.StageValues.from_terraform_outputs("dev", outputs(reserved=0)), chalice_dir
+    )
+    config = json.loads((chalice_dir / "config.json").read_text())
+    assert "reserved_concurrency" not in config["stages"]["dev"]["lambda_functions"]["api_handler"]
+
+
+def _statements(values: stage_config.StageValues, function: str) -> dict[str, dict]:
+    return {s["Sid"]: s for s in stage_config.policy(values, function)["Statement"]}
+
+
+def test_message_handler_policy_grants_no_users_table_and_no_secret() -> None:
+    values = stage_config.StageValues.from_terraform_outputs("dev", outputs())
+    resources = json.dumps(stage_config.policy(values, "websocket_message"))
+    assert "chalice-chat-dev-users" not in resources
+    assert "ssm:" not in resources
+    assert "BatchGetItem" not in resources and "BatchWriteItem" not in resources
+    stream = _statements(values, "on_new_messages")
+    assert stream["MessagesStream"]["Resource"] == [STREAM]
+    assert "ssm:" not in json.dumps(stream)
+    assert stream["Invoke"]["Resource"] == [
+        "arn:aws:lambda:eu-west-1:123456789012:function:chalice-chat-dev-deliver_to_connections"
+    ]
+    presence = _statements(values, "on_connection_changes")
+    assert presence["ConnectionsStream"]["Resource"] == [CONNECTIONS_STREAM]
+    logs = _statements(values, "api_handler")["Logs"]["Resource"]
+    assert logs == ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/chalice-chat-dev:*"]
 
 
 def test_policy_narrows_to_the_websocket_api_once_its_id_is_known(chalice_dir: Path) -> None:
@@ -94,10 +139,7 @@ def test_policy_narrows_to_the_websocket_api_once_its_id_is_known(chalice_dir: P
     after = stage_config.StageValues.from_terraform_outputs("dev", outputs(), "abc123")
 
     def connections(values: stage_config.StageValues) -> list[str]:
-        (statement,) = [
-            s for s in stage_config.policy(values)["Statement"] if s["Sid"] == "PostToConnections"
-        ]
-        return statement["Resource"]
+        return _statements(values, "on_new_messages")["ManageConnections"]["Resource"]
 
     assert connections(before) == [
         "arn:aws:execute-api:eu-west-1:123456789012:*/api/*/@connections/*"
@@ -108,39 +150,55 @@ def test_policy_narrows_to_the_websocket_api_once_its_id_is_known(chalice_dir: P
     stage_config.write(before, chalice_dir)
     assert stage_config.write(after, chalice_dir) is True  # deploy.sh redeploys on this
     config = json.loads((chalice_dir / "config.json").read_text())
-    stream_env = config["stages"]["dev"]["lambda_functions"]["on_new_messages"]
-    assert stream_env["environment_variables"] == {"WEBSOCKET_API_ID": "abc123"}
+    functions = config["stages"]["dev"]["lambda_functions"]
+    posting = {
+        f for f, s in functions.items() if "WEBSOCKET_API_ID" in s.get("environment_variables", {})
+    }
+    assert posting == {
+        f for f, spec in stage_config.PERMISSIONS.items() if spec.get("manage_connections")
+    }
+    assert functions["on_new_messages"]["environment_variables"] == {"WEBSOCKET_API_ID": "abc123"}
 
 
 def test_missing_outputs_are_a_clear_error() -> None:
     broken = outputs()
-    del broken["messages_stream_arn"]
-    with pytest.raises(ValueError, match=r"messages_stream_arn.*was infra/ applied"):
+    del broken["stream_arns"]
+    with pytest.raises(ValueError, match=r"stream_arns.*was infra/ applied"):
         stage_config.StageValues.from_terraform_outputs("dev", broken)
 
 
-def test_deployed_state_gives_urls_and_api_id(chalice_dir: Path) -> None:
+def _write_deployed(chalice_dir: Path, resources: list[dict]) -> None:
+    (chalice_dir / "deployed").mkdir(exist_ok=True)
+    (chalice_dir / "deployed" / "dev.json").write_text(json.dumps({"resources": resources}))
+
+
+def test_deployed_state_gives_urls_ids_and_origins(chalice_dir: Path) -> None:
     assert chalice_state.read("dev", chalice_dir) is None
-    (chalice_dir / "deployed").mkdir()
-    (chalice_dir / "deployed" / "dev.json").write_text(
-        json.dumps(
-            {
-                "resources": [
-                    {"name": "rest_api", "resource_type": "rest_api",
-                     "rest_api_url": "https://r1.execute-api.us-east-1.amazonaws.com/api/"},
-                    {"name": "websocket_api", "resource_type": "websocket_api",
-                     "websocket_api_url": "wss://w1.execute-api.us-east-1.amazonaws.com/api/",
-                     "websocket_api_id": "w1"},
-                ]
-            }
-        )
-    )  # fmt: skip
+    _write_deployed(chalice_dir, [
+        {"name": "on_new_messages", "resource_type": "lambda_function"},
+        {"name": "rest_api", "resource_type": "rest_api", "rest_api_id": "r1",
+         "rest_api_url": "https://r1.execute-api.us-east-1.amazonaws.com/api/"},
+        {"name": "websocket_api", "resource_type": "websocket_api",
+         "websocket_api_url": "wss://w1.execute-api.us-east-1.amazonaws.com/api/",
+         "websocket_api_id": "w1"},
+    ])  # fmt: skip
     state = chalice_state.read("dev", chalice_dir)
     assert state == chalice_state.Deployed(
         rest_api_url="https://r1.execute-api.us-east-1.amazonaws.com/api",
         websocket_api_url="wss://w1.execute-api.us-east-1.amazonaws.com/api",
         websocket_api_id="w1",
+        rest_api_id="r1",
+        functions=("on_new_messages",),
     )
+    assert state.api_origins() == [
+        "https://r1.execute-api.us-east-1.amazonaws.com",
+        "wss://w1.execute-api.us-east-1.amazonaws.com",
+    ]
+
+
+def test_state_left_by_chalice_delete_counts_as_nothing_deployed(chalice_dir: Path) -> None:
+    _write_deployed(chalice_dir, [])
+    assert chalice_state.read("dev", chalice_dir) is None
 
 
 # ------------------------------------------------------ --terraform package
@@ -148,32 +206,40 @@ def test_deployed_state_gives_urls_and_api_id(chalice_dir: Path) -> None:
 
 def test_post_process_swaps_sentinels_for_infra_references() -> None:
     values = combined.sentinels("dev")
+    mapping = combined.stream_mapping("on_connection_changes")
+    policy = stage_config.policy(values, "on_connection_changes")
     package = {
         "terraform": {"required_version": ">= 0.12.26, < 1.4.0"},
         "data": {"null_data_source": {"chalice": {}}, "aws_region": {"chalice": {}}},
         "resource": {
             "aws_lambda_event_source_mapping": {
-                combined.STREAM_MAPPING: {"event_source_arn": values.messages_stream_arn}
+                mapping: {"event_source_arn": values.stream_arns["connections"]}
             },
-            "aws_iam_role_policy": {"r": {"policy": json.dumps(stage_config.policy(values))}},
+            "aws_iam_role_policy": {"r": {"policy": json.dumps(policy)}},
         },
         "output": {},
     }
     result = combined.post_process(package, values)
     assert "terraform" not in result
     assert result["data"] == {"aws_region": {"chalice": {}}}
-    mapping = result["resource"]["aws_lambda_event_source_mapping"][combined.STREAM_MAPPING]
-    assert mapping["event_source_arn"] == '${aws_dynamodb_table.table["messages"].stream_arn}'
+    source = result["resource"]["aws_lambda_event_source_mapping"][mapping]["event_source_arn"]
+    assert source == '${aws_dynamodb_table.table["connections"].stream_arn}'
     policy = result["resource"]["aws_iam_role_policy"]["r"]["policy"]
     assert "${data.aws_caller_identity.current.account_id}" in policy
     assert "SENTINEL" not in json.dumps(result)
 
 
-def test_override_carries_the_event_source_settings() -> None:
-    settings = combined.override()["resource"]["aws_lambda_event_source_mapping"]
-    assert settings[combined.STREAM_MAPPING]["function_response_types"] == [
-        "ReportBatchItemFailures"
-    ]
+def test_override_sets_every_stream_mapping_of_the_package_and_the_throttles() -> None:
+    present = combined.stream_mapping("on_new_messages")
+    package = {"resource": {"aws_lambda_event_source_mapping": {present: {}}}}
+    resources = combined.override(package)["resource"]
+    assert set(resources["aws_lambda_event_source_mapping"]) == {present}
+    settings = resources["aws_lambda_event_source_mapping"][present]
+    assert settings["function_response_types"] == ["ReportBatchItemFailures"]
+    stage = resources["aws_apigatewayv2_stage"]["websocket_api_stage"]
+    assert stage["default_route_settings"]["throttling_rate_limit"] == (
+        "${var.websocket_throttle_rate_limit}"
+    )
 
 
 # ------------------------------------------------------- stream mapping
@@ -186,9 +252,19 @@ def lambda_stub() -> tuple[object, Stubber]:
     return client, Stubber(client)
 
 
+def stub_function(stub: Stubber) -> None:
+    stub.add_response(
+        "get_function_configuration",
+        {"FunctionName": FUNCTION, "FunctionArn": FUNCTION_ARN},
+        {"FunctionName": FUNCTION},
+    )
+
+
 def test_stream_mapping_gets_report_batch_item_failures() -> None:
     client, stub = lambda_stub()
-    query = {"FunctionName": FUNCTION, "EventSourceArn": STREAM}
+    stub_function(stub)
+    # By ARN, which is how Chalice registered it (moto matches FunctionName literally).
+    query = {"FunctionName": FUNCTION_ARN, "EventSourceArn": STREAM}
     stub.add_response(
         "list_event_source_mappings",
         {"EventSourceMappings": [{"UUID": UUID, "FunctionResponseTypes": []}]},
@@ -202,6 +278,7 @@ def test_stream_mapping_gets_report_batch_item_failures() -> None:
 
 def test_stream_mapping_already_configured_is_left_alone() -> None:
     client, stub = lambda_stub()
+    stub_function(stub)
     stub.add_response(
         "list_event_source_mappings",
         {"EventSourceMappings": [{"UUID": UUID, **event_source.WANTED}]},
@@ -212,6 +289,7 @@ def test_stream_mapping_already_configured_is_left_alone() -> None:
 
 def test_missing_stream_mapping_is_a_clear_error() -> None:
     client, stub = lambda_stub()
+    stub_function(stub)
     stub.add_response("list_event_source_mappings", {"EventSourceMappings": []})
     with stub, pytest.raises(LookupError, match="no event source mapping"):
         event_source.configure(client, FUNCTION, STREAM)
@@ -269,3 +347,26 @@ def test_empty_removes_every_object_and_tolerates_a_missing_bucket(bucket) -> No
     assert site.empty(s3, name) == 3
     assert s3.list_objects_v2(Bucket=name).get("KeyCount") == 0
     assert site.empty(s3, "no-such-bucket") == 0
+
+
+def test_invalidation_covers_the_entry_paths_that_changed_only() -> None:
+    with mock_aws():
+        cloudfront = boto3.client(
+            "cloudfront", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        distribution = cloudfront.create_distribution(
+            DistributionConfig={
+                "CallerReference": "t",
+                "Comment": "",
+                "Enabled": True,
+                "Origins": {"Quantity": 1, "Items": [
+                    {"Id": "s", "DomainName": "b.s3.us-east-1.amazonaws.com",
+                     "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+                "DefaultCacheBehavior": {"TargetOriginId": "s",
+                                         "ViewerProtocolPolicy": "redirect-to-https"},
+            }
+        )["Distribution"]["Id"]  # fmt: skip
+        assert site.invalidate(cloudfront, distribution, ["assets/a-1.js"]) is None
+        made = site.invalidate(cloudfront, distribution, ["assets/a-2.js", "index.html"])
+        batch = cloudfront.get_invalidation(DistributionId=distribution, Id=made)["Invalidation"]
+        assert batch["InvalidationBatch"]["Paths"]["Items"] == ["/", "/index.html"]

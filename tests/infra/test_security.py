@@ -2,8 +2,8 @@
 
 infra/ gets every checkov check; the few deliberate exceptions are inline
 `#checkov:skip=` comments with their reason, next to the resource. The IAM
-policies in .chalice/ (which Chalice attaches to every Lambda role) get the IAM
-checks. A deliberately bad configuration proves those checks can fail.
+policies in .chalice/ (one per function and stage, each attached to that
+function's role) get the IAM checks. A deliberately bad configuration proves those checks can fail.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import venv
 from pathlib import Path
 
 import pytest
+
+from infra.tools import stage_config
 
 from .conftest import ROOT, copy_infra
 
@@ -47,6 +49,13 @@ def checkov() -> Path:
             pytest.fail(f"could not install checkov into {VENV}:\n{installed.stderr[-3000:]}")
         stamp.write_text(REQUIREMENTS.read_text())
     return binary
+
+
+def policy_files() -> list[Path]:
+    """Every committed policy: one per stage and function (.chalice/permissions.json)."""
+    files = sorted((ROOT / ".chalice").glob("policy-*-*.json"))
+    assert len(files) == 2 * len(stage_config.PERMISSIONS), files
+    return files
 
 
 def scan(checkov: Path, directory: Path, framework: str, checks: list[str] | None = None) -> dict:
@@ -89,10 +98,7 @@ def report(checkov: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One scan (checkov's start-up is the slow part) of infra/ and the .chalice policies."""
     target = tmp_path_factory.mktemp("scan")
     copy_infra(target / "infra")
-    policies = {
-        f"policy_{stage}": (ROOT / ".chalice" / f"policy-{stage}.json").read_text()
-        for stage in ("dev", "prod")
-    }
+    policies = {path.stem.replace("-", "_"): path.read_text() for path in policy_files()}
     _role_policy_tf(target / "policies", policies)
     return scan(checkov, target, "terraform")
 
@@ -108,9 +114,10 @@ def test_committed_iam_policies_pass_the_iam_checks(report: dict) -> None:
         for check in report["results"]["passed_checks"]
         if check["resource"].startswith("aws_iam_role_policy.")
     }
-    for stage in ("dev", "prod"):
-        ran = {check for check, resource in passed if resource.endswith(f"policy_{stage}")}
-        assert {"CKV_AWS_355", "CKV_AWS_290", "CKV_AWS_289"} <= ran, ran
+    for path in policy_files():
+        name = path.stem.replace("-", "_")
+        ran = {check for check, resource in passed if resource.endswith(f".{name}")}
+        assert {"CKV_AWS_355", "CKV_AWS_290"} <= ran, (name, ran)
     assert failed(report) == []
 
 
@@ -139,8 +146,9 @@ def test_checks_catch_wildcard_dynamodb_and_public_bucket(checkov: Path, tmp_pat
 
 
 def test_committed_policies_name_every_table_and_no_wildcard_table() -> None:
-    for stage in ("dev", "prod"):
-        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    for path in policy_files():
+        stage = path.stem.split("-")[1]
+        policy = json.loads(path.read_text())
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow"
             assert "*" not in statement["Action"]
