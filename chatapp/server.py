@@ -112,7 +112,7 @@ def local_environment(
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            # botocore would otherwise resolve account-based endpoints (DESIGN.md).
+            # botocore would otherwise resolve account-based endpoints (docs/DESIGN.md).
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             # No profile, config or credentials file of the user's may leak in.
             "AWS_CONFIG_FILE": os.devnull,

@@ -25,7 +25,7 @@ from . import delivery, event_source, stage_config
 from .stage_config import ROOT, StageValues
 
 INFRA = ROOT / "infra"
-# What Chalice deploys (DESIGN.md, Layout); the package is built from a copy of these.
+# What Chalice deploys (docs/DESIGN.md, "Facts checked"); the package is built from a copy.
 APP_FILES = ("app.py", "requirements.txt", "chalicelib", "vendor")
 
 

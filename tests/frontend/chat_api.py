@@ -1,6 +1,6 @@
 """A tiny protocol client for seeding rooms from Python (browser tests, benchmarks).
 
-It speaks shared/PROTOCOL.md directly: sign up over REST, then send messages over
+It speaks docs/PROTOCOL.md directly: sign up over REST, then send messages over
 the WebSocket and wait for each echo, so a seeded message is stored and fanned
 out before the browser looks for it.
 """

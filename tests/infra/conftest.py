@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-# Where the machine image keeps the AWS provider (DESIGN.md, "Offline infrastructure checks").
+# Where the machine image keeps the AWS provider (docs/DESIGN.md, "Facts checked").
 MIRROR_CANDIDATES = [os.environ.get("TF_PROVIDER_MIRROR", ""), "/opt/tf-plugins"]
 
 
