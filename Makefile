@@ -1,12 +1,21 @@
-# The two commands a user needs: `make run` and `make test`. Both set up
-# everything they use (venv, pinned pip and npm deps, Debian's chromium).
+# The commands a user needs: `make run`, `make test` (everything, as CI runs it) and
+# `make check` (lint + unit tests, under a minute: the inner loop). Each sets up
+# what it uses (venv, pinned pip and npm deps, Debian's chromium).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := frontend/node_modules/.package-lock.json
 ARGS ?=
+# Test processes (pytest-xdist); tests/conftest.py keeps each module on one worker
+# and the browser modules one after another.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+# The fast tests: no server process, no browser, no Terraform.
+UNIT_TESTS := tests/chalicelib tests/chatapp/test_events.py tests/chatapp/test_management.py \
+	tests/chatapp/test_motointernals.py tests/chatapp/test_streams.py
 
-.PHONY: run test venv site chromium lint pytest frontend-test clean
+.PHONY: run test check venv site chromium lint pytest frontend-test clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,11 +25,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Builds the React site when the frontend exists (served by `chatapp serve`).
-site:
-	@if [ -f frontend/package.json ]; then \
-	  (cd frontend && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build); \
-	else echo "frontend/ not present yet: serving without the site"; fi
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+# The React site, served by `chatapp serve` from frontend/dist.
+site: $(NODE_STAMP)
+	cd frontend && npm run build
 
 # Debian's chromium for the browser tests; installed only when missing and root.
 chromium:
@@ -29,19 +40,21 @@ chromium:
 	  else echo "chromium missing: browser tests will be skipped (install Debian's chromium)"; fi; }
 
 run: venv site
-	@if [ -f chatapp/cli.py ]; then $(BIN)/chatapp serve $(ARGS); \
-	else echo "The local runtime (chatapp) is not there yet."; fi
+	$(BIN)/chatapp serve $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
 
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
-frontend-test:
-	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
+frontend-test: $(NODE_STAMP)
+	cd frontend && npm test
 
 test: venv chromium site lint frontend-test pytest
+
+check: lint
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) $(UNIT_TESTS)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist .pytest_cache .ruff_cache

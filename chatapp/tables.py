@@ -83,21 +83,28 @@ def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[st
     existing: set[str] = set()
     for page in ddb.get_paginator("list_tables").paginate():
         existing.update(page["TableNames"])
-    created = []
+    created: dict[str, dict[str, Any]] = {}
+    creating: list[str] = []
     for logical, name in table_names(environ).items():
         if name in existing:
             continue
         spec = settings.TABLES[logical]
-        ddb.create_table(**create_table_request(name, spec))
+        answer = ddb.create_table(**create_table_request(name, spec))
+        created[name] = spec
+        log.info("created table %s", name)
+        # DynamoDB answers CREATING and builds the tables side by side; moto and
+        # DynamoDB Local answer ACTIVE: nothing to wait for.
+        if answer["TableDescription"].get("TableStatus") != "ACTIVE":
+            creating.append(name)
+    for name in creating:
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    for name, spec in created.items():
         if spec.get("ttl_attribute"):
             ddb.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]},
             )
-        created.append(name)
-        log.info("created table %s", name)
-    return created
+    return list(created)
 
 
 def forget_connections(ddb: Any, environ: Mapping[str, str] | None = None) -> int:

@@ -18,6 +18,7 @@ import pytest
 from tests.support import environment
 
 environment.apply()
+environment.share_sdk_data()
 
 import boto3
 from chalice.test import Client

@@ -31,3 +31,20 @@ def apply(overwrite: bool = True) -> None:
     for name, value in TEST_ENVIRONMENT.items():
         if overwrite or name not in os.environ:
             os.environ[name] = value
+
+
+def share_sdk_data() -> None:
+    """Let every botocore session in this process share one loader of the SDK's data files.
+
+    Each new session parses endpoints, partitions and service models again
+    (~0.3 s, mostly JSON). Tests make a fresh session per test (`lazy.reset()`),
+    so without this the backend suite spends most of its time there. The data is
+    read-only, as it already is for the clients of one session. Never in
+    benchmarks: cold-start figures must pay what a container pays.
+    """
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
