@@ -157,6 +157,7 @@ def test_trimmed_stream_keeps_its_sequence_numbers(ddb, streams):
     assert motointernals.trim_streams(retention_seconds=0) >= 1, UPGRADE + (
         "table.stream_shard.items[].record['dynamodb']['ApproximateCreationDateTime']"
     )
+    assert motointernals.stream_record_count() == 0
     ddb.put_item(TableName=table, Item={"room": {"S": "trim"}, "id": {"S": "2"}})
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
     oldest = streams.get_shard_iterator(
