@@ -1,6 +1,6 @@
 """`chatapp serve`: the wiring, and the one aiohttp app that serves everything.
 
-    /api/*       REST routes through Chalice's LocalGateway (as `chalice local`)
+    /api/*       the REST API (chatapp.restapi): Chalice's LocalGateway, as `chalice local`
     /ws          the local WebSocket API (chatapp.gateway)
     /@connections/{id}                      the Management API (chatapp.management)
     /2015-03-31/functions/{name}/invocations  Lambda's Invoke (chatapp.invoke)
@@ -17,14 +17,12 @@ Both AWS stand-ins answer only requests signed with the local credentials.
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib.util
 import logging
 import os
 import secrets
 import signal
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ from chatapp.faults import Faults, from_environment
 from chatapp.gateway import WebSocketGateway
 from chatapp.invoke import PATH, LambdaService
 from chatapp.management import ManagementAPI
+from chatapp.restapi import LocalOrigins, RestAPI
 from chatapp.tables import (
     FAKE_CREDENTIALS,
     REGION,
@@ -147,8 +146,6 @@ def import_app(project_root: Path = PROJECT_ROOT) -> Any:
     return module.app
 
 
-
-
 # -- HTTP -------------------------------------------------------------------------------
 
 class AccessLogger(AbstractAccessLogger):
@@ -167,76 +164,6 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-class LocalOrigins:
-    """The site's own origins: the host and port served, as 127.0.0.1 and as localhost.
-
-    Only these get CORS answers from /api, and only these (or no Origin at all,
-    as from a script) may open /ws: any other page the developer visits could
-    otherwise sign up and read every local room.
-    """
-
-    def __init__(self) -> None:
-        self.allowed: frozenset[str] = frozenset()
-
-    def serve(self, host: str, port: int) -> None:
-        """Allow the site's origins once the port is known (it may have been 0)."""
-        hosts = {"127.0.0.1", "localhost"}
-        if host not in ("0.0.0.0", "::", ""):
-            hosts.add(f"[{host}]" if ":" in host else host)
-        self.allowed = frozenset(f"http://{name}:{port}" for name in hosts)
-
-    def allows(self, origin: str) -> bool:
-        return origin in self.allowed
-
-
-def _chalice_local_gateway(app: Any) -> Any:
-    """Chalice's LocalGateway (chalice 1.34) whose events carry the client's address."""
-    from chalice.config import Config
-    from chalice.local import LambdaEventConverter, LocalChalice, LocalGateway
-
-    # current_request becomes thread-local (several requests run at once on the
-    # handler threads): chalice's own create_local_server does this swap (chalice/local.py).
-    if not isinstance(app, LocalChalice):
-        app.__class__ = type("LocalApp", (LocalChalice, app.__class__), {})
-    gateway = LocalGateway(app, Config(chalice_stage="local", function_name="api_handler"))
-
-    class PeerEvents(LambdaEventConverter):
-        """API Gateway puts the socket peer in requestContext.identity.sourceIp; so do we."""
-
-        def create_lambda_event(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            event = super().create_lambda_event(*args, **kwargs)
-            peer = getattr(_request_peer, "address", None)
-            if peer:
-                event["requestContext"]["identity"]["sourceIp"] = peer
-            return event
-
-    gateway.event_converter.__class__ = PeerEvents
-    return gateway
-
-
-_request_peer = threading.local()  # the address of the request a handler thread serves
-
-
-def _handle_from(gateway: Any, peer: str | None, *request: Any) -> Any:
-    _request_peer.address = peer
-    try:
-        return gateway.handle_request(*request)
-    finally:
-        _request_peer.address = None
-
-
-def _local_cors(response: web.StreamResponse, origin: str | None, origins: LocalOrigins) -> None:
-    """CORS for the site's own origins only; the handlers' `*` never leaves this server."""
-    allowed = origin is not None and origins.allows(origin)
-    for name in [n for n in response.headers if n.lower().startswith("access-control-")]:
-        if not allowed:
-            del response.headers[name]
-        elif name.lower() == "access-control-allow-origin":
-            response.headers[name] = origin
-    if allowed:
-        response.headers["Vary"] = "Origin"
-
-
 def local_endpoints(host: str, port: int) -> dict[str, str]:
     """The variables that point the handlers' Management API and Lambda clients here."""
     address = "127.0.0.1" if host in ("0.0.0.0", "") else host
@@ -245,51 +172,13 @@ def local_endpoints(host: str, port: int) -> dict[str, str]:
 
 
 def build_web_app(
-    local_gateway: Any,
+    rest_api: RestAPI,
     gateway: WebSocketGateway,
-    executor: ThreadPoolExecutor,
-    origins: LocalOrigins,
     management: ManagementAPI | None = None,
     functions: LambdaService | None = None,
     site_dir: Path = SITE_DIR,
 ) -> web.Application:
     """The aiohttp app: /api/*, /ws, the AWS stand-ins, /config.json and the site."""
-    from chalice.local import LocalGatewayException
-
-    async def rest(request: web.Request) -> web.Response:
-        body = await request.read()
-        path = "/" + request.match_info["tail"]
-        if request.query_string:
-            path += "?" + request.query_string
-        loop = asyncio.get_running_loop()
-        try:
-            answer = await loop.run_in_executor(
-                executor,
-                _handle_from,
-                local_gateway,
-                request.remote,
-                request.method,
-                path,
-                dict(request.headers),
-                body or None,
-            )
-        except LocalGatewayException as error:
-            refused = web.Response(status=error.CODE, headers=error.headers, body=error.body)
-            _local_cors(refused, request.headers.get("Origin"), origins)
-            return refused
-        headers = dict(answer.get("headers") or {})
-        payload = answer.get("body")
-        if answer.get("isBase64Encoded") and payload is not None:
-            payload = base64.b64decode(payload)
-        response = web.Response(status=answer["statusCode"], body=payload)
-        for name, values in (answer.get("multiValueHeaders") or {}).items():
-            for value in values:
-                response.headers.add(name, value)
-        for name, value in headers.items():
-            response.headers[name] = value
-        response.headers.setdefault("Content-Type", "application/json")
-        _local_cors(response, request.headers.get("Origin"), origins)
-        return response
 
     async def config(request: web.Request) -> web.Response:
         return web.json_response(
@@ -322,7 +211,7 @@ def build_web_app(
         return web.Response(status=status, headers=headers, body=body)
 
     web_app = web.Application(client_max_size=1024**2)
-    web_app.router.add_route("*", "/api/{tail:.*}", rest)
+    web_app.router.add_route("*", "/api/{tail:.*}", rest_api.handle)
     web_app.router.add_get("/ws", gateway.handle)
     if management is not None:
         for method in ("POST", "DELETE", "GET"):
@@ -415,9 +304,7 @@ async def _serve(options: ServeOptions) -> int:
         if not any(source is p_source for p_source, _ in dynamodb_event_sources(app)):
             log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
 
-    web_app = build_web_app(
-        _chalice_local_gateway(app), gateway, executor, origins, management, functions
-    )
+    web_app = build_web_app(RestAPI(app, executor, origins), gateway, management, functions)
     runner = web.AppRunner(
         web_app,
         access_log_class=AccessLogger,
