@@ -19,12 +19,11 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import threading
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -40,6 +39,7 @@ from chatapp.dynamodb import ensure_tables
 from chatapp.streams import dynamodb_event_sources, lambda_record
 from infra.tools import stage_config
 from tests.support import environment, events
+from tests.support.management_server import serve_on_loopback
 
 from .iam_enforcement import AwsLikeChecks, Check, aws_like_checks
 
@@ -115,16 +115,8 @@ class _AcceptEveryPost(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def management_api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AcceptEveryPost)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def management_api() -> AbstractContextManager[str]:
+    return serve_on_loopback(_AcceptEveryPost)
 
 
 def _empty_zip() -> bytes:
