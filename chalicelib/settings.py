@@ -87,6 +87,7 @@ class Settings(NamedTuple):
     users_table: str
     connections_table: str
     messages_table: str
+    rooms_table: str
     guards_table: str
     memberships_table: str
     sessions_table: str
@@ -140,6 +141,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         users_table=table_name("users", env),
         connections_table=table_name("connections", env),
         messages_table=table_name("messages", env),
+        rooms_table=table_name("rooms", env),
         guards_table=table_name("guards", env),
         memberships_table=table_name("memberships", env),
         sessions_table=table_name("sessions", env),

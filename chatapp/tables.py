@@ -63,6 +63,20 @@ def create_table_request(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         )
     if indexes:
         request["GlobalSecondaryIndexes"] = indexes
+    # Local indexes share the table's hash key and allow strongly consistent reads.
+    local = [
+        {
+            "IndexName": index["name"],
+            "KeySchema": [
+                {"AttributeName": spec["hash_key"], "KeyType": "HASH"},
+                {"AttributeName": index["range_key"], "KeyType": "RANGE"},
+            ],
+            "Projection": _projection(index),
+        }
+        for index in spec.get("local_secondary_indexes", [])
+    ]
+    if local:
+        request["LocalSecondaryIndexes"] = local
     if spec.get("stream_view_type"):
         request["StreamSpecification"] = {
             "StreamEnabled": True,

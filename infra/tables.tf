@@ -37,6 +37,18 @@ resource "aws_dynamodb_table" "table" {
     }
   }
 
+  # Local indexes share the table's hash key; they allow strongly consistent
+  # reads, and can only be created with the table.
+  dynamic "local_secondary_index" {
+    for_each = try(each.value.local_secondary_indexes, [])
+    content {
+      name               = local_secondary_index.value.name
+      range_key          = local_secondary_index.value.range_key
+      projection_type    = local_secondary_index.value.projection
+      non_key_attributes = try(local_secondary_index.value.non_key_attributes, null)
+    }
+  }
+
   dynamic "ttl" {
     for_each = try([each.value.ttl_attribute], [])
     content {
