@@ -22,7 +22,7 @@ from chalicelib import lazy, settings
 def session() -> boto3.session.Session:
     """The session (made at import of app.py, before any handler thread exists)."""
     core = botocore.session.get_session()
-    # Defaults for every client; a client may override them (store.py does).
+    # Defaults for every client; a client may override them (the store does).
     core.set_default_client_config(
         Config(
             max_pool_connections=settings.get().fanout_threads,

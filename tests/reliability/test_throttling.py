@@ -84,7 +84,7 @@ def test_every_stored_message_reaches_every_member_while_dynamodb_throttles(
         assert backend.is_registered(connection)
         assert backend.send(connection, {"action": "ping"}) == [{"type": "pong"}]
 
-    # store.py's max_attempts counts retries; botocore keeps the total.
+    # the store's max_attempts counts retries; botocore keeps the total.
     max_attempts = store.client().meta.config.retries["total_max_attempts"]
     tally.add(inputs=frames_sent, faults=throttled.injected,
               checked=len(stored_ids) * MEMBERS, lost=lost)
