@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploy one stage of chalice-chat to AWS in one command (README: "Deploy to AWS").
+# Deploy one stage of chalice-chat to AWS in one command (docs/DEPLOY.md).
 #
 #   infra/ (Terraform: tables, private site bucket + CloudFront, JWT secret, log groups)
 #   -> chalice deploy (Lambdas with a role each, REST + WebSocket APIs, stream mappings)
@@ -120,7 +120,7 @@ report_reserved_concurrency() {
   reserved=$(output throttles api_reserved_concurrency)
   if [ "$reserved" = 0 ]; then
     note "WARNING: no concurrency reserved for the REST function: the account can reserve $UNRESERVED"
-    note "and AWS keeps 100 unreserved. Raise the quota and deploy again (README, Throttles)."
+    note "and AWS keeps 100 unreserved. Raise the quota and deploy again (docs/DEPLOY.md, Throttles)."
   else
     note "REST function: $reserved concurrent executions reserved (and its cap)"
   fi

@@ -54,7 +54,7 @@ output "content_security_policy" {
 }
 
 output "throttles" {
-  description = "Throttles deploy.sh applies after chalice deploy (README, Deploy)."
+  description = "Throttles deploy.sh applies after chalice deploy (docs/DEPLOY.md)."
   value = {
     rest_rate_limit          = var.rest_throttle_rate_limit
     rest_burst_limit         = var.rest_throttle_burst_limit

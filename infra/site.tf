@@ -100,7 +100,7 @@ resource "aws_cloudfront_origin_access_control" "site" {
 }
 
 # Not modelled by the emulator (it answers 404): made only on AWS, checked
-# offline by terraform validate and checkov (README, Deploy).
+# offline by terraform validate and checkov (docs/DEPLOY.md).
 resource "aws_cloudfront_response_headers_policy" "site" {
   count = local.emulated ? 0 : 1
 

@@ -12,5 +12,5 @@ terraform {
   }
 
   # State is local (infra/terraform.tfstate.d/<stage>/ through workspaces) by
-  # default. README "Deploy to AWS" shows the S3 backend block for teams.
+  # default. docs/DEPLOY.md shows the S3 backend block for teams.
 }
