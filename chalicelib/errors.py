@@ -1,7 +1,7 @@
 """Domain errors, and their one mapping to the wire.
 
 Code inside chalicelib raises these; the REST edge (rest.py) turns them into
-Chalice errors and the WebSocket edge (chat.py) into error frames.
+Chalice errors and the WebSocket edge (websocket.py) into error frames.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ class RestAPI:
 def _chalice_local_gateway(app: Any) -> Any:
     """Chalice's LocalGateway (chalice 1.34) whose events carry the client's address."""
     from chalice.config import Config
-    from chalice.local import LambdaEventConverter, LocalChalice, LocalGateway
+    from chalice.local import LambdaEventConverter, LocalChalice, LocalGateway, RouteMatcher
 
     # current_request becomes thread-local (several requests run at once on the
     # handler threads): chalice's own create_local_server does this swap (chalice/local.py).
@@ -106,7 +106,8 @@ def _chalice_local_gateway(app: Any) -> Any:
                 event["requestContext"]["identity"]["sourceIp"] = peer
             return event
 
-    gateway.event_converter.__class__ = PeerEvents
+    # A plain attribute: built as LocalGateway builds its own (chalice 1.34).
+    gateway.event_converter = PeerEvents(RouteMatcher(list(app.routes)), app.api.binary_types)
     return gateway
 
 

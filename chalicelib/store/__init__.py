@@ -274,11 +274,6 @@ def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Con
     return connection
 
 
-def room_connections(room: str) -> list[str]:
-    """Ids of every connection in a room: a Query on the room index, never a Scan."""
-    return [connection_id for page in room_connection_pages(room) for connection_id in page]
-
-
 def room_connection_pages(room: str, page_size: int | None = None) -> Iterator[list[str]]:
     """A room's connection ids, page by page (at most page_size each), read as needed."""
     config = settings.get()

@@ -1,4 +1,4 @@
-// The wire format of docs/PROTOCOL.md (the frames of version 1): frame types, the
+// The wire format of docs/PROTOCOL.md (version 3): frame types, the
 // client frames we send, and a parser that turns server frames into typed
 // values (anything malformed is dropped rather than trusted).
 
