@@ -15,7 +15,7 @@ PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 UNIT_TESTS := tests/chalicelib tests/chatapp/test_events.py tests/chatapp/test_management.py \
 	tests/chatapp/test_motointernals.py tests/chatapp/test_streams.py
 
-.PHONY: run test check venv site chromium lint pytest frontend-test clean
+.PHONY: run test check venv site chromium lint typecheck pytest frontend-test clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ run: venv site
 
 lint: venv
 	$(BIN)/ruff check .
+
+# mypy: every --strict flag on chalicelib/ (what ships to Lambda), the defaults on chatapp/
+# (pyproject.toml); the site is checked by tsc --noEmit in its build.
+typecheck: venv
+	$(BIN)/mypy
 
 pytest: venv
 	$(BIN)/pytest $(PYTEST_PARALLEL)

@@ -14,11 +14,11 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 
-_everything: list[Cached] = []
+_everything: list[Cached[Any]] = []
 
 
 class Cached(Generic[T]):
@@ -60,9 +60,15 @@ class Cached(Generic[T]):
             self.on_reset(value)  # type: ignore[arg-type]
 
 
+class Decorator(Protocol):
+    """What `cached(...)` returns: generic in the factory's type, so each use keeps its own."""
+
+    def __call__(self, factory: Callable[[], T], /) -> Cached[T]: ...
+
+
 def cached(
-    ttl_seconds: float | None = None, on_reset: Callable[[T], None] | None = None
-) -> Callable[[Callable[[], T]], Cached[T]]:
+    ttl_seconds: float | None = None, on_reset: Callable[[Any], None] | None = None
+) -> Decorator:
     """Decorate a no-argument factory: its value is made once per process (or per ttl)."""
 
     def decorate(factory: Callable[[], T]) -> Cached[T]:

@@ -87,7 +87,7 @@ class EventFactory:
         binary = isinstance(body, bytes)
         return {
             "requestContext": context,
-            "body": base64.b64encode(body).decode() if binary else body,
+            "body": base64.b64encode(body).decode() if isinstance(body, bytes) else body,
             "isBase64Encoded": binary,
         }
 

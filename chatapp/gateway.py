@@ -263,7 +263,7 @@ class WebSocketGateway:
         for connection in open_connections:
             connection.server_close = (1001, "Going away")
         await asyncio.gather(
-            *(c.ws.close(code=1001, message=b"Going away") for c in open_connections),
+            *(c.ws.close(code=1001, message=b"Going away") for c in open_connections if c.ws),
             return_exceptions=True,
         )
 

@@ -132,7 +132,7 @@ def install() -> None:
             moto.__version__,
             MOTO_VERSION,
         )
-    DynamoDBBackend.transact_write_items = transact_write_items
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _installed = True
 
 
@@ -192,7 +192,7 @@ def _backends() -> Iterator[Any]:
 
     for backends in (dynamodb_backends, dynamodbstreams_backends):
         for account in list(backends.values()):
-            yield from list(dict.values(account))
+            yield from list(dict.values(account))  # type: ignore[arg-type]  # BackendDict per region
 
 
 def table_items(names: Collection[str]) -> dict[str, list]:

@@ -129,7 +129,7 @@ def _local_cors(response: web.StreamResponse, origin: str | None, origins: Local
     for name in [n for n in response.headers if n.lower().startswith("access-control-")]:
         if not allowed:
             del response.headers[name]
-        elif name.lower() == "access-control-allow-origin":
+        elif name.lower() == "access-control-allow-origin" and origin is not None:
             response.headers[name] = origin
     if allowed:
         response.headers["Vary"] = "Origin"

@@ -32,7 +32,7 @@ def _binary_to_text(value: Any) -> Any:
 def _text_to_binary(value: Any) -> Any:
     """Undo _binary_to_text: in DynamoDB JSON only B and BS hold bytes."""
     if isinstance(value, dict):
-        result = {}
+        result: dict[str, Any] = {}
         for key, inner in value.items():
             if key == "B" and isinstance(inner, str):
                 result[key] = base64.b64decode(inner)

@@ -33,7 +33,9 @@ class KeepAliveHandler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
-        host, port = self.server.server_address[:2]
+        address = self.server.server_address
+        assert isinstance(address, tuple)  # an AF_INET server
+        host, port = address[:2]
         environ: dict[str, Any] = {
             "REQUEST_METHOD": self.command,
             "SCRIPT_NAME": "",
