@@ -71,7 +71,9 @@ def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """An HTTP server for `handler` on a free loopback port, in a thread; yields its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever checks for shutdown every poll_interval (0.5 s by default):
+    # every test that serves one would wait that long at teardown.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
