@@ -31,8 +31,14 @@ def room_button(page: Page, room: str):
 
 
 def refresh_rooms(page: Page) -> None:
-    """What the browser does when the reader comes back to the window."""
-    page.evaluate("window.dispatchEvent(new Event('focus'))")
+    """What the browser does when the reader comes back to the window; returns once the
+    site has the `/rooms` answer and has drawn it (the next animation frame after it)."""
+    with page.expect_response(
+        lambda response: response.url.endswith("/rooms") and response.request.method == "GET"
+    ) as answer:
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+    answer.value.finished()
+    page.evaluate("new Promise(drawn => requestAnimationFrame(() => setTimeout(drawn)))")
 
 
 def test_two_people_see_presence_typing_an_edit_and_a_delete(server, open_page, shots):
@@ -136,10 +142,8 @@ def test_an_unread_badge_counts_in_a_room_not_viewed_and_clears_when_opened(
     # The server's marker moved too: away again, the room still has nothing unread.
     room_button(bob, elsewhere).click()
     expect(log(bob)).to_have_attribute("aria-label", f"Messages in #{elsewhere}")
-    refresh_rooms(bob)
     expect(room_button(bob, news)).to_be_visible()
-    bob.wait_for_timeout(1_000)  # let the refresh answer; a badge would show by then
-    refresh_rooms(bob)
+    refresh_rooms(bob)  # a badge would be drawn by the time it returns
     expect(room_button(bob, news).get_by_role("img")).to_have_count(0)
 
 
