@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from chatapp.streams import StreamPoller, failed_from, lambda_record
 from chatapp.tables import client, stream_arn, table_names
 from tests.chatapp import aws_examples
 from tests.chatapp.aws_examples import same_shape
+from tests.support.waiting import wait_until
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 
@@ -78,14 +78,6 @@ def run_poller(
     return StreamPoller(stream, arn, handler, "on_new_messages", batch_size, "us-east-1").start()
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
     monkeypatch.setattr(streams, "RETRY_BACKOFF_SECONDS", (0.01,))
@@ -97,7 +89,7 @@ def test_starts_at_latest_and_delivers_in_order_in_batches_of_the_batch_size():
     poller = run_poller(stream, lambda event, context: batches.append(texts(event)), 3)
     try:
         stream.append("a", "b", "c", "d", "e", "f", "g")
-        wait_for(lambda: sum(map(len, batches)) >= 7, "7 records")
+        wait_until(lambda: sum(map(len, batches)) >= 7, "7 records")
     finally:
         poller.stop()
     assert batches == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
@@ -116,7 +108,7 @@ def test_batch_item_failure_retries_from_the_first_failed_record():
     poller = run_poller(stream, handler, 10)
     try:
         stream.append("a", "b", "c")
-        wait_for(lambda: len(batches) >= 2, "the retry")
+        wait_until(lambda: len(batches) >= 2, "the retry")
     finally:
         poller.stop()
     assert batches[:2] == [["a", "b", "c"], ["b", "c"]]
@@ -134,7 +126,7 @@ def test_an_exception_retries_the_whole_batch():
     poller = run_poller(stream, handler, 10)
     try:
         stream.append("a", "b")
-        wait_for(lambda: len(batches) >= 2, "the retry")
+        wait_until(lambda: len(batches) >= 2, "the retry")
     finally:
         poller.stop()
     assert batches[:2] == [["a", "b"], ["a", "b"]]
@@ -152,9 +144,9 @@ def test_a_poison_record_is_given_up_after_max_attempts_and_the_shard_moves_on()
     poller = run_poller(stream, handler, 10)
     try:
         stream.append("poison")
-        wait_for(lambda: len(batches) >= streams.MAX_ATTEMPTS, "the attempts")
+        wait_until(lambda: len(batches) >= streams.MAX_ATTEMPTS, "the attempts")
         stream.append("next")
-        wait_for(lambda: ["next"] in batches, "the next record")
+        wait_until(lambda: ["next"] in batches, "the next record")
     finally:
         poller.stop()
     assert batches.count(["poison"]) == streams.MAX_ATTEMPTS
@@ -201,7 +193,7 @@ def test_polls_the_embedded_dynamodb_stream_from_latest():
         try:
             for n in range(5):
                 ddb.put_item(TableName=table, Item={"room": {"S": room}, "id": {"S": f"m{n}"}})
-            wait_for(lambda: len(seen) >= 5, "5 records")
+            wait_until(lambda: len(seen) >= 5, "5 records")
         finally:
             poller.stop()
         assert seen == ["m0", "m1", "m2", "m3", "m4"]

@@ -19,10 +19,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from tests.support.waiting import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -110,22 +111,24 @@ class LocalServer:
         return self
 
     def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                code = None if self.process is None else self.process.returncode
-                raise LocalServerError(f"chatapp serve exited with {code}:\n{self.logs()}")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200 and json.load(response).get("status") == "ok":
-                        return
-            except (OSError, ValueError, urllib.error.URLError):
-                pass
-            time.sleep(0.1)
-        self.kill()
-        raise LocalServerError(
-            f"chatapp serve not healthy after {STARTUP_TIMEOUT_SECONDS}s:\n{self.logs()}"
-        )
+        try:
+            wait_until(self._healthy, "/health", STARTUP_TIMEOUT_SECONDS, interval=0.1)
+        except AssertionError:
+            self.kill()
+            raise LocalServerError(
+                f"chatapp serve not healthy after {STARTUP_TIMEOUT_SECONDS}s:\n{self.logs()}"
+            ) from None
+
+    def _healthy(self) -> bool:
+        """Whether /health answers ok; LocalServerError once the process has exited."""
+        if self.process is None or self.process.poll() is not None:
+            code = None if self.process is None else self.process.returncode
+            raise LocalServerError(f"chatapp serve exited with {code}:\n{self.logs()}")
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                return response.status == 200 and json.load(response).get("status") == "ok"
+        except (OSError, ValueError, urllib.error.URLError):
+            return False
 
     @property
     def running(self) -> bool:
