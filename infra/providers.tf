@@ -15,12 +15,14 @@ provider "aws" {
   endpoints {
     apigateway     = local.endpoint
     apigatewayv2   = local.endpoint
+    cloudwatch     = local.endpoint
     cloudfront     = local.endpoint
     dynamodb       = local.endpoint
     iam            = local.endpoint
     lambda         = local.endpoint
     logs           = local.endpoint
     s3             = local.endpoint
+    sns            = local.endpoint
     secretsmanager = local.endpoint
     sqs            = local.endpoint
     ssm            = local.endpoint

@@ -353,6 +353,39 @@ def test_failed_deliveries_go_to_the_queue(moto: Moto, outputs: dict) -> None:
     )
 
 
+def test_every_function_is_watched_by_alarms_that_notify_the_topic(
+    moto: Moto, outputs: dict
+) -> None:
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for page in moto.client("cloudwatch").get_paginator("describe_alarms").paginate()
+        for alarm in page["MetricAlarms"]
+    }
+    functions = [name for name in stage_config.PERMISSIONS if not name.startswith("_")]
+    wanted = {f"{stage_config.lambda_name(STAGE, name)}-{kind}"
+              for name in functions for kind in ("errors", "throttles")}
+    wanted |= {f"{stage_config.lambda_name(STAGE, name)}-iterator-age"
+               for name in ("on_new_messages", "on_connection_changes")}
+    wanted |= {f"chalice-chat-{STAGE}-{name}" for name in ("rest-5xx", "failed-deliveries-queued")}
+    assert wanted <= set(alarms)
+    for name in wanted:
+        assert alarms[name]["AlarmActions"] == [outputs["alarm_topic_arn"]], name
+    topics = [t["TopicArn"] for t in moto.client("sns").list_topics()["Topics"]]
+    assert outputs["alarm_topic_arn"] in topics
+
+
+def test_the_stage_has_a_dashboard_of_its_functions(moto: Moto, outputs: dict) -> None:
+    body = json.loads(
+        moto.client("cloudwatch").get_dashboard(DashboardName=outputs["dashboard_name"])[
+            "DashboardBody"
+        ]
+    )
+    shown = json.dumps(body)
+    for name in stage_config.PERMISSIONS:
+        if not name.startswith("_"):
+            assert stage_config.lambda_name(STAGE, name) in shown, name
+
+
 def test_stages_are_throttled(moto: Moto, outputs: dict, state: chalice_state.Deployed) -> None:
     limits = outputs["throttles"]
     rest = moto.client("apigateway").get_stage(restApiId=state.rest_api_id, stageName="api")

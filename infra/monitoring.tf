@@ -1,0 +1,222 @@
+# Alarms and a dashboard for one stage. Every alarm notifies one SNS topic:
+# subscribe an email address with alarm_email, or anything else (a chat
+# webhook through AWS Chatbot, a pager) to the topic. docs/OPERATIONS.md says
+# what each alarm means and what to do about it.
+
+variable "alarm_email" {
+  description = "An email address subscribed to the stage's alarm topic (empty: none; subscribe anything to the topic yourself)."
+  type        = string
+  default     = ""
+}
+
+variable "stream_iterator_age_alarm_ms" {
+  description = "Alarm when a stream function falls this far behind its stream (milliseconds)."
+  type        = number
+  default     = 30000
+}
+
+variable "concurrency_alarm_share" {
+  description = "Alarm when the REST function uses this share of its reserved concurrency."
+  type        = number
+  default     = 0.8
+}
+
+locals {
+  # Chalice's function names: the REST handler is "<app>-<stage>", every other "<app>-<stage>-<name>".
+  monitored_functions = {
+    for name in concat(local.lambda_functions, ["deliver_to_connections"]) :
+    name => name == "api_handler" ? "${var.app_name}-${var.stage}" : "${var.app_name}-${var.stage}-${name}"
+  }
+  # The functions fed by a DynamoDB stream (.chalice/permissions.json "streams").
+  stream_functions = {
+    for name, spec in jsondecode(file(local.permissions_file)) :
+    name => local.monitored_functions[name] if !startswith(name, "_") && length(try(spec.streams, [])) > 0
+  }
+  # chalice names the REST API after the app; its stage is "api".
+  rest_api_name = var.app_name
+  rest_stage    = "api"
+}
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.app_name}-${var.stage}-alarms"
+  kms_master_key_id = "alias/aws/sns"
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count     = var.alarm_email != "" ? 1 : 0
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
+  for_each = local.stream_functions
+
+  alarm_name          = "${each.value}-iterator-age"
+  alarm_description   = "${each.key} is more than ${var.stream_iterator_age_alarm_ms / 1000} s behind its stream: deliveries are late (docs/OPERATIONS.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = var.stream_iterator_age_alarm_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
+  for_each = local.monitored_functions
+
+  alarm_name          = "${each.value}-errors"
+  alarm_description   = "${each.key} failed at least once in a minute (docs/OPERATIONS.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
+  for_each = local.monitored_functions
+
+  alarm_name          = "${each.value}-throttles"
+  alarm_description   = "${each.key} was throttled by Lambda's concurrency limits (docs/OPERATIONS.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "rest_5xx" {
+  alarm_name          = "${var.app_name}-${var.stage}-rest-5xx"
+  alarm_description   = "The REST API answered 5xx (docs/OPERATIONS.md)."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5XXError"
+  dimensions          = { ApiName = local.rest_api_name, Stage = local.rest_stage }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_deliveries_queued" {
+  alarm_name          = "${var.app_name}-${var.stage}-failed-deliveries-queued"
+  alarm_description   = "Big-room deliveries failed and wait in their on-failure queue: replay them (docs/OPERATIONS.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.failed_deliveries.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "rest_concurrency" {
+  count = local.api_reserved_concurrency > 0 ? 1 : 0
+
+  alarm_name          = "${var.app_name}-${var.stage}-rest-concurrency"
+  alarm_description   = "The REST function uses ${var.concurrency_alarm_share * 100}% of its reserved concurrency: logins and signups will be throttled next (docs/OPERATIONS.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "ConcurrentExecutions"
+  dimensions          = { FunctionName = local.monitored_functions["api_handler"] }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = ceil(local.api_reserved_concurrency * var.concurrency_alarm_share)
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_dashboard" "stage" {
+  dashboard_name = "${var.app_name}-${var.stage}"
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title   = "Stream lag (IteratorAge, max)"
+          region  = var.region
+          stat    = "Maximum"
+          period  = 60
+          metrics = [for name, function in local.stream_functions : ["AWS/Lambda", "IteratorAge", "FunctionName", function, { label = name }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title  = "Lambda errors and throttles"
+          region = var.region
+          stat   = "Sum"
+          period = 60
+          metrics = concat(
+            [for name, function in local.monitored_functions : ["AWS/Lambda", "Errors", "FunctionName", function, { label = "${name} errors" }]],
+            [for name, function in local.monitored_functions : ["AWS/Lambda", "Throttles", "FunctionName", function, { label = "${name} throttles" }]],
+          )
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title  = "REST API"
+          region = var.region
+          stat   = "Sum"
+          period = 60
+          metrics = [
+            ["AWS/ApiGateway", "Count", "ApiName", local.rest_api_name, "Stage", local.rest_stage],
+            ["AWS/ApiGateway", "4XXError", "ApiName", local.rest_api_name, "Stage", local.rest_stage],
+            ["AWS/ApiGateway", "5XXError", "ApiName", local.rest_api_name, "Stage", local.rest_stage],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title  = "Concurrency and failed deliveries"
+          region = var.region
+          stat   = "Maximum"
+          period = 60
+          metrics = [
+            ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", local.monitored_functions["api_handler"], { label = "REST function concurrency" }],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.failed_deliveries.name, { label = "failed deliveries queued" }],
+          ]
+        }
+      },
+    ]
+  })
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm of the stage notifies: subscribe an email, a chat webhook or a pager to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_name" {
+  description = "The stage's CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.stage.dashboard_name
+}
