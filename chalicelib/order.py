@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ATTEMPTS = 25  # 20 writers racing for one room all get through well within this
-BACKOFF_BASE_S = 0.004
-BACKOFF_CAP_S = 0.1
+# 20 writers racing for one room all get through well within this: a writer that
+# lost every race has waited about 4 s in all (API Gateway allows a frame 29 s).
+ATTEMPTS = 40
+BACKOFF_BASE_S = 0.005
+BACKOFF_CAP_S = 0.25
 
 
 class Tally(NamedTuple):
