@@ -162,3 +162,13 @@ def test_twenty_concurrent_senders_store_every_message_with_a_consecutive_seq(se
     finally:
         for client in clients:
             client.close()
+
+
+def test_the_slow_write_fault_is_parsed_with_or_without_a_marker():
+    from chatapp.faults import Faults, from_environment
+
+    assert from_environment({"CHATAPP_FAULTS": "slow-write=250"}) == Faults(slow_write_ms=250)
+    assert from_environment({"CHATAPP_FAULTS": "slow-write=9@MARK"}) == Faults(
+        slow_write_ms=9, slow_write_marker="MARK")
+    with pytest.raises(ValueError, match="slow-write=MS"):
+        from_environment({"CHATAPP_FAULTS": "slow-write=soon"})
