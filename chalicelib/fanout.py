@@ -70,7 +70,7 @@ def deliver(
 
     delivery_function = sibling_function(function_name, DELIVERY_FUNCTION)
     pending = {
-        room: _start_room(connections, room, _in_id_order(entries), delivery_function)
+        room: _start_room(connections, room, _in_rev_order(entries), delivery_function)
         for room, entries in by_room.items()
     }
     failures = []
@@ -137,13 +137,18 @@ def sibling_function(function_name: str, python_name: str) -> str:
     return f"{prefix}-{python_name}" if prefix else python_name
 
 
-def _in_id_order(entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """A room's frames by message id (stable: a message's edits stay after it).
+def _in_rev_order(entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A room's frames in revision order (commit order: PROTOCOL.md v3).
 
-    Ids are taken before the write, so two senders' messages can reach the
-    stream in the other order; within a batch the room sees them as ids sort.
+    The stream keeps each message's changes in order but not the order across
+    messages; within a batch the room sees them as revisions go.
     """
-    return [frame for _, frame in sorted(entries, key=lambda entry: frame_message_id(entry[1]))]
+    return [frame for _, frame in sorted(entries, key=lambda entry: frame_rev(entry[1]))]
+
+
+def frame_rev(frame: dict[str, Any]) -> int:
+    """The room revision a stream frame carries."""
+    return int(frame["message"]["rev"] if "message" in frame else frame["rev"])
 
 
 def _frame_of(message: Any) -> dict[str, Any]:

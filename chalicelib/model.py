@@ -19,13 +19,16 @@ class Message(NamedTuple):
     edited_at: str | None = None  # set by editMessage
     edit_client_id: str | None = None  # the clientId of the latest edit, when it had one
     deleted: bool = False  # a tombstone: text is "" (deleteMessage)
+    seq: int = 0  # the room revision that created it (chalicelib/order.py)
+    rev: int = 0  # the room revision of its latest change
 
     def to_wire(self) -> dict[str, Any]:
         """The message as docs/PROTOCOL.md shows it (clientId only when given).
 
         An edited message carries `editedAt` (and the edit's clientId in place of
         the original's); a deleted one is the tombstone
-        {"id", "room", "sender", "sentAt", "deleted": true, "text": ""}.
+        {"id", "room", "sender", "sentAt", "deleted": true, "text": ""}. Every
+        form carries `seq` and `rev` (PROTOCOL.md v3, Order and catch-up).
         """
         wire: dict[str, Any] = {
             "id": self.id,
@@ -33,6 +36,8 @@ class Message(NamedTuple):
             "sender": self.sender,
             "text": "" if self.deleted else self.text,
             "sentAt": self.sent_at,
+            "seq": self.seq,
+            "rev": self.rev,
         }
         if self.deleted:
             wire["deleted"] = True

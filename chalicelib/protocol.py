@@ -17,7 +17,7 @@ from chalicelib.settings import LIMITS
 
 USERNAME = re.compile(LIMITS["username_pattern"], re.ASCII)
 ROOM = re.compile(LIMITS["room_pattern"], re.ASCII)
-MESSAGE_ID = re.compile(r"[0-9]{13}-[0-9a-f]{10}", re.ASCII)
+MESSAGE_ID = re.compile(r"[0-9]{12}", re.ASCII)  # a zero-padded seq (chalicelib/order.py)
 FRAME_MAX_BYTES: int = LIMITS["frame_max_bytes"]
 
 
@@ -68,9 +68,14 @@ class MarkRead(NamedTuple):
     id: str
 
 
+class GetChanges(NamedTuple):
+    since_rev: int
+    limit: int
+
+
 Action = (
     SendMessage | GetMessages | JoinRoom | Ping | GetMembers | Typing
-    | EditMessage | DeleteMessage | MarkRead
+    | EditMessage | DeleteMessage | MarkRead | GetChanges
 )
 
 
@@ -217,6 +222,16 @@ def _get_messages(frame: dict[str, Any]) -> GetMessages:
     return GetMessages(limit, before, after)
 
 
+def _get_changes(frame: dict[str, Any]) -> GetChanges:
+    since_rev = frame.get("sinceRev")
+    if type(since_rev) is not int or since_rev < 0:
+        raise errors.InvalidInput("sinceRev is required and must be an integer of at least 0")
+    limit = frame.get("limit", LIMITS["changes_max"])
+    if type(limit) is not int or not (1 <= limit <= LIMITS["changes_max"]):
+        raise errors.InvalidInput(f"limit must be an integer from 1 to {LIMITS['changes_max']}")
+    return GetChanges(since_rev, limit)
+
+
 def _join_room(frame: dict[str, Any]) -> JoinRoom:
     return JoinRoom(validate_room(frame.get("room")))
 
@@ -243,6 +258,7 @@ _ACTIONS = {
     "editMessage": _edit_message,
     "deleteMessage": _delete_message,
     "markRead": _mark_read,
+    "getChanges": _get_changes,
 }
 
 
@@ -355,7 +371,7 @@ def message_updated_frame(message: Message) -> dict[str, Any]:
 
 
 def message_deleted_frame(message: Message) -> dict[str, Any]:
-    return {"type": "messageDeleted", "room": message.room, "id": message.id}
+    return {"type": "messageDeleted", "room": message.room, "id": message.id, "rev": message.rev}
 
 
 def joined_frame(room: str) -> dict[str, Any]:
@@ -412,6 +428,25 @@ def messages_frame(
         wires.pop(-1 if not keep_newest else 0)
         has_more = True
     return {"type": "messages", "room": room, "messages": wires, "hasMore": has_more}
+
+
+def changes_frame(room: str, page: list[Message], has_more: bool) -> dict[str, Any]:
+    """A getChanges page (rev order) that fits in one frame; `rev` as PROTOCOL.md v3 says.
+
+    Cut from the newest end when over 32 KB (hasMore then). With hasMore, `rev`
+    is the last message's; without, the caller knows the room's newest revision
+    is the last message's too (chalicelib/order.py), or sets it for an empty page.
+    """
+    wires = [message.to_wire() for message in page]
+    overhead = len(encode(
+        {"type": "changes", "room": room, "messages": [], "rev": 10**12, "hasMore": False}
+    ))
+    total = overhead + sum(len(encode(wire).encode("utf-8")) + 1 for wire in wires)
+    while wires and total > FRAME_MAX_BYTES:
+        total -= len(encode(wires.pop()).encode("utf-8")) + 1
+        has_more = True
+    rev = wires[-1]["rev"] if wires else 0
+    return {"type": "changes", "room": room, "messages": wires, "rev": rev, "hasMore": has_more}
 
 
 _BATCH_OPEN, _BATCH_CLOSE = '{"type":"batch","frames":[', "]}"

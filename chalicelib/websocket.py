@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import auth, errors, fanout, ids, protocol, settings, store
+from chalicelib import auth, errors, fanout, ids, order, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
-from chalicelib.model import Message
 from chalicelib.settings import LIMITS
+from chalicelib.store.messages import Draft
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +105,13 @@ def close_user_connections(sender: WebsocketSender, username: str) -> None:
 def _send_message(
     sender: WebsocketSender, connection: store.Connection, action: protocol.SendMessage
 ) -> None:
-    # Stored only; the stream handler delivers it to the room, the sender included.
+    # Stored only, at the room's next revision (chalicelib/order.py); the stream
+    # handler delivers it to the room, the sender included.
     now_ms = ids.now_ms()
-    message = Message(
-        room=connection.room,
-        id=ids.message_id(now_ms),
-        sender=connection.username,
-        text=action.text,
-        sent_at=ids.iso_utc(now_ms),
-        client_id=action.client_id,
-    )
-    if not store.put_message(message, now_ms // 1000):
+    draft = Draft(connection.room, connection.username, action.text, ids.iso_utc(now_ms),
+                  action.client_id)
+    message = order.send(draft, now_ms // 1000)
+    if message is None:
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
         return
     # The sender has read their own message (so it is never unread for them). The
@@ -173,7 +169,7 @@ def _edit_message(
     sender: WebsocketSender, connection: store.Connection, action: protocol.EditMessage
 ) -> None:
     # The room hears of it from the messages stream (a MODIFY → messageUpdated).
-    store.change_message(
+    order.change(
         connection.room, action.id, connection.username, action.text,
         ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
     )
@@ -183,7 +179,7 @@ def _delete_message(
     sender: WebsocketSender, connection: store.Connection, action: protocol.DeleteMessage
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
-    store.change_message(
+    order.change(
         connection.room, action.id, connection.username, None,
         ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
     )
@@ -200,6 +196,12 @@ def _mark_read(
     return protocol.read_frame(connection.room, shown)
 
 
+def _get_changes(
+    sender: WebsocketSender, connection: store.Connection, action: protocol.GetChanges
+) -> dict[str, Any]:
+    return order.changes_frame(connection.room, action.since_rev, action.limit)
+
+
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
 Run = Callable[[WebsocketSender, store.Connection, Any], dict[str, Any] | None]
 _ACTIONS: dict[type, tuple[Run, str | None]] = {
@@ -207,6 +209,7 @@ _ACTIONS: dict[type, tuple[Run, str | None]] = {
     protocol.EditMessage: (_edit_message, store.WRITES),
     protocol.DeleteMessage: (_delete_message, store.WRITES),
     protocol.GetMessages: (_get_messages, store.READS),
+    protocol.GetChanges: (_get_changes, store.READS),
     protocol.GetMembers: (_get_members, store.READS),
     protocol.JoinRoom: (_join_room, store.READS),
     protocol.MarkRead: (_mark_read, store.READS),

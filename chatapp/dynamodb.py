@@ -94,18 +94,26 @@ class _Middleware:
         target = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
         if target in WRITE_TARGETS:
             self.dirty.set()
-            if self.faults.dynamodb_marker and self._marked(environ):
+            if self.faults.dynamodb_marker and self._marked(environ, self.faults.dynamodb_marker):
                 log.info("%s failed on purpose (CHATAPP_FAULTS)", target)
                 return _table_not_found(start_response)
+            if self.faults.slow_write_ms and (
+                not self.faults.slow_write_marker
+                or self._marked(environ, self.faults.slow_write_marker)
+            ):
+                # Held before the write lock: everyone else's writes go past it.
+                log.info("%s held %d ms on purpose (CHATAPP_FAULTS)", target,
+                         self.faults.slow_write_ms)
+                time.sleep(self.faults.slow_write_ms / 1000)
         one_at_a_time = self.writes if target in WRITE_TARGETS else contextlib.nullcontext()
         with self.lock.shared(), one_at_a_time:
             answer = motointernals.route_directly(environ, start_response)
             return answer if answer is not None else list(self.app(environ, start_response))
 
-    def _marked(self, environ: dict) -> bool:
+    def _marked(self, environ: dict, marker: str) -> bool:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
-        return self.faults.dynamodb_marker.encode() in body
+        return marker.encode() in body
 
 
 def _table_not_found(start_response: Callable) -> list[bytes]:

@@ -13,6 +13,12 @@ CHATAPP_FAULTS is a comma-separated list of:
 - `invocation-fails=N`: the first N attempts of asynchronous Lambda invocations
   fail before the function runs (as a crash or a timeout would), so Lambda's
   retries and its on-failure destination are exercised (chatapp.invoke).
+- `slow-write=MS` or `slow-write=MS@MARKER`: the embedded DynamoDB holds every
+  write (or every write whose request body contains MARKER) for MS milliseconds
+  before applying it, as a slow network, a throttled retry or a paused
+  container would; other requests pass meanwhile. With a marker in one user's
+  text, that user's write is slow and everyone else's is not: the interleavings
+  of PROTOCOL.md v3's "Order and catch-up" become reproducible.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ class Faults:
     lost_disconnect: bool = False
     dynamodb_marker: str = ""
     invocation_fails: int = 0
+    slow_write_ms: int = 0
+    slow_write_marker: str = ""  # empty: every write is slow
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
     lost_disconnect, marker, invocation_fails = False, "", 0
+    slow_ms, slow_marker = 0, ""
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -43,11 +52,16 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             marker = value
         elif name == "invocation-fails" and value.isdigit():
             invocation_fails = int(value)
+        elif name == "slow-write" and value.partition("@")[0].isdigit():
+            delay, _, slow_marker = value.partition("@")
+            slow_ms = int(delay)
         else:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
-                "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N)"
+                "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
+                "slow-write=MS[@MARKER])"
             )
     return Faults(
-        lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails
+        lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
+        slow_write_ms=slow_ms, slow_write_marker=slow_marker,
     )

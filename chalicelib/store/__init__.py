@@ -14,6 +14,10 @@ from botocore.config import Config
 
 from chalicelib import aws, errors, lazy, settings
 from chalicelib.model import Message
+from chalicelib.store import messages as messages_module
+from chalicelib.store.messages import Messages, message_from_item
+
+__all__ = ["message_from_item"]  # re-exported: stream records become Messages with it
 
 Item = dict[str, dict[str, Any]]
 
@@ -28,6 +32,16 @@ def client() -> Any:
             retries={"mode": "standard", "max_attempts": 4},
             max_pool_connections=max(10, settings.get().fanout_threads),
         ),
+    )
+
+
+@lazy.cached()
+def messages() -> Messages:
+    """The container's messages repository (chalicelib/store/messages.py)."""
+    config = settings.get()
+    return Messages(
+        client(), config.messages_table, config.rooms_table, config.guards_table,
+        config.client_id_ttl_seconds,
     )
 
 
@@ -294,74 +308,6 @@ def room_connection_pages(room: str, page_size: int | None = None) -> Iterator[l
 # ------------------------------------------------------------------- messages
 
 
-def message_from_item(item: Item) -> Message:
-    """A stored item, or a stream record's NewImage (the same raw shape), as a Message."""
-    def optional(name: str) -> str | None:
-        value = item.get(name)
-        return value["S"] if value else None
-
-    return Message(
-        room=item["room"]["S"],
-        id=item["id"]["S"],
-        sender=item["sender"]["S"],
-        text=item["text"]["S"],
-        sent_at=item["sent_at"]["S"],
-        client_id=optional("client_id"),
-        edited_at=optional("edited_at"),
-        edit_client_id=optional("edit_client_id"),
-        deleted=item.get("deleted", {}).get("BOOL", False),
-    )
-
-
-def put_message(message: Message, now_s: int) -> bool:
-    """Store a message; False if its clientId was already stored for this user and room.
-
-    With a clientId the message and an idempotency marker are written in one
-    transaction, the marker only if absent, so a retried send stores nothing.
-    """
-    config = settings.get()
-    item: Item = {
-        "room": _s(message.room),
-        "id": _s(message.id),
-        "sender": _s(message.sender),
-        "text": _s(message.text),
-        "sent_at": _s(message.sent_at),
-    }
-    put = {
-        "TableName": config.messages_table,
-        "Item": item,
-        "ConditionExpression": "attribute_not_exists(id)",
-    }
-    if message.client_id is None:
-        try:
-            client().put_item(**put)
-        except client().exceptions.ConditionalCheckFailedException:
-            # The id is new to this call, so the item that is there is this very
-            # message: an earlier attempt was stored but its answer was lost.
-            pass
-        return True
-    item["client_id"] = _s(message.client_id)
-    marker = {
-        "TableName": config.guards_table,
-        "Item": {
-            "guard_key": _s(
-                f"client#{message.room}#{message.sender.lower()}#{message.client_id}"
-            ),
-            "message_id": _s(message.id),
-            "ttl": _n(now_s + config.client_id_ttl_seconds),
-        },
-        "ConditionExpression": "attribute_not_exists(guard_key)",
-    }
-    try:
-        client().transact_write_items(TransactItems=[{"Put": marker}, {"Put": put}])
-    except client().exceptions.TransactionCanceledException as cancelled:
-        reasons = cancelled.response.get("CancellationReasons") or []
-        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-            return False
-        raise
-    return True
-
-
 def messages_by_id(room: str, message_ids: list[str]) -> list[Message]:
     """The messages of a room with these ids, in that order (missing ones left out)."""
     found = []
@@ -402,72 +348,6 @@ def message_page(
     if after is None:
         page.reverse()
     return page, len(items) > limit
-
-
-def change_message(
-    room: str, message_id: str, sender: str, text: str | None, changed_at: str,
-    client_id: str | None, now_s: int,
-) -> bool:
-    """Edit (text given) or delete (text None) a message only its sender may change.
-
-    One conditional UpdateItem (the item stays: a delete leaves a tombstone, and
-    the stream's MODIFY record tells the room). With a clientId, the update and
-    an idempotency marker are one transaction, so a repeated change is applied
-    once: False then. Forbidden for another user's message; NotFound for an
-    unknown or deleted id in the room.
-    """
-    config = settings.get()
-    values: Item = {":sender": _s(sender), ":true": {"BOOL": True}}
-    if text is None:
-        update = "SET deleted = :true, #text = :empty"
-        values[":empty"] = _s("")
-    else:
-        update = "SET #text = :text, edited_at = :at"
-        values[":text"], values[":at"] = _s(text), _s(changed_at)
-        if client_id is not None:
-            update += ", edit_client_id = :client"
-            values[":client"] = _s(client_id)
-        else:
-            update += " REMOVE edit_client_id"
-    change = {
-        "TableName": config.messages_table,
-        "Key": {"room": _s(room), "id": _s(message_id)},
-        "UpdateExpression": update,
-        "ConditionExpression": (
-            "sender = :sender AND (attribute_not_exists(deleted) OR deleted <> :true)"
-        ),
-        "ExpressionAttributeNames": {"#text": "text"},
-        "ExpressionAttributeValues": values,
-    }
-    try:
-        if client_id is None:
-            client().update_item(**change)
-            return True
-        marker = {
-            "TableName": config.guards_table,
-            "Item": {
-                "guard_key": _s(f"edit#{room}#{sender.lower()}#{client_id}"),
-                "message_id": _s(message_id),
-                "ttl": _n(now_s + config.client_id_ttl_seconds),
-            },
-            "ConditionExpression": "attribute_not_exists(guard_key)",
-        }
-        try:
-            client().transact_write_items(TransactItems=[{"Put": marker}, {"Update": change}])
-            return True
-        except client().exceptions.TransactionCanceledException as cancelled:
-            reasons = [r.get("Code") for r in cancelled.response.get("CancellationReasons") or []]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                return False
-            if reasons[1:2] != ["ConditionalCheckFailed"]:
-                raise
-    except client().exceptions.ConditionalCheckFailedException:
-        pass
-    # The condition failed: say why (a Query, which the function may already do).
-    found = find_message(room, message_id)
-    if found is None or found.deleted:
-        raise errors.NotFound("no message with that id in this room")
-    raise errors.Forbidden("only its sender can change a message")
 
 
 def find_message(room: str, message_id: str) -> Message | None:
@@ -561,9 +441,13 @@ def remove_present_connection(username: str, room: str, connection_id: str) -> b
 # -------------------------------------------------- memberships: read markers
 
 
-def initial_read_marker(entered_at_ms: int) -> str:
-    """A marker below every id made from that millisecond on: the room's past is read."""
-    return f"{entered_at_ms:013d}-"
+def initial_read_marker(room_rev: int) -> str:
+    """A marker past every id of the room at revision room_rev, below every later one.
+
+    Ids are zero-padded seqs (store/messages.py); the `~` makes the marker no id
+    itself, so `read` frames can tell it from a message the user marked.
+    """
+    return f"{messages_module.message_id(room_rev)}~"
 
 
 def enter_room(username: str, room: str, now_ms: int) -> None:
@@ -578,7 +462,9 @@ def enter_room(username: str, room: str, now_ms: int) -> None:
         ExpressionAttributeValues={
             ":username": _s(username),
             ":now": _n(now_ms),
-            ":marker": _s(initial_read_marker(now_ms)),
+            # The room's state when first entered (an eventually consistent read:
+            # a message committed a moment before may count as read).
+            ":marker": _s(initial_read_marker(messages().room_rev(room, consistent=False))),
         },
     )
 

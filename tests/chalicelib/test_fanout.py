@@ -71,7 +71,7 @@ def test_a_message_reaches_everyone_in_its_room_and_no_one_else(chat, outbox, st
     assert posts_to(outbox, alice) == [frame]  # a single frame is sent bare
     assert frame["type"] == "message"
     message = frame["message"]
-    assert set(message) == {"id", "room", "sender", "text", "sentAt", "clientId"}
+    assert set(message) == {"id", "room", "sender", "text", "sentAt", "clientId", "seq", "rev"}
     assert (message["room"], message["sender"], message["text"], message["clientId"]) == (
         "lobby", "alice", "hello lobby", "c-1")
     assert outbox.frames(bob) == [frame]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chalicelib import ids, lazy, store
-from chalicelib.model import Message
+from chalicelib import ids, lazy, order, store
 from chalicelib.settings import LIMITS
+from chalicelib.store.messages import Draft
 from tests.chalicelib.conftest import token_for
 
 
@@ -26,8 +26,8 @@ def stored(room, sender, count):
     """Write messages straight into the table (many, past the per-user allowance)."""
     for i in range(count):
         now_ms = ids.now_ms()
-        message = Message(room, ids.message_id(now_ms), sender, f"m{i}", ids.iso_utc(now_ms))
-        store.put_message(message, now_ms // 1000)
+        draft = Draft(room, sender, f"m{i}", ids.iso_utc(now_ms))
+        order.send(draft, now_ms // 1000)
 
 
 @pytest.fixture(autouse=True)

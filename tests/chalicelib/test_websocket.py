@@ -410,7 +410,7 @@ def test_get_messages_returns_the_newest_oldest_first(chat, twelve):
     assert texts(reply) == ["m07", "m08", "m09", "m10", "m11"]
     assert reply["hasMore"] is True
     message = reply["messages"][0]
-    assert set(message) == {"id", "room", "sender", "text", "sentAt"}
+    assert set(message) == {"id", "room", "sender", "text", "sentAt", "seq", "rev"}
     assert message["sender"] == "alice"
     assert message["sentAt"].endswith("Z")
 

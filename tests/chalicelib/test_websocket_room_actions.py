@@ -151,11 +151,12 @@ def test_the_sender_deletes_and_history_keeps_a_tombstone(chat, outbox, messages
     assert chat.send(alice, {"action": "deleteMessage", "id": message_id}) == []
     deliver(chat, messages_stream)
     assert [f for f in outbox.frames(bob) if f["type"] == "messageDeleted"] == [
-        {"type": "messageDeleted", "room": "lobby", "id": message_id}
+        {"type": "messageDeleted", "room": "lobby", "id": message_id, "rev": 2}
     ]
     (tombstone,) = newest(chat, bob)
     assert tombstone == {"id": message_id, "room": "lobby", "sender": "alice",
-                         "sentAt": tombstone["sentAt"], "deleted": True, "text": ""}
+                         "sentAt": tombstone["sentAt"], "deleted": True, "text": "",
+                         "seq": 1, "rev": 2}
 
 
 CHANGES = {
@@ -178,7 +179,7 @@ def test_changing_someone_elses_message_is_forbidden(chat, change):
 @pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
 def test_changing_an_unknown_or_deleted_or_other_room_message_is_not_found(chat, change):
     alice = chat.join("alice", "lobby")
-    unknown = "0000000000001-00000000aa"
+    unknown = "000000000099"
     assert error(chat.send(alice, {**change, "id": unknown}))["code"] == "not_found"
     deleted = said(chat, alice, "gone soon")
     chat.send(alice, {"action": "deleteMessage", "id": deleted})
@@ -257,7 +258,8 @@ def test_connect_and_join_room_record_the_first_entry_once(chat, aws):
     alice = chat.join("alice", "lobby")
     entered = membership(aws, "alice", "lobby")
     assert entered["username"]["S"] == "alice"
-    assert read_marker(aws, "alice", "lobby") == f"{int(entered['entered_at']['N']):013d}-"
+    # The room's state at first entry: revision 0, nothing in it yet.
+    assert read_marker(aws, "alice", "lobby") == "000000000000~"
     chat.send(alice, {"action": "joinRoom", "room": "elsewhere"})
     assert membership(aws, "alice", "elsewhere") is not None
     chat.send(alice, {"action": "joinRoom", "room": "lobby"})
@@ -279,7 +281,7 @@ def test_mark_read_moves_the_marker_forward_and_never_back(chat, aws):
 def test_mark_read_of_an_unknown_id_is_not_found(chat, aws):
     alice = chat.join("alice", "lobby")
     marker = read_marker(aws, "alice", "lobby")
-    reply = error(chat.send(alice, {"action": "markRead", "id": "9999999999999-00000000aa"}))
+    reply = error(chat.send(alice, {"action": "markRead", "id": "999999999999"}))
     assert reply["code"] == "not_found"
     assert read_marker(aws, "alice", "lobby") == marker
 

@@ -287,6 +287,10 @@ def chat(account: Account) -> dict[str, Any]:
         {"action": "sendMessage", "text": "hello"},
         {"action": "sendMessage", "text": "once", "clientId": "c-1"},
         {"action": "getMessages", "limit": 10},
+        # Changes take the room's next revision (rooms) and are read back by rev-index.
+        {"action": "editMessage", "id": "000000000001", "text": "hello again"},
+        {"action": "deleteMessage", "id": "000000000002", "clientId": "d-1"},
+        {"action": "getChanges", "sinceRev": 0},
         {"action": "ping"},
         {"action": "getMembers"},
         {"action": "typing"},

@@ -1,0 +1,111 @@
+"""Order and catch-up (PROTOCOL.md v3): the room's revision policy.
+
+A change is tried at the revision after the room's current one (read once,
+strongly consistent); when another writer took that revision first, the
+cancelled transaction tells the room's revision as it now is, and the change is
+tried again after a short random pause (full jitter, so writers that collided
+do not collide again in step), a bounded number of times. A cancelled attempt
+writes nothing, so giving up leaves no hole: the client gets `internal` and may
+resend (with its clientId, still stored once).
+
+`changes` answers getChanges from the rev-index: one Query per page, plus one
+read of the room item only when nothing changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from chalicelib import errors, protocol, store
+from chalicelib.model import Message
+from chalicelib.store.messages import Draft, RevisionTaken
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# 20 writers racing for one room all get through well within this: a writer that
+# lost every race has waited about 4 s in all (API Gateway allows a frame 29 s).
+ATTEMPTS = 40
+BACKOFF_BASE_S = 0.005
+BACKOFF_CAP_S = 0.25
+
+
+class Tally(NamedTuple):
+    """What committing one change cost: attempts made (1 = no conflict)."""
+
+    attempts: int
+
+
+class RoomBusy(errors.ChatError):
+    """Every attempt lost the race for the room's next revision; nothing was written."""
+
+    code = "internal"
+    status = 503
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)))
+
+
+def _at_next_revision(room: str, write: Callable[[int], T], tallies: list[Tally] | None) -> T:
+    """Run write(expected revision) until it commits at the next one, or RoomBusy."""
+    expected = store.messages().room_rev(room)
+    for attempt in range(ATTEMPTS):
+        try:
+            result = write(expected)
+        except RevisionTaken as taken:
+            expected = taken.current
+            _pause(attempt)
+            continue
+        if tallies is not None:
+            tallies.append(Tally(attempt + 1))
+        return result
+    log.warning("room %s: no revision after %d attempts", room, ATTEMPTS)
+    raise RoomBusy("the room is too busy right now; try again")
+
+
+def send(draft: Draft, now_s: int, tallies: list[Tally] | None = None) -> Message | None:
+    """Store a new message at the room's next revision; None when its clientId was stored."""
+    return _at_next_revision(
+        draft.room, lambda expected: store.messages().append(draft, expected, now_s), tallies
+    )
+
+
+def change(
+    room: str, message_id: str, sender: str, text: str | None, changed_at: str,
+    client_id: str | None, now_s: int, tallies: list[Tally] | None = None,
+) -> Message | None:
+    """Edit (text given) or delete (None) a message at the room's next revision.
+
+    None when the change's clientId was applied before; Forbidden / NotFound as
+    PROTOCOL.md says.
+    """
+    return _at_next_revision(
+        room,
+        lambda expected: store.messages().change(
+            room, message_id, sender, text, changed_at, client_id, expected, now_s
+        ),
+        tallies,
+    )
+
+
+def changes_frame(room: str, since_rev: int, limit: int) -> dict[str, Any]:
+    """The `changes` frame for getChanges: a page of the room's changes after since_rev.
+
+    `rev` is the room's newest revision when nothing more is left, else the rev
+    of the last message returned. The newest revision of a room is always the
+    `rev` of some message (the change that took it wrote it there, and nothing
+    later moved it), so a last page's final message carries it. Only an empty
+    page reads the room item, and answers no more than since_rev: a change
+    committed after the Query must still look new to the client (it comes live).
+    """
+    page, has_more = store.messages().changes(room, since_rev, limit)
+    frame = protocol.changes_frame(room, page, has_more)
+    if not frame["messages"]:
+        frame["rev"] = min(since_rev, store.messages().room_rev(room))
+    return frame

@@ -1,0 +1,287 @@
+"""The messages table with the room's revision: one change = one transaction.
+
+Every change to a room (a new message, an edit, a delete) is ONE
+TransactWriteItems: an Update of the room's item in `rooms` (`rev` moved from
+the revision the writer read to the next one, under a condition on the old
+value), the Put or Update of the message (carrying that revision), and, when
+the client gave a clientId, the idempotency marker in `guards`. DynamoDB
+serialises the room item's writes, so revisions are handed out 1, 2, 3, ... in
+commit order; a cancelled transaction writes nothing and leaves no stream
+record, so no revision is ever taken and left empty.
+
+This module stores and reads; it does not decide. A lost race is reported as
+`RevisionTaken` carrying the room's revision as the failed condition saw it;
+the retry policy lives in chalicelib/order.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from chalicelib import errors, settings
+from chalicelib.model import Message
+
+Item = dict[str, dict[str, Any]]
+REV_INDEX: str = next(
+    index["name"]
+    for index in settings.TABLES["messages"].get("local_secondary_indexes", [])
+    if index["range_key"] == "rev"
+)
+ID_DIGITS = 12  # 10^12 changes per room: more than any room will ever see
+
+
+def message_id(seq: int) -> str:
+    """The id of the message created at revision `seq`: zero-padded, so ids sort as seqs."""
+    return f"{seq:0{ID_DIGITS}d}"
+
+
+class RevisionTaken(Exception):
+    """Another change took the revision this writer meant to take (try again from `current`)."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the room is at revision {current}")
+        self.current = current
+
+
+class Draft(NamedTuple):
+    """A new message before it has a revision."""
+
+    room: str
+    sender: str
+    text: str
+    sent_at: str
+    client_id: str | None = None
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _reasons(cancelled: Any) -> list[dict[str, Any]]:
+    return list(cancelled.response.get("CancellationReasons") or [])
+
+
+def _failed(reason: dict[str, Any] | None) -> bool:
+    return bool(reason) and reason.get("Code") == "ConditionalCheckFailed"
+
+
+class Messages:
+    """A room's messages by seq (the table's key: room, id) and changes by rev (rev-index)."""
+
+    def __init__(
+        self, client: Any, messages_table: str, rooms_table: str, guards_table: str,
+        client_id_ttl_seconds: int,
+    ) -> None:
+        self._client = client
+        self._messages, self._rooms, self._guards = messages_table, rooms_table, guards_table
+        self._client_id_ttl = client_id_ttl_seconds
+
+    # ------------------------------------------------------------- revisions
+
+    def room_rev(self, room: str, consistent: bool = True) -> int:
+        """The room's last revision (0 for a room nothing has changed yet)."""
+        item = self._client.get_item(
+            TableName=self._rooms,
+            Key={"room": _s(room)},
+            ProjectionExpression="rev",
+            ConsistentRead=consistent,
+        ).get("Item") or {}
+        return int(item["rev"]["N"]) if "rev" in item else 0
+
+    def _advance(self, room: str, expected: int) -> dict[str, Any]:
+        """The transaction's Update of the room item: `rev` from `expected` to the next one.
+
+        SET touches `rev` alone, so whatever else the room item holds (its kind,
+        owner, ...) stays; the first change creates the item.
+        """
+        update: dict[str, Any] = {
+            "TableName": self._rooms,
+            "Key": {"room": _s(room)},
+            "UpdateExpression": "SET rev = :next",
+            "ExpressionAttributeValues": {":next": _n(expected + 1)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if expected == 0:
+            update["ConditionExpression"] = "attribute_not_exists(rev)"
+        else:
+            update["ConditionExpression"] = "rev = :expected"
+            update["ExpressionAttributeValues"][":expected"] = _n(expected)
+        return update
+
+    def _marker(self, key: str, message: str, now_s: int) -> dict[str, Any]:
+        return {
+            "TableName": self._guards,
+            "Item": {
+                "guard_key": _s(key),
+                "message_id": _s(message),
+                "ttl": _n(now_s + self._client_id_ttl),
+            },
+            "ConditionExpression": "attribute_not_exists(guard_key)",
+        }
+
+    # ---------------------------------------------------------------- writes
+
+    def append(self, draft: Draft, expected: int, now_s: int) -> Message | None:
+        """Store a new message at revision expected + 1; None if its clientId was stored before.
+
+        RevisionTaken when the room is no longer at `expected`.
+        """
+        seq = expected + 1
+        message = Message(
+            room=draft.room, id=message_id(seq), sender=draft.sender, text=draft.text,
+            sent_at=draft.sent_at, client_id=draft.client_id, seq=seq, rev=seq,
+        )
+        item: Item = {
+            "room": _s(message.room),
+            "id": _s(message.id),
+            "seq": _n(seq),
+            "rev": _n(seq),
+            "sender": _s(message.sender),
+            "text": _s(message.text),
+            "sent_at": _s(message.sent_at),
+        }
+        put = {
+            "TableName": self._messages,
+            "Item": item,
+            # Never true while the room item is right; a guard against a wiped room item.
+            "ConditionExpression": "attribute_not_exists(id)",
+        }
+        items: list[dict[str, Any]] = [
+            {"Update": self._advance(draft.room, expected)}, {"Put": put},
+        ]
+        if draft.client_id is not None:
+            item["client_id"] = _s(draft.client_id)
+            key = f"client#{draft.room}#{draft.sender.lower()}#{draft.client_id}"
+            items.append({"Put": self._marker(key, message.id, now_s)})
+        try:
+            # botocore gives the call one ClientRequestToken for all its retries, so a
+            # transaction whose answer was lost is not applied twice.
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as cancelled:
+            reasons = [*_reasons(cancelled), {}, {}, {}]
+            if draft.client_id is not None and _failed(reasons[2]):
+                return None  # a retry of a send that was stored
+            if _failed(reasons[0]):
+                raise RevisionTaken(_rev_of(reasons[0])) from None
+            raise
+        return message
+
+    def change(
+        self, room: str, message: str, sender: str, text: str | None, changed_at: str,
+        client_id: str | None, expected: int, now_s: int,
+    ) -> Message | None:
+        """Edit (text given) or delete (text None) a message at revision expected + 1.
+
+        Only its sender may; the item stays (a delete leaves a tombstone). None
+        when the change's clientId was applied before; RevisionTaken when the
+        room moved on; Forbidden for another user's message; NotFound for an
+        unknown or deleted id in the room.
+        """
+        rev = expected + 1
+        values: Item = {":sender": _s(sender), ":true": {"BOOL": True}, ":rev": _n(rev)}
+        if text is None:
+            update = "SET deleted = :true, #text = :empty, rev = :rev"
+            values[":empty"] = _s("")
+        else:
+            update = "SET #text = :text, edited_at = :at, rev = :rev"
+            values[":text"], values[":at"] = _s(text), _s(changed_at)
+            if client_id is not None:
+                update += ", edit_client_id = :client"
+                values[":client"] = _s(client_id)
+            else:
+                update += " REMOVE edit_client_id"
+        items: list[dict[str, Any]] = [
+            {"Update": self._advance(room, expected)},
+            {"Update": {
+                "TableName": self._messages,
+                "Key": {"room": _s(room), "id": _s(message)},
+                "UpdateExpression": update,
+                "ConditionExpression": (
+                    "sender = :sender AND (attribute_not_exists(deleted) OR deleted <> :true)"
+                ),
+                "ExpressionAttributeNames": {"#text": "text"},
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }},
+        ]
+        if client_id is not None:
+            key = f"edit#{room}#{sender.lower()}#{client_id}"
+            items.append({"Put": self._marker(key, message, now_s)})
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as cancelled:
+            reasons = [*_reasons(cancelled), {}, {}, {}]
+            if client_id is not None and _failed(reasons[2]):
+                return None
+            if _failed(reasons[1]):  # the message says why, whatever the room's revision
+                old = reasons[1].get("Item")
+                if old is None or old.get("deleted", {}).get("BOOL", False):
+                    raise errors.NotFound("no message with that id in this room") from None
+                raise errors.Forbidden("only its sender can change a message") from None
+            if _failed(reasons[0]):
+                raise RevisionTaken(_rev_of(reasons[0])) from None
+            raise
+        return self.get(room, message)
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, room: str, message: str) -> Message | None:
+        """One message of the room by id (strongly consistent), or None."""
+        item = self._client.get_item(
+            TableName=self._messages,
+            Key={"room": _s(room), "id": _s(message)},
+            ConsistentRead=True,
+        ).get("Item")
+        return message_from_item(item) if item is not None else None
+
+    def changes(self, room: str, since_rev: int, limit: int) -> tuple[list[Message], bool]:
+        """Messages whose latest change is after since_rev, in rev order, and whether more exist.
+
+        One strongly consistent Query on the rev-index reading limit + 1 items:
+        cost follows the page, not the history.
+        """
+        items = self._client.query(
+            TableName=self._messages,
+            IndexName=REV_INDEX,
+            KeyConditionExpression="room = :room AND rev > :since",
+            ExpressionAttributeValues={":room": _s(room), ":since": _n(since_rev)},
+            ScanIndexForward=True,
+            Limit=limit + 1,
+            ConsistentRead=True,
+        )["Items"]
+        return [message_from_item(item) for item in items[:limit]], len(items) > limit
+
+
+def _rev_of(reason: dict[str, Any]) -> int:
+    """The room's revision as a failed condition on its item saw it (0: no revision yet)."""
+    old = reason.get("Item") or {}
+    return int(old["rev"]["N"]) if "rev" in old else 0
+
+
+def message_from_item(item: Item) -> Message:
+    """A stored item, or a stream record's NewImage (the same raw shape), as a Message."""
+    def optional(name: str) -> str | None:
+        value = item.get(name)
+        return value["S"] if value else None
+
+    def number(name: str) -> int:
+        value = item.get(name)
+        return int(value["N"]) if value else 0
+
+    return Message(
+        room=item["room"]["S"],
+        id=item["id"]["S"],
+        sender=item["sender"]["S"],
+        text=item["text"]["S"],
+        sent_at=item["sent_at"]["S"],
+        client_id=optional("client_id"),
+        edited_at=optional("edited_at"),
+        edit_client_id=optional("edit_client_id"),
+        deleted=item.get("deleted", {}).get("BOOL", False),
+        seq=number("seq"),
+        rev=number("rev"),
+    )

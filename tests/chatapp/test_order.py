@@ -1,0 +1,174 @@
+"""Order and catch-up (PROTOCOL.md v3) against `chatapp serve`, with a slow write on purpose.
+
+The server runs with CHATAPP_FAULTS=slow-write=MS@MARKER: the embedded
+DynamoDB holds any write carrying MARKER, so one user's write is slow while
+everyone else's is not. That reproduces the interleaving measured on main
+before revisions existed: Bob's message is begun first and stored last, Carol
+saw Alice's in between and was away when Bob's landed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.chatapp.chat_client import ChatClient, signup, unique
+from tests.support.localserver import LocalServer, start_local_server
+
+SLOW = "SLOW-WRITE-MARK"
+SLOW_MS = 1500
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    started = start_local_server(
+        tmp_path_factory.mktemp("chatapp-order"),
+        env={"CHATAPP_FAULTS": f"slow-write={SLOW_MS}@{SLOW}"},
+    )
+    yield started
+    started.stop()
+
+
+class Timeline:
+    """What a client holds: messages by id and the last revision applied (as the site does)."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.rev = 0
+
+    def apply(self, message: dict[str, Any]) -> None:
+        held = self.messages.get(message["id"])
+        if held is None or held["rev"] < message["rev"]:
+            self.messages[message["id"]] = message
+
+    def frame(self, frame: dict[str, Any]) -> None:
+        if frame["type"] in ("message", "messageUpdated"):
+            self.apply(frame["message"])
+            self.rev = max(self.rev, frame["message"]["rev"])
+        elif frame["type"] == "messageDeleted":
+            held = self.messages.get(frame["id"])
+            if held is not None:
+                self.apply({**held, "text": "", "deleted": True, "rev": frame["rev"]})
+            self.rev = max(self.rev, frame["rev"])
+
+    def catch_up(self, client: ChatClient) -> int:
+        """getChanges from the last applied revision, page after page; the pages asked."""
+        pages = 0
+        while True:
+            pages += 1
+            reply = client.request("getChanges", "changes", sinceRev=self.rev)
+            for message in reply["messages"]:
+                self.apply(message)
+            self.rev = reply["rev"]
+            if not reply["hasMore"]:
+                return pages
+
+    def view(self) -> list[tuple[str, str, bool, bool]]:
+        return [(m["id"], m["text"], bool(m.get("deleted")), "editedAt" in m)
+                for m in sorted(self.messages.values(), key=lambda m: m["seq"])]
+
+
+def history_view(client: ChatClient) -> list[tuple[str, str, bool, bool]]:
+    history = client.request("getMessages", "messages", limit=100)["messages"]
+    return [(m["id"], m["text"], bool(m.get("deleted")), "editedAt" in m) for m in history]
+
+
+def next_of(client: ChatClient, frame_type: str, text: str | None = None) -> dict[str, Any]:
+    """The next frame of this type (and text); others are skipped, an error is a failure."""
+    deadline = time.monotonic() + 15
+    while True:
+        frame = client.recv(timeout=max(0.1, deadline - time.monotonic()))
+        assert frame["type"] != "error", frame
+        if frame["type"] == frame_type and (
+            text is None or frame.get("message", {}).get("text") == text
+        ):
+            return frame
+
+
+def test_a_reader_away_while_a_slow_write_landed_catches_up_with_everything(server):
+    room = unique("order")
+    (_, alice_token), (_, bob_token), (_, carol_token) = (
+        signup(server.api_url, name) for name in ("alice", "bob", "carol"))
+    with ChatClient(server.ws_url, alice_token, room) as alice, \
+            ChatClient(server.ws_url, bob_token, room) as bob:
+        carol, timeline = ChatClient(server.ws_url, carol_token, room), Timeline()
+
+        bob.send("sendMessage", text=f"bob, begun first {SLOW}")  # its write is held
+        time.sleep(0.02)
+        alice.send("sendMessage", text="alice, stored first")
+        seen = next_of(carol, "message")
+        timeline.frame(seen)
+        assert (seen["message"]["text"], seen["message"]["seq"]) == ("alice, stored first", 1)
+        carol.close()  # Carol's socket drops
+
+        # Bob's write lands (it lost revision 1, so it takes 2) and goes out live.
+        bobs = next_of(alice, "message", f"bob, begun first {SLOW}")["message"]
+        assert (bobs["text"], bobs["seq"], bobs["rev"]) == (f"bob, begun first {SLOW}", 2, 2)
+        # Changes made while Carol is away: an edit, a delete, a new message.
+        alice.send("editMessage", id=seen["message"]["id"], text="alice, edited")
+        assert next_of(alice, "messageUpdated")["message"]["rev"] == 3
+        bob.send("deleteMessage", id=bobs["id"])
+        assert next_of(alice, "messageDeleted")["rev"] == 4
+        alice.send("sendMessage", text="alice, later")
+        assert next_of(alice, "message")["message"]["rev"] == 5
+
+        with ChatClient(server.ws_url, carol_token, room) as carol_again:
+            timeline.catch_up(carol_again)
+            assert timeline.rev == 5
+            assert timeline.view() == history_view(carol_again)
+        assert timeline.view() == [
+            (seen["message"]["id"], "alice, edited", False, True),
+            (bobs["id"], "", True, False),
+            (timeline.view()[2][0], "alice, later", False, False),
+        ]
+
+
+def test_twenty_concurrent_senders_store_every_message_with_a_consecutive_seq(server):
+    room, per_sender = unique("busy"), 5
+    tokens = [signup(server.api_url, "sender")[1] for _ in range(20)]
+    clients = [ChatClient(server.ws_url, token, room) for token in tokens]
+    start, failures = threading.Barrier(len(clients)), []
+
+    def send_all(client: ChatClient, n: int) -> None:
+        start.wait()
+        for i in range(per_sender):
+            client.send("sendMessage", text=f"{n}-{i}", clientId=f"c-{n}-{i}")
+        # Every sender hears every message (its own included) or the run failed.
+        try:
+            got = [next_of(client, "message") for _ in range(20 * per_sender)]
+        except (TimeoutError, AssertionError) as failure:
+            failures.append((n, repr(failure)))
+            return
+        assert len({frame["message"]["id"] for frame in got}) == 20 * per_sender
+
+    threads = [threading.Thread(target=send_all, args=(c, n)) for n, c in enumerate(clients)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert failures == []
+        history = clients[0].request("getMessages", "messages", limit=100)["messages"]
+        assert [m["seq"] for m in history] == list(range(1, 20 * per_sender + 1))
+        assert sorted(m["text"] for m in history) == sorted(
+            f"{n}-{i}" for n in range(20) for i in range(per_sender))
+        assert [m["id"] for m in history] == sorted(m["id"] for m in history)
+        changes = clients[0].request("getChanges", "changes", sinceRev=0)
+        assert (changes["rev"], changes["hasMore"]) == (100, False)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_the_slow_write_fault_is_parsed_with_or_without_a_marker():
+    from chatapp.faults import Faults, from_environment
+
+    assert from_environment({"CHATAPP_FAULTS": "slow-write=250"}) == Faults(slow_write_ms=250)
+    assert from_environment({"CHATAPP_FAULTS": "slow-write=9@MARK"}) == Faults(
+        slow_write_ms=9, slow_write_marker="MARK")
+    with pytest.raises(ValueError, match="slow-write=MS"):
+        from_environment({"CHATAPP_FAULTS": "slow-write=soon"})
