@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import aws, lazy, protocol, settings, store
+from chalicelib import aws, connection_cap, lazy, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,9 @@ def _post_all(connections: ConnectionsAPI, connection_id: str, posts: list[bytes
 
 def _forget(connection_id: str) -> None:
     try:
-        store.delete_connection(connection_id)
+        gone = store.delete_connection(connection_id)
+        if gone is not None:
+            connection_cap.give_back(gone.username, connection_id)
     except Exception:  # its TTL removes it later; the delivery itself is done
         log.exception("could not delete the record of gone connection %s", connection_id)
 
