@@ -13,8 +13,9 @@ answered 429 are retried together after a pause for the whole room, and when
 rounds run out they are handed back for a later attempt (a delayed re-queue to
 the delivery function), never dropped. A connection is closed for not reading
 only on evidence about it alone: it refused while posts to others in its room
-went through, in a round where few refused, and that happened STRIKES_TO_CLOSE
-times within STRIKE_WINDOW_SECONDS (strikes kept in guards, cleared when a post
+went through, in a round where few refused (after its first strike it is posted
+first in each round, right after the room's pause), and that happened
+STRIKES_TO_CLOSE times within STRIKE_WINDOW_SECONDS (strikes kept in guards, cleared when a post
 to it goes through). Ephemeral frames (presence, typing, occupancy) get one
 round: throttled ones are dropped and never close anyone. A connection that is
 gone (410, the only sure sign) is forgotten. The batch reports a room's records
@@ -162,6 +163,12 @@ def deliver_room(
     rounds = 1 if ephemeral else len(ROOM_BACKOFF_SECONDS) + 1
     pool = _executor()
     for round_number in range(rounds):
+        # Connections under suspicion go first, when the room's pause has let the
+        # account's rate recover: a refusal then is about them. The rest in a new
+        # order each round, so a rate running out never lands on the same ones.
+        rest = [cid for cid in pending if cid not in struck]
+        random.shuffle(rest)
+        pending = [cid for cid in pending if cid in struck] + rest
         futures = [
             pool.submit(_post_from, connections, cid, posts, progress[cid]) for cid in pending
         ]
