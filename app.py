@@ -62,7 +62,7 @@ def on_new_messages(event):
 
 @app.lambda_function(name="deliver_to_connections")
 def deliver_to_connections(event, context):
-    fanout.deliver_to_connections(connections_api.client(), event)
+    fanout.deliver_to_connections(connections_api.client(), event, context.function_name)
 
 
 @app.on_dynamodb_record(stream_arn=settings.get().connections_stream_arn, batch_size=100)

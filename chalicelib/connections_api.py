@@ -10,9 +10,14 @@ then returns:
     200 / 204                   SENT
     410 GoneException           GONE: the caller forgets the connection
     413 PayloadTooLarge         TOO_LARGE: that frame is dropped (logged)
-    429 LimitExceeded           retried with backoff and jitter (about a second in
-                                all), then REFUSED: given up for this connection only
+    429 LimitExceeded           post(): THROTTLED at once, the caller decides (the
+                                fan-out retries the room as a whole); send() and
+                                delete(): retried with backoff, then REFUSED
     5xx, network errors         retried a few times, then FAILED
+
+Every call takes its turn from the process's adaptive rate (chalicelib.send_rate)
+and reports each 429 and success to it: a 429 may be the account's rate, which
+only the whole process slowing down answers.
 
 The endpoint is the WebSocket API's stage URL, or AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI
 when set (the local runtime serves this API on its own port, as
@@ -34,14 +39,15 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from chalicelib import aws, lazy, settings
+from chalicelib import aws, lazy, send_rate, settings
 
 log = logging.getLogger(__name__)
 
 SERVICE = "execute-api"  # the signing name of the Management API
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
-# Waits before each retry, before jitter: 429 (the client is not reading, or the
-# account's rate) gets about a second in all; 5xx and network errors two quick tries.
+# Waits before each retry, before jitter: a 429 to a reply or a close (the client
+# is not reading, or the account's rate) gets about a second in all; 5xx and
+# network errors two quick tries.
 THROTTLED_DELAYS = (0.05, 0.1, 0.2, 0.4)
 ERROR_DELAYS = (0.05, 0.2)
 TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
@@ -53,7 +59,8 @@ class Delivery(enum.Enum):
     SENT = "sent"
     GONE = "gone"
     TOO_LARGE = "too_large"
-    REFUSED = "refused"
+    THROTTLED = "throttled"  # 429, not retried (post)
+    REFUSED = "refused"  # 429 after retries (send, delete)
     FAILED = "failed"
 
 
@@ -105,30 +112,42 @@ class ConnectionsAPI:
         self._http = _pool().connection_from_url(base_url)
 
     def post(self, connection_id: str, data: bytes) -> Delivery:
-        """PostToConnection: data (at most 32 KB) to one connection."""
-        return self._call("POST", connection_id, data)
+        """PostToConnection: data (at most 32 KB) to one connection; a 429 is not retried."""
+        return self._call("POST", connection_id, data, throttled_delays=())
 
     def delete(self, connection_id: str) -> Delivery:
         """DeleteConnection: close the connection (its $disconnect runs)."""
         return self._call("DELETE", connection_id, b"")
 
     def send(self, connection_id: str, message: str) -> None:
-        """Post one text frame; any outcome other than SENT is logged, never raised."""
-        outcome = self.post(connection_id, message.encode())
+        """Post one text frame (a reply); any outcome other than SENT is logged, never raised."""
+        outcome = self._call("POST", connection_id, message.encode())
         if outcome is not Delivery.SENT:
             log.info("post to %s: %s", connection_id, outcome.value)
 
-    def _call(self, method: str, connection_id: str, body: bytes) -> Delivery:
+    def _call(
+        self,
+        method: str,
+        connection_id: str,
+        body: bytes,
+        throttled_delays: tuple[float, ...] = THROTTLED_DELAYS,
+    ) -> Delivery:
         url = f"{self.base_url}/@connections/{quote(connection_id, safe='')}"
         path = urlsplit(url).path
-        throttled, errors = iter(THROTTLED_DELAYS), iter(ERROR_DELAYS)
+        throttled, errors = iter(throttled_delays), iter(ERROR_DELAYS)
+        rate = send_rate.get()
         while True:
+            rate.acquire()
             try:
                 status = self._request(method, url, path, body)
             except urllib3.exceptions.HTTPError as failure:  # reset, refused, timed out
                 status, reason = 0, repr(failure)
             else:
                 reason = f"HTTP {status}"
+            if status == 429:
+                rate.throttled()
+            elif status != 0:
+                rate.succeeded()
             if status < 300 and status != 0:
                 return Delivery.SENT
             if status == 410:
@@ -141,9 +160,11 @@ class ConnectionsAPI:
                 return Delivery.FAILED
             delays = throttled if status == 429 else errors
             delay = next(delays, None)
+            if delay is None and status == 429:
+                return Delivery.REFUSED if throttled_delays else Delivery.THROTTLED
             if delay is None:
                 log.warning("%s %s given up: %s", method, connection_id, reason)
-                return Delivery.REFUSED if status == 429 else Delivery.FAILED
+                return Delivery.FAILED
             time.sleep(delay * random.uniform(0.5, 1.5))
 
     def _request(self, method: str, url: str, path: str, body: bytes) -> int:

@@ -4,13 +4,23 @@ Per stream batch: records grouped by room (in order), one Query per room on the
 room index, and for each connection ONE post carrying every frame of that room
 (a `batch` frame, split only at 32 KB): a room's cost is its connections, not
 messages times connections. Posts go out on a bounded thread pool through the lean
-Management API client (chalicelib.connections_api).
+Management API client (chalicelib.connections_api), paced by the process's
+adaptive rate (chalicelib.send_rate).
 
-One reader never hurts the others: a connection that is gone is forgotten, one
-that keeps refusing frames (429: it stopped reading) is closed with
-DeleteConnection (its client reconnects and catches up with getMessages), and
-the batch reports a room's records as failed (batchItemFailures) only when its
-connections could not be listed or the service kept failing after retries.
+Being throttled is not being slow. A 429 may be the account's rate or one
+client's full buffer, so a room is delivered in rounds: the connections that
+answered 429 are retried together after a pause for the whole room, and when
+rounds run out they are handed back for a later attempt (a delayed re-queue to
+the delivery function), never dropped. A connection is closed for not reading
+only on evidence about it alone: it refused while posts to others in its room
+went through, in a round where few refused (after its first strike it is posted
+first in each round, right after the room's pause), and that happened
+STRIKES_TO_CLOSE times within STRIKE_WINDOW_SECONDS (strikes kept in guards, cleared when a post
+to it goes through). Ephemeral frames (presence, typing, occupancy) get one
+round: throttled ones are dropped and never close anyone. A connection that is
+gone (410, the only sure sign) is forgotten. The batch reports a room's records
+as failed (batchItemFailures) only when its connections could not be listed or
+handed back, or the service kept failing after retries.
 
 Rooms above settings' big_room_connections are paged out: each page of
 connection ids, with the frames (or the messages' keys when the frames would
@@ -22,11 +32,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+import random
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
-from chalicelib import aws, lazy, protocol, settings, store
+from chalicelib import aws, connection_cap, ids, lazy, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 
 log = logging.getLogger(__name__)
@@ -34,12 +46,31 @@ log = logging.getLogger(__name__)
 DELIVERY_FUNCTION = "deliver_to_connections"
 # Lambda's limit for an asynchronous Invoke's payload is 256 KB; keep a margin.
 INVOKE_PAYLOAD_MAX_BYTES = 250_000
+# Pauses between a room's rounds (whole room, before jitter): 4 rounds in ~1.7 s.
+ROOM_BACKOFF_SECONDS = (0.2, 0.5, 1.0)
+# A round's refusals are evidence about each refusing connection only when
+# posts to others went through and at most this share of the round refused.
+ISOLATED_SHARE = 0.05
+STRIKES_TO_CLOSE = 3
+STRIKE_WINDOW_SECONDS = 120
+# Connections still throttled after the rounds: handed back this much later,
+# at most this many times (then the page fails and Lambda's retries and its
+# on-failure destination keep it).
+REQUEUE_DELAY_SECONDS = 2.0
+MAX_REQUEUES = 20
+ROOM_THREADS = 8  # rooms of one batch delivered side by side
 
 
 @lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))
 def _executor() -> ThreadPoolExecutor:
     """The container's send pool, sized by settings (made at the first send)."""
     return ThreadPoolExecutor(settings.get().fanout_threads, "fanout")
+
+
+@lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))
+def _rooms() -> ThreadPoolExecutor:
+    """Rooms of a batch, side by side (their posts go to _executor: never the same pool)."""
+    return ThreadPoolExecutor(ROOM_THREADS, "fanout-room")
 
 
 @lazy.cached()
@@ -69,13 +100,15 @@ def deliver(
             by_room.setdefault(room, []).append((record.sequence_number, frame))
 
     delivery_function = sibling_function(function_name, DELIVERY_FUNCTION)
-    pending = {
-        room: _start_room(connections, room, _in_rev_order(entries), delivery_function)
+    started = {
+        room: _rooms().submit(
+            _deliver_stream_room, connections, room, _in_rev_order(entries), delivery_function
+        )
         for room, entries in by_room.items()
     }
     failures = []
-    for room, started in pending.items():
-        if not _finished_cleanly(room, started):
+    for room, future in started.items():
+        if not future.result():
             failures.extend({"itemIdentifier": seq} for seq, _ in by_room[room])
     return {"batchItemFailures": failures}
 
@@ -100,31 +133,114 @@ def record_frame(
     return None
 
 
+
+
+class RoomDelivery(NamedTuple):
+    """What became of one room's delivery after its rounds."""
+
+    failed: bool  # the service kept failing (5xx, network) for some connection
+    not_reached: dict[str, int]  # still throttled: connection id → posts it already got
+    posts: list[bytes]
+
+
+def deliver_room(
+    connections: ConnectionsAPI,
+    connection_ids: list[str],
+    frames: list[dict[str, Any]],
+    ephemeral: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RoomDelivery:
+    """Deliver frames to one room's connections in rounds, the whole room backing off together.
+
+    Ephemeral frames get one round and are dropped where throttled; nobody is
+    closed for them. Otherwise a connection refusing alone is struck, and closed
+    at its STRIKES_TO_CLOSE-th strike; what is left after the rounds is returned.
+    """
+    posts = protocol.batched(frames)
+    progress = dict.fromkeys(connection_ids, 0)
+    pending, struck = list(connection_ids), set()
+    failed, reached_others = False, False
+    rounds = 1 if ephemeral else len(ROOM_BACKOFF_SECONDS) + 1
+    pool = _executor()
+    for round_number in range(rounds):
+        # Connections under suspicion go first, when the room's pause has let the
+        # account's rate recover: a refusal then is about them. The rest in a new
+        # order each round, so a rate running out never lands on the same ones.
+        rest = [cid for cid in pending if cid not in struck]
+        random.shuffle(rest)
+        pending = [cid for cid in pending if cid in struck] + rest
+        futures = [
+            pool.submit(_post_from, connections, cid, posts, progress[cid]) for cid in pending
+        ]
+        throttled, stalled = [], []
+        for cid, future in zip(pending, futures, strict=True):
+            outcome, done = future.result()
+            moved, progress[cid] = done > progress[cid], done
+            if outcome is Delivery.THROTTLED:
+                throttled.append(cid)
+                if not moved:
+                    stalled.append(cid)
+                elif cid in struck:  # it is reading: what it took clears it
+                    _clear_strikes(cid)
+                    struck.discard(cid)
+            else:
+                failed = failed or outcome is Delivery.FAILED
+                reached_others = reached_others or outcome is Delivery.SENT
+                if cid in struck and outcome is Delivery.SENT:
+                    _clear_strikes(cid)
+        if not throttled:
+            return RoomDelivery(failed, {}, posts)
+        if ephemeral:
+            log.info("%d connections throttled: ephemeral frames dropped", len(throttled))
+            return RoomDelivery(failed, {}, posts)
+        if reached_others and len(throttled) <= max(1, ISOLATED_SHARE * len(pending)):
+            for cid in stalled:
+                struck.add(cid)
+                if _strike(cid):
+                    _close_for_not_reading(connections, cid)
+                    throttled.remove(cid)
+        pending = throttled
+        if pending and round_number < rounds - 1:
+            sleep(ROOM_BACKOFF_SECONDS[round_number] * random.uniform(0.75, 1.25))
+    return RoomDelivery(failed, {cid: progress[cid] for cid in pending}, posts)
+
+
 def post_frames(
     connections: ConnectionsAPI, connection_ids: Iterable[str], frames: list[dict[str, Any]]
 ) -> bool:
-    """Send frames to each connection (one post each, batched); waits for all.
+    """Send ephemeral frames (presence, typing, occupancy): one round, throttled ones dropped.
 
-    Gone connections are forgotten and ones that keep refusing are closed;
-    returns False when the service kept failing for some connection.
+    Gone connections are forgotten; nobody is closed. Returns False when the
+    service kept failing for some connection.
     """
-    posts = protocol.batched(frames)
-    pool = _executor()
-    futures = [pool.submit(_post_all, connections, cid, posts) for cid in connection_ids]
-    return all(future.result() is not Delivery.FAILED for future in futures)
+    return not deliver_room(connections, list(connection_ids), frames, ephemeral=True).failed
 
 
-def deliver_to_connections(connections: ConnectionsAPI, page: dict[str, Any]) -> None:
+def deliver_to_connections(
+    connections: ConnectionsAPI,
+    page: dict[str, Any],
+    function_name: str = DELIVERY_FUNCTION,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """The delivery function: one page of a big room's connections gets the frames.
 
-    Raises when the service kept failing, so Lambda retries this page (and keeps
-    it in the on-failure destination after its last retry); the other pages
-    are not touched.
+    A page handed back after throttling carries `attempt` and `delay`: it waits
+    that long first, and hands back what is still throttled once more. Raises
+    when the service kept failing (or the hand-backs ran out), so Lambda
+    retries this page (and keeps it in the on-failure destination after its
+    last retry); the other pages are not touched.
     """
+    sleep(min(float(page.get("delay", 0)), REQUEUE_DELAY_SECONDS * 4))
     frames = page.get("frames")
     if frames is None:  # too big for the Invoke: read the messages by key
         frames = [_frame_of(m) for m in store.messages_by_id(page["room"], page["messageIds"])]
-    if not post_frames(connections, page["connectionIds"], frames):
+    attempt = int(page.get("attempt", 0))
+    result = deliver_room(connections, page["connectionIds"], frames, sleep=sleep)
+    handed_back = not result.not_reached or (
+        attempt < MAX_REQUEUES
+        and _hand_back(function_name, page["room"], result, frames, attempt + 1)
+    )
+    if result.failed or not handed_back:
         # Counted by infra/delivery.tf's metric filter: keep the words "delivery failed".
         log.error("delivery failed: room %s, a page of %d connections; Lambda retries it",
                   page["room"], len(page["connectionIds"]))
@@ -159,13 +275,10 @@ def _frame_of(message: Any) -> dict[str, Any]:
     return protocol.message_frame(message)
 
 
-def _start_room(
-    connections: ConnectionsAPI,
-    room: str,
-    frames: list[dict[str, Any]],
-    delivery_function: str,
-) -> list[Future[Delivery]] | Exception | None:
-    """Start a room's delivery: futures of its posts, an exception, or None (paged out)."""
+def _deliver_stream_room(
+    connections: ConnectionsAPI, room: str, frames: list[dict[str, Any]], delivery_function: str
+) -> bool:
+    """One room of a stream batch, delivered here or paged out; False: report its records."""
     big = settings.get().big_room_connections
     try:
         pages = store.room_connection_pages(room, big)
@@ -173,20 +286,53 @@ def _start_room(
         second = next(pages, None)
         if second is not None:
             for page in [first, second, *pages]:
-                _hand_over(delivery_function, room, page, frames)
-            return None
-    except Exception as failure:  # reported for retry below
-        return failure
-    posts = protocol.batched(frames)
-    pool = _executor()
-    return [pool.submit(_post_all, connections, cid, posts) for cid in first]
+                _hand_over(delivery_function, {"room": room, "connectionIds": page}, frames)
+            return True
+    except Exception as failure:  # reported for retry
+        log.error("room %s: could not list or hand over connections: %r", room, failure)
+        return False
+    result = deliver_room(connections, first, frames)
+    if result.failed:
+        log.error("room %s: the Management API kept failing for some connections", room)
+    handed_back = not result.not_reached or _hand_back(
+        delivery_function, room, result, frames, 1
+    )
+    return handed_back and not result.failed
 
 
-def _hand_over(
-    function: str, room: str, connection_ids: list[str], frames: list[dict[str, Any]]
-) -> None:
+def _hand_back(
+    function: str, room: str, result: RoomDelivery, frames: list[dict[str, Any]], attempt: int
+) -> bool:
+    """Hand the connections not reached to the delivery function for a later attempt.
+
+    Each gets only the frames it has not had (grouped by how far it got).
+    """
+    by_progress: dict[int, list[str]] = {}
+    for cid, done in result.not_reached.items():
+        by_progress.setdefault(done, []).append(cid)
+    counts = [_frames_in(post) for post in result.posts]
+    try:
+        for done, connection_ids in by_progress.items():
+            page = {"room": room, "connectionIds": connection_ids,
+                    "attempt": attempt, "delay": REQUEUE_DELAY_SECONDS}
+            _hand_over(function, page, frames[sum(counts[:done]):])
+    except Exception as failure:
+        log.error("room %s: could not hand back %d throttled connections: %r",
+                  room, len(result.not_reached), failure)
+        return False
+    log.info("room %s: %d connections throttled, handed back (attempt %d)",
+             room, len(result.not_reached), attempt)
+    return True
+
+
+def _frames_in(post: bytes) -> int:
+    frame = json.loads(post)
+    return len(frame["frames"]) if frame.get("type") == "batch" else 1
+
+
+def _hand_over(function: str, page: dict[str, Any], frames: list[dict[str, Any]]) -> None:
     """One asynchronous Invoke of the delivery function for one page."""
-    page: dict[str, Any] = {"room": room, "connectionIds": connection_ids, "frames": frames}
+    page = {**page, "frames": frames}
     payload = json.dumps(page, ensure_ascii=False).encode()
     if len(payload) > INVOKE_PAYLOAD_MAX_BYTES:
         del page["frames"]
@@ -200,40 +346,58 @@ def frame_message_id(frame: dict[str, Any]) -> str:
     return frame["message"]["id"] if "message" in frame else frame["id"]
 
 
-def _post_all(connections: ConnectionsAPI, connection_id: str, posts: list[bytes]) -> Delivery:
-    """Every post for one connection, in order; what happened to the connection."""
-    for data in posts:
-        outcome = connections.post(connection_id, data)
+def _post_from(
+    connections: ConnectionsAPI, connection_id: str, posts: list[bytes], start: int
+) -> tuple[Delivery, int]:
+    """Posts from `start` on to one connection, in order: the outcome and posts now delivered."""
+    for index in range(start, len(posts)):
+        outcome = connections.post(connection_id, posts[index])
         if outcome is Delivery.GONE:
             # Gone without a $disconnect (a vanished client): forget it now.
             _forget(connection_id)
-            return outcome
-        if outcome is Delivery.REFUSED:
-            # It stopped reading: close it; its client reconnects and catches up.
-            log.info("closing %s: it kept refusing frames", connection_id)
-            if connections.delete(connection_id) is Delivery.GONE:
-                _forget(connection_id)
-            return outcome
-        if outcome is Delivery.FAILED:
-            return outcome
-    return Delivery.SENT
+            return outcome, index
+        if outcome in (Delivery.THROTTLED, Delivery.FAILED):
+            return outcome, index
+    return Delivery.SENT, len(posts)
+
+
+def _strike_key(connection_id: str) -> str:
+    return f"strikes#{connection_id}"
+
+
+def _strike(connection_id: str) -> bool:
+    """Count a strike against a connection; True at its STRIKES_TO_CLOSE-th in the window."""
+    try:
+        over = store.take_from_window(
+            _strike_key(connection_id), STRIKES_TO_CLOSE - 1, STRIKE_WINDOW_SECONDS,
+            ids.now_ms() // 1000,
+        )
+    except Exception:  # no evidence kept, no close: it is retried like the rest
+        log.exception("could not count a strike against %s", connection_id)
+        return False
+    return bool(over)
+
+
+def _clear_strikes(connection_id: str) -> None:
+    try:
+        store.forget_window(_strike_key(connection_id))
+    except Exception:  # the strikes expire with their window
+        log.exception("could not clear the strikes of %s", connection_id)
+
+
+def _close_for_not_reading(connections: ConnectionsAPI, connection_id: str) -> None:
+    """Close a connection that kept refusing alone; its client reconnects and catches up."""
+    log.info("closing %s: it kept refusing frames while others in its room took theirs",
+             connection_id)
+    if connections.delete(connection_id) is Delivery.GONE:
+        _forget(connection_id)
+    _clear_strikes(connection_id)
 
 
 def _forget(connection_id: str) -> None:
     try:
-        store.delete_connection(connection_id)
+        gone = store.delete_connection(connection_id)
+        if gone is not None:
+            connection_cap.give_back(gone.username, connection_id)
     except Exception:  # its TTL removes it later; the delivery itself is done
         log.exception("could not delete the record of gone connection %s", connection_id)
-
-
-def _finished_cleanly(room: str, started: list[Future[Delivery]] | Exception | None) -> bool:
-    if started is None:
-        return True
-    if isinstance(started, Exception):
-        log.error("room %s: could not list or hand over connections: %r", room, started)
-        return False
-    outcomes = [future.result() for future in started]
-    failed = outcomes.count(Delivery.FAILED)
-    if failed:
-        log.error("room %s: the Management API kept failing for %d connections", room, failed)
-    return not failed

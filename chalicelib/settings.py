@@ -74,6 +74,11 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     # Posts in flight per function: a 20 ms round trip over ~0.3 ms of CPU per post
     # keeps one vCPU busy with about 64 (a page of 500 takes 8 round trips).
     "FANOUT_THREADS": "64",
+    # Management API calls per second per function process: where the adaptive
+    # rate starts and the most it climbs back to (the account's rate), and the
+    # least it slows down to on 429s (chalicelib/send_rate.py).
+    "FANOUT_RATE_MAX": "10000",
+    "FANOUT_RATE_MIN": "50",
     # Rooms with more connections are delivered by several functions at once.
     "BIG_ROOM_CONNECTIONS": str(LIMITS["big_room_connections"]),
     "WEBSOCKET_API_ID": "",  # needed by the stream handler to post to connections
@@ -111,6 +116,8 @@ class Settings(NamedTuple):
     connections_per_user: int
     cors_origin: str
     fanout_threads: int
+    fanout_rate_max: int
+    fanout_rate_min: int
     big_room_connections: int
     websocket_api_id: str
     websocket_stage: str
@@ -165,6 +172,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         connections_per_user=integer("CONNECTIONS_PER_USER", 1),
         cors_origin=env["CORS_ORIGIN"],
         fanout_threads=integer("FANOUT_THREADS", 1),
+        fanout_rate_max=integer("FANOUT_RATE_MAX", 1),
+        fanout_rate_min=integer("FANOUT_RATE_MIN", 1),
         big_room_connections=integer("BIG_ROOM_CONNECTIONS", 1),
         websocket_api_id=env["WEBSOCKET_API_ID"],
         websocket_stage=env["WEBSOCKET_STAGE"],

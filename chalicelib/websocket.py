@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import auth, errors, fanout, ids, order, protocol, settings, store
+from chalicelib import auth, connection_cap, errors, fanout, ids, order, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
 from chalicelib.store.messages import Draft
@@ -30,29 +30,29 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
     try:
         claims = auth.authenticate(query.get("token"))
         room = protocol.validate_room(query.get("room", LIMITS["default_room"]))
-        # Counted on the user index (eventually consistent, and a count then a
-        # put): connects racing each other may pass a few over the limit.
-        allowed = settings.get().connections_per_user
-        if len(store.user_connections(claims.username)) >= allowed:
-            raise errors.TooManyRequests(f"at most {allowed} open connections per user")
+        now_ms = ids.now_ms()
+        connection_id = event["requestContext"]["connectionId"]
+        # One conditional write on the user's slots: racing handshakes cannot pass the cap.
+        connection_cap.take(claims.username, connection_id, now_ms // 1000)
     except errors.ChatError as refused:
         log.info("refused connect: %s", refused.message)
         return {"statusCode": refused.status}
-    now_ms = ids.now_ms()
-    store.put_connection(
-        event["requestContext"]["connectionId"],
-        claims.username,
-        room,
-        now_ms // 1000,
-        token_exp=int(claims.expires),
-    )
+    try:
+        store.put_connection(
+            connection_id, claims.username, room, now_ms // 1000, token_exp=int(claims.expires)
+        )
+    except Exception:
+        connection_cap.give_back(claims.username, connection_id)
+        raise
     store.enter_room(claims.username, room, now_ms)
     return {"statusCode": 200}
 
 
 def disconnect(connection_id: str) -> None:
-    """$disconnect: forget the connection."""
-    store.delete_connection(connection_id)
+    """$disconnect: forget the connection and give back its slot."""
+    gone = store.delete_connection(connection_id)
+    if gone is not None:
+        connection_cap.give_back(gone.username, connection_id)
 
 
 def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) -> None:

@@ -50,6 +50,20 @@ def parser() -> argparse.ArgumentParser:
         " 0 turns off both per-user allowances, writes and reads",
     )
     serve.add_argument(
+        "--connections-rate",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="emulate the account's request rate: at most N Management API calls per second"
+        " across all connections, 429 beyond it (default 0: off; AWS: 10000)",
+    )
+    serve.add_argument(
+        "--connections-burst",
+        type=_non_negative,
+        metavar="N",
+        help="the burst of --connections-rate (default: half the rate; AWS: 5000)",
+    )
+    serve.add_argument(
         "--dynamodb-endpoint",
         metavar="URL",
         help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one",
@@ -172,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             rate_limit=args.rate_limit,
+            connections_rate=args.connections_rate,
+            connections_burst=args.connections_burst,
             dynamodb_endpoint=args.dynamodb_endpoint,
             data_dir=args.data_dir.resolve(),
             verbose=args.verbose,

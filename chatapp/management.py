@@ -11,6 +11,13 @@ the local runtime points it here with AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI
     DELETE /@connections/{id}  204; 410
     GET    /@connections/{id}  200 {"connectedAt", "lastActiveAt", "identity"}; 410
 
+With an account rate set (`chatapp serve --connections-rate N`, off by default)
+every call first takes a token from one bucket of N per second (burst N/2 unless
+--connections-burst says otherwise), as the account's API Gateway request rate
+(10,000/s, burst 5,000) is shared: an empty bucket answers 429
+LimitExceededException ("Too Many Requests") whatever the connection, the
+other 429 a fan-out must tell apart from a client that stopped reading.
+
 Only requests signed with the local credentials are answered (403 otherwise,
 as API Gateway answers a bad signature): a web page the user opens must not
 be able to post frames into their chat.
@@ -21,7 +28,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -44,6 +53,33 @@ _request_ids = itertools.count(1)
 
 class ClientBufferFull(Exception):
     """The client reads too slowly: its unsent frames exceed the buffer (429)."""
+
+
+class AccountRate:
+    """The account's request rate for @connections calls: a token bucket (thread-safe)."""
+
+    def __init__(
+        self, per_second: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if per_second <= 0 or burst < 1:
+            raise ValueError("the account rate needs a positive rate and a burst of at least 1")
+        self.per_second, self.burst = float(per_second), float(burst)
+        self._clock = clock
+        self._tokens, self._at = self.burst, clock()
+        self._lock = threading.Lock()
+        self.refused = 0  # calls answered 429 for the rate (logs, tests, benchmarks)
+
+    def take(self) -> bool:
+        """One call's token; False when the bucket is empty (the call gets 429)."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            self.refused += 1
+            return False
 
 
 class Connections(Protocol):
@@ -69,11 +105,16 @@ class ManagementAPI:
     """Answers PostToConnection / DeleteConnection / GetConnection from `connections`."""
 
     def __init__(
-        self, connections: Connections, credentials: ReadOnlyCredentials, region: str
+        self,
+        connections: Connections,
+        credentials: ReadOnlyCredentials,
+        region: str,
+        account_rate: AccountRate | None = None,
     ) -> None:
         self.connections = connections
         self.credentials = credentials
         self.region = region
+        self.account_rate = account_rate
 
     def answer(
         self, method: str, url: str, raw_path: str, headers: Mapping[str, str], body: bytes
@@ -89,6 +130,9 @@ class ManagementAPI:
             return _answer(404, "NotFoundException", "Not Found")
         connection_id = unquote(raw_path[len(PATH_PREFIX):])
         operation = OPERATIONS.get(method, method)
+        if self.account_rate is not None and not self.account_rate.take():
+            log.debug("%s %s 429 account rate", operation, connection_id)
+            return _answer(429, "LimitExceededException", "Too Many Requests")
         try:
             if method == "POST":
                 if len(body) > FRAME_MAX_BYTES:

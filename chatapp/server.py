@@ -40,7 +40,7 @@ from chatapp.events import EventFactory
 from chatapp.faults import Faults, from_environment
 from chatapp.gateway import WebSocketGateway
 from chatapp.invoke import PATH, LambdaService
-from chatapp.management import ManagementAPI
+from chatapp.management import AccountRate, ManagementAPI
 from chatapp.restapi import LocalOrigins, RestAPI
 from chatapp.tables import (
     FAKE_CREDENTIALS,
@@ -65,6 +65,8 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     rate_limit: int | None = None
+    connections_rate: int = 0  # the account's @connections rate per second; 0: off
+    connections_burst: int | None = None  # default: half the rate
     dynamodb_endpoint: str | None = None
     data_dir: Path = PROJECT_ROOT / ".chatapp"
     verbose: bool = False
@@ -126,6 +128,15 @@ def local_environment(
     elif options.rate_limit is not None:
         environment["RATE_LIMIT_WRITES"] = str(options.rate_limit)
     return environment
+
+
+def account_rate(options: ServeOptions) -> AccountRate | None:
+    """The emulated account rate for the Management API, or None (off)."""
+    if not options.connections_rate:
+        return None
+    burst = options.connections_burst or max(1, options.connections_rate // 2)
+    log.info("Management API account rate: %d calls/s, burst %d", options.connections_rate, burst)
+    return AccountRate(options.connections_rate, burst)
 
 
 def apply_environment(environment: dict[str, str]) -> None:
@@ -287,7 +298,7 @@ async def _serve(options: ServeOptions) -> int:
     credentials = ReadOnlyCredentials(
         FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
     )
-    management = ManagementAPI(gateway, credentials, REGION)
+    management = ManagementAPI(gateway, credentials, REGION, account_rate(options))
     functions = LambdaService(
         app, executor, credentials, REGION, options.data_dir, faults.invocation_fails
     )

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from chalicelib import settings
+from chalicelib.store.connection_slots import ConnectionSlots
 
 log = logging.getLogger("chatapp.tables")
 
@@ -122,7 +123,9 @@ def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[st
 
 
 def forget_connections(ddb: Any, environ: Mapping[str, str] | None = None) -> int:
-    """Forget every connection record and every membership's connection set; returns the count.
+    """Forget every connection record, membership connection set and connection slot.
+
+    Returns the number of connections forgotten.
 
     Connections never survive a restart of the local server (PROTOCOL.md): their
     sockets are gone, so they must count against nothing and be present nowhere.
@@ -146,6 +149,15 @@ def forget_connections(ddb: Any, environ: Mapping[str, str] | None = None) -> in
             ddb.update_item(
                 TableName=names["memberships"], Key=key, UpdateExpression="REMOVE connections"
             )
+    # Their slots under the per-user connection cap go with them.
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=names["guards"],
+        ProjectionExpression="guard_key",
+        FilterExpression="begins_with(guard_key, :slots)",
+        ExpressionAttributeValues={":slots": {"S": ConnectionSlots.PREFIX}},
+    ):
+        for key in page["Items"]:
+            ddb.delete_item(TableName=names["guards"], Key=key)
     return forgotten
 
 

@@ -225,10 +225,28 @@ def user_connections(username: str) -> list[str]:
     return [item["connection_id"]["S"] for page in pages for item in page["Items"]]
 
 
-def delete_connection(connection_id: str) -> None:
-    client().delete_item(
-        TableName=settings.get().connections_table, Key={"connection_id": _s(connection_id)}
-    )
+def delete_connection(connection_id: str) -> Connection | None:
+    """Forget a connection; returns its record as it was (None: there was none)."""
+    old = client().delete_item(
+        TableName=settings.get().connections_table,
+        Key={"connection_id": _s(connection_id)},
+        ReturnValues="ALL_OLD",
+    ).get("Attributes")
+    return _connection(old) if old else None
+
+
+def existing_connections(connection_ids: list[str]) -> set[str]:
+    """Which of these connection ids (at most 100) still have a record."""
+    table = settings.get().connections_table
+    keys = [{"connection_id": _s(cid)} for cid in connection_ids]
+    found: set[str] = set()
+    while keys:
+        answer = client().batch_get_item(RequestItems={table: {
+            "Keys": keys, "ConsistentRead": True, "ProjectionExpression": "connection_id",
+        }})
+        found.update(item["connection_id"]["S"] for item in answer["Responses"].get(table, []))
+        keys = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    return found
 
 
 def get_connection(connection_id: str) -> Connection:

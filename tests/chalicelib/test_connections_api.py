@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import connections_api, lazy
+from chalicelib import connections_api, lazy, send_rate
 from chalicelib.connections_api import Delivery
 from chalicelib.protocol import FRAME_MAX_BYTES
 
@@ -32,17 +32,34 @@ def test_413_drops_the_frame_without_retrying(api, outbox):
     assert len(outbox.posts) == 1
 
 
-def test_429_is_retried_until_the_client_takes_it(api, outbox):
-    outbox.script[CONNECTION] = ["429", "429"]
+def test_a_429_to_a_post_is_answered_at_once_for_the_caller_to_decide(api, outbox):
+    outbox.script[CONNECTION] = ["429"]
+    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.THROTTLED
+    assert outbox.posts == []
     assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.SENT
+
+
+def test_a_429_slows_the_whole_process_down_and_successes_bring_it_back(api, outbox):
+    rate = send_rate.get()
+    outbox.script[CONNECTION] = ["429"]
+    api.post(CONNECTION, b'{"type":"pong"}')
+    assert rate.rate < rate.ceiling and rate.throttles == 1
+    slowed = rate.rate
+    api.post("other=", b'{"type":"pong"}')
+    assert rate.rate > slowed
+
+
+def test_a_reply_is_retried_until_the_client_takes_it(api, outbox):
+    outbox.script[CONNECTION] = ["429", "429"]
+    api.send(CONNECTION, '{"type":"pong"}')
     assert outbox.script[CONNECTION] == [] and len(outbox.posts) == 1
 
 
-def test_429_that_never_ends_is_given_up_for_that_connection(api, outbox):
+def test_a_reply_refused_for_good_is_given_up_for_that_connection(api, outbox):
     outbox.script[CONNECTION] = ["429"] * (len(connections_api.THROTTLED_DELAYS) + 1)
-    outbox.script["other="] = []
-    assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.REFUSED
+    api.send(CONNECTION, '{"type":"pong"}')
     assert outbox.script[CONNECTION] == []  # every retry was made, then it stopped
+    assert outbox.posts == []
     assert api.post("other=", b'{"type":"pong"}') is Delivery.SENT
 
 
