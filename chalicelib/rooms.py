@@ -32,7 +32,8 @@ def user_rooms(username: str) -> list[dict[str, Any]]:
         lambda m: store.room_activity(m.room, m.read_marker, UNREAD_MAX), memberships
     )
     rooms = [
-        {"room": m.room, "lastMessageAt": activity.last_message_at, "unread": activity.unread}
+        {"room": m.room, "lastMessageAt": activity.last_message_at, "unread": activity.unread,
+         "kind": m.kind, "role": m.role, **({"with": m.with_user} if m.with_user else {})}
         for m, activity in zip(memberships, activities, strict=True)
     ]
     # Newest first, then by name; sentAt strings are ISO-8601 UTC, so they sort as text.

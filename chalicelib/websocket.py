@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import auth, errors, fanout, ids, protocol, settings, store
+from chalicelib import access, auth, errors, fanout, ids, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.model import Message
 from chalicelib.settings import LIMITS
@@ -35,10 +35,11 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         allowed = settings.get().connections_per_user
         if len(store.user_connections(claims.username)) >= allowed:
             raise errors.TooManyRequests(f"at most {allowed} open connections per user")
+        now_ms = ids.now_ms()
+        access.enter(claims.username, room, now_ms, ids.iso_utc(now_ms))  # 403: not theirs
     except errors.ChatError as refused:
         log.info("refused connect: %s", refused.message)
         return {"statusCode": refused.status}
-    now_ms = ids.now_ms()
     store.put_connection(
         event["requestContext"]["connectionId"],
         claims.username,
@@ -46,7 +47,6 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         now_ms // 1000,
         token_exp=int(claims.expires),
     )
-    store.enter_room(claims.username, room, now_ms)
     return {"statusCode": 200}
 
 
@@ -64,6 +64,8 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         # One read of the connection (it carries the token's expiry) and one count
         # of the frame against the user's allowance.
         connection = store.take_allowance(connection_id, allowance, ids.now_ms() // 1000)
+        if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
+            access.check_action(connection.username, connection.room, frame.name)
         reply = run(sender, connection, frame.action)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
@@ -137,8 +139,9 @@ def _get_messages(
 def _join_room(
     sender: WebsocketSender, connection: store.Connection, action: protocol.JoinRoom
 ) -> dict[str, Any]:
+    now_ms = ids.now_ms()
+    access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
     store.move_connection(connection.connection_id, action.room)
-    store.enter_room(connection.username, action.room, ids.now_ms())
     return protocol.joined_frame(action.room)
 
 
@@ -183,10 +186,22 @@ def _delete_message(
     sender: WebsocketSender, connection: store.Connection, action: protocol.DeleteMessage
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
-    store.change_message(
-        connection.room, action.id, connection.username, None,
-        ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
-    )
+    try:
+        store.change_message(
+            connection.room, action.id, connection.username, None,
+            ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+        )
+    except errors.Forbidden:
+        # Someone else's message: the room's owner, moderators and admins may delete it.
+        if not access.may_moderate(access.standing(connection.username, connection.room)):
+            raise
+        found = store.find_message(connection.room, action.id)
+        if found is None:
+            raise errors.NotFound("no message with that id in this room") from None
+        store.change_message(
+            connection.room, action.id, found.sender, None,
+            ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+        )
 
 
 def _mark_read(
@@ -199,6 +214,9 @@ def _mark_read(
     shown = marker if protocol.MESSAGE_ID.fullmatch(marker) else action.id
     return protocol.read_frame(connection.room, shown)
 
+
+# Actions that need no room: moving to one (checked on its own) and ping.
+_ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
 Run = Callable[[WebsocketSender, store.Connection, Any], dict[str, Any] | None]

@@ -50,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
         " 0 turns off both per-user allowances, writes and reads",
     )
     serve.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a username who moderates every public and private room (ADMIN_USERS); repeatable",
+    )
+    serve.add_argument(
         "--dynamodb-endpoint",
         metavar="URL",
         help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one",
@@ -172,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             rate_limit=args.rate_limit,
+            admins=tuple(args.admin),
             dynamodb_endpoint=args.dynamodb_endpoint,
             data_dir=args.data_dir.resolve(),
             verbose=args.verbose,

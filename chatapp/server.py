@@ -65,6 +65,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     rate_limit: int | None = None
+    admins: tuple[str, ...] = ()  # ADMIN_USERS (--admin NAME, repeatable)
     dynamodb_endpoint: str | None = None
     data_dir: Path = PROJECT_ROOT / ".chatapp"
     verbose: bool = False
@@ -125,6 +126,8 @@ def local_environment(
         environment["RATE_LIMIT_WRITES"] = environment["RATE_LIMIT_READS"] = "0"
     elif options.rate_limit is not None:
         environment["RATE_LIMIT_WRITES"] = str(options.rate_limit)
+    if options.admins:
+        environment["ADMIN_USERS"] = ",".join(options.admins)
     return environment
 
 
