@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from chalicelib import lazy, settings
+from chalicelib.store import Membership, initial_read_marker
 from chalicelib.store import client as dynamodb_client
-from chalicelib.store import initial_read_marker
 
 OWNER, MODERATOR, MEMBER = "owner", "moderator", "member"
 
@@ -35,8 +35,8 @@ def _n(value: int) -> dict[str, str]:
 class Memberships:
     """A user's standing in rooms: roles, bans, and entering."""
 
-    def __init__(self, client: Any, table: str) -> None:
-        self._client, self._table = client, table
+    def __init__(self, client: Any, table: str, recent_index: str) -> None:
+        self._client, self._table, self._recent_index = client, table, recent_index
 
     def _key(self, username: str, room: str) -> dict[str, Any]:
         return {"username_key": _s(username.lower()), "room": _s(room)}
@@ -76,7 +76,7 @@ class Memberships:
         update = (
             "SET username = :username, entered_at = if_not_exists(entered_at, :now), "
             "read_marker = if_not_exists(read_marker, :marker), #kind = :kind, "
-            "since = if_not_exists(since, :now), "
+            "since = if_not_exists(since, :now), touched_at = :now, "
         )
         update += "#role = :member" if role else "#role = if_not_exists(#role, :member)"
         if with_user is not None:
@@ -92,7 +92,7 @@ class Memberships:
 
     def revoke(self, username: str, room: str, ban: bool) -> None:
         """Take the user's membership away (leave, remove; ban: also keep them out)."""
-        update = "REMOVE #role, since, read_marker, entered_at, #kind, with_user"
+        update = "REMOVE #role, since, read_marker, entered_at, #kind, with_user, touched_at"
         values: dict[str, Any] = {}
         if ban:
             update = "SET banned = :true " + update
@@ -118,7 +118,35 @@ class Memberships:
         self._write(username, room, kind, role, now_ms, None)
 
 
+    def recent(self, username: str, limit: int) -> list[Membership]:
+        """The user's `limit` most recently entered or granted rooms: one Query, any history.
+
+        recent-index is sparse: only memberships that are listed (a read marker
+        and touched_at) are in it, and a revoked one leaves it. Rooms entered
+        longer ago than the newest `limit` age out of GET /rooms.
+        """
+        items = self._client.query(
+            TableName=self._table,
+            IndexName=self._recent_index,
+            KeyConditionExpression="username_key = :key",
+            ExpressionAttributeValues={":key": _s(username.lower())},
+            ScanIndexForward=False,
+            Limit=limit,
+        )["Items"]
+        return [
+            Membership(
+                item["room"]["S"], item["read_marker"]["S"],
+                item.get("kind", {}).get("S", "public"), item.get("role", {}).get("S", MEMBER),
+                item.get("with_user", {}).get("S"),
+            )
+            for item in items if "read_marker" in item
+        ]
+
+
 @lazy.cached()
 def repository() -> Memberships:
     """The process's memberships repository (roles and bans)."""
-    return Memberships(dynamodb_client(), settings.get().memberships_table)
+    return Memberships(
+        dynamodb_client(), settings.get().memberships_table,
+        settings.index_name("memberships", "username_key"),
+    )
