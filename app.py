@@ -39,6 +39,51 @@ def rooms():
     return rest.rooms_list(app.current_request)
 
 
+@app.route("/rooms", methods=["POST"], cors=cors)
+def create_room():
+    return rest.create_room(app.current_request)
+
+
+@app.route("/rooms/{room}/members/{username}", methods=["PUT", "DELETE"], cors=cors)
+def room_member(room, username):
+    return rest.member(app.current_request, connections_api.client(), room, username)
+
+
+@app.route("/rooms/{room}/moderators/{username}", methods=["PUT", "DELETE"], cors=cors)
+def room_moderator(room, username):
+    return rest.moderator(app.current_request, room, username)
+
+
+@app.route("/dms", methods=["POST"], cors=cors)
+def direct_room():
+    return rest.direct_room(app.current_request)
+
+
+@app.route("/directory", methods=["GET"], cors=cors)
+def directory():
+    return rest.directory(app.current_request)
+
+
+@app.route("/blocks/{username}", methods=["PUT", "DELETE"], cors=cors)
+def block(username):
+    return rest.block(app.current_request, username)
+
+
+@app.route("/blocks", methods=["GET"], cors=cors)
+def blocks():
+    return rest.blocks(app.current_request)
+
+
+@app.route("/reports", methods=["POST"], cors=cors)
+def report():
+    return rest.report(app.current_request)
+
+
+@app.route("/reports", methods=["GET"], cors=cors)
+def reports():
+    return rest.reports(app.current_request)
+
+
 @app.on_ws_connect()
 def connect(event):
     return websocket.connect(event.to_dict())

@@ -51,6 +51,14 @@ class UsernameTaken(ChatError):
     chalice_error = "ConflictError"
 
 
+class RoomTaken(ChatError):
+    """POST /rooms for a name that exists (409)."""
+
+    code = "conflict"
+    status = 409
+    chalice_error = "ConflictError"
+
+
 class TooManyRequests(ChatError):
     """Over a limit of PROTOCOL.md (429 / rate_limited); REST says when to retry."""
 

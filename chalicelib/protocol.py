@@ -378,6 +378,11 @@ def joined_frame(room: str) -> dict[str, Any]:
     return {"type": "joined", "room": room}
 
 
+def removed_frame(room: str) -> dict[str, Any]:
+    """Told to a user's connections taken out of a room (removed, banned, or left)."""
+    return {"type": "removed", "room": room}
+
+
 def pong_frame() -> dict[str, Any]:
     return {"type": "pong"}
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import chalice
 from chalice import CORSConfig, Response
 
-from chalicelib import auth, errors, protocol, rooms, settings, websocket
+from chalicelib import auth, errors, ids, moderation, protocol, rooms, settings, websocket
 from chalicelib.connections_api import ConnectionsAPI
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,3 +89,93 @@ def health() -> dict[str, str]:
 def rooms_list(request: chalice.app.Request) -> dict[str, Any]:
     """GET /rooms (Bearer) → the user's rooms with unread counts, or 401."""
     return {"rooms": rooms.user_rooms(auth.authenticate(bearer_token(request)).username)}
+
+
+# ------------------------------------------ rooms, members, direct rooms (v3)
+
+
+def _caller(request: chalice.app.Request) -> str:
+    return auth.authenticate(bearer_token(request)).username
+
+
+def _body(request: chalice.app.Request) -> dict[str, Any]:
+    body = protocol.parse_json(request.raw_body, "body")
+    if not isinstance(body, dict):
+        raise errors.InvalidInput("body must be a JSON object")
+    return body
+
+
+def _no_content() -> Response:
+    return Response(body="", status_code=204)
+
+
+@_as_chalice_errors
+def create_room(request: chalice.app.Request) -> Response:
+    """POST /rooms → 201 {"room", "kind", "role": "owner"}; 400, 401, 409."""
+    caller, body, now_ms = _caller(request), _body(request), ids.now_ms()
+    created = moderation.create_room(caller, body, now_ms, ids.iso_utc(now_ms))
+    return Response(body=created, status_code=201)
+
+
+@_as_chalice_errors
+def member(
+    request: chalice.app.Request, connections: ConnectionsAPI, room: str, username: str
+) -> Response:
+    """PUT / DELETE /rooms/{room}/members/{username} → 204; 400, 401, 403, 404."""
+    caller = _caller(request)
+    if request.method == "PUT":
+        moderation.add_member(caller, room, username, ids.now_ms())
+    else:
+        moderation.remove_member(connections, caller, room, username)
+    return _no_content()
+
+
+@_as_chalice_errors
+def moderator(request: chalice.app.Request, room: str, username: str) -> Response:
+    """PUT / DELETE /rooms/{room}/moderators/{username} (owner only) → 204."""
+    caller = _caller(request)
+    moderation.set_moderator(caller, room, username, request.method == "PUT", ids.now_ms())
+    return _no_content()
+
+
+@_as_chalice_errors
+def direct_room(request: chalice.app.Request) -> dict[str, str]:
+    """POST /dms → 200 {"room", "kind": "direct", "with"}; 400, 401, 403, 404."""
+    caller, body, now_ms = _caller(request), _body(request), ids.now_ms()
+    return moderation.open_direct(caller, body, now_ms, ids.iso_utc(now_ms))
+
+
+@_as_chalice_errors
+def directory(request: chalice.app.Request) -> dict[str, Any]:
+    """GET /directory?prefix=P → 200 {"rooms": [{"room", "online"}]}; 400, 401."""
+    _caller(request)
+    return moderation.directory((request.query_params or {}).get("prefix"))
+
+
+@_as_chalice_errors
+def block(request: chalice.app.Request, username: str) -> Response:
+    """PUT / DELETE /blocks/{username} → 204; 400, 401, 404."""
+    caller = _caller(request)
+    moderation.block(caller, username, request.method == "PUT", ids.iso_utc(ids.now_ms()))
+    return _no_content()
+
+
+@_as_chalice_errors
+def blocks(request: chalice.app.Request) -> dict[str, list[str]]:
+    """GET /blocks → 200 {"blocked": [...]}."""
+    return moderation.blocked(_caller(request))
+
+
+@_as_chalice_errors
+def report(request: chalice.app.Request) -> Response:
+    """POST /reports → 201 (200 for a repeat); 400, 401, 403, 404."""
+    caller, body = _caller(request), _body(request)
+    stored = moderation.report(caller, body, ids.iso_utc(ids.now_ms()))
+    return Response(body={"room": body["room"], "id": body["id"]},
+                    status_code=201 if stored else 200)
+
+
+@_as_chalice_errors
+def reports(request: chalice.app.Request) -> dict[str, Any]:
+    """GET /reports (admins) → 200 {"reports": [...]}; 401, 403."""
+    return moderation.reports_list(_caller(request))

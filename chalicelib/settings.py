@@ -85,6 +85,7 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "WEBSOCKET_STAGE": "api",
     "CONNECTION_TTL_SECONDS": str(LIMITS["connection_ttl_seconds"]),
     "CLIENT_ID_TTL_SECONDS": str(LIMITS["client_id_ttl_seconds"]),
+    "ADMIN_USERS": "",  # comma-separated usernames who moderate every public and private room
 }
 
 
@@ -123,6 +124,9 @@ class Settings(NamedTuple):
     websocket_stage: str
     connection_ttl_seconds: int
     client_id_ttl_seconds: int
+    blocks_table: str = ""
+    reports_table: str = ""
+    admin_users: frozenset[str] = frozenset()  # lowercased
 
 
 def table_name(logical: str, environ: Mapping[str, str] | None = None) -> str:
@@ -179,6 +183,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         websocket_stage=env["WEBSOCKET_STAGE"],
         connection_ttl_seconds=integer("CONNECTION_TTL_SECONDS", 1),
         client_id_ttl_seconds=integer("CLIENT_ID_TTL_SECONDS", 1),
+        blocks_table=table_name("blocks", env),
+        reports_table=table_name("reports", env),
+        admin_users=frozenset(
+            name.strip().lower() for name in env["ADMIN_USERS"].split(",") if name.strip()
+        ),
     )
 
 

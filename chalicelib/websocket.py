@@ -12,7 +12,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import auth, connection_cap, errors, fanout, ids, order, protocol, settings, store
+from chalicelib import (
+    access, auth, connection_cap, errors, fanout, ids, order, protocol, settings, store,
+)
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
 from chalicelib.store.messages import Draft
@@ -32,6 +34,7 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         room = protocol.validate_room(query.get("room", LIMITS["default_room"]))
         now_ms = ids.now_ms()
         connection_id = event["requestContext"]["connectionId"]
+        access.enter(claims.username, room, now_ms, ids.iso_utc(now_ms))  # 403: not theirs
         # One conditional write on the user's slots: racing handshakes cannot pass the cap.
         connection_cap.take(claims.username, connection_id, now_ms // 1000)
     except errors.ChatError as refused:
@@ -44,7 +47,6 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
     except Exception:
         connection_cap.give_back(claims.username, connection_id)
         raise
-    store.enter_room(claims.username, room, now_ms)
     return {"statusCode": 200}
 
 
@@ -64,6 +66,8 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         # One read of the connection (it carries the token's expiry) and one count
         # of the frame against the user's allowance.
         connection = store.take_allowance(connection_id, allowance, ids.now_ms() // 1000)
+        if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
+            access.check_action(connection.username, connection.room, frame.name)
         reply = run(sender, connection, frame.action)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
@@ -133,8 +137,9 @@ def _get_messages(
 def _join_room(
     sender: WebsocketSender, connection: store.Connection, action: protocol.JoinRoom
 ) -> dict[str, Any]:
+    now_ms = ids.now_ms()
+    access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
     store.move_connection(connection.connection_id, action.room)
-    store.enter_room(connection.username, action.room, ids.now_ms())
     return protocol.joined_frame(action.room)
 
 
@@ -179,10 +184,22 @@ def _delete_message(
     sender: WebsocketSender, connection: store.Connection, action: protocol.DeleteMessage
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
-    order.change(
-        connection.room, action.id, connection.username, None,
-        ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
-    )
+    try:
+        order.change(
+            connection.room, action.id, connection.username, None,
+            ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+        )
+    except errors.Forbidden:
+        # Someone else's message: the room's owner, moderators and admins may delete it.
+        if not access.may_moderate(access.standing(connection.username, connection.room)):
+            raise
+        found = store.find_message(connection.room, action.id)
+        if found is None:
+            raise errors.NotFound("no message with that id in this room") from None
+        order.change(
+            connection.room, action.id, found.sender, None,
+            ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+        )
 
 
 def _mark_read(
@@ -201,6 +218,8 @@ def _get_changes(
 ) -> dict[str, Any]:
     return order.changes_frame(connection.room, action.since_rev, action.limit)
 
+# Actions that need no room: moving to one (checked on its own) and ping.
+_ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
 Run = Callable[[WebsocketSender, store.Connection, Any], dict[str, Any] | None]

@@ -64,6 +64,13 @@ def parser() -> argparse.ArgumentParser:
         help="the burst of --connections-rate (default: half the rate; AWS: 5000)",
     )
     serve.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a username who moderates every public and private room (ADMIN_USERS); repeatable",
+    )
+    serve.add_argument(
         "--dynamodb-endpoint",
         metavar="URL",
         help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one",
@@ -188,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             connections_rate=args.connections_rate,
             connections_burst=args.connections_burst,
+            admins=tuple(args.admin),
             dynamodb_endpoint=args.dynamodb_endpoint,
             data_dir=args.data_dir.resolve(),
             verbose=args.verbose,

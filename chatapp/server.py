@@ -67,6 +67,7 @@ class ServeOptions:
     rate_limit: int | None = None
     connections_rate: int = 0  # the account's @connections rate per second; 0: off
     connections_burst: int | None = None  # default: half the rate
+    admins: tuple[str, ...] = ()  # ADMIN_USERS (--admin NAME, repeatable)
     dynamodb_endpoint: str | None = None
     data_dir: Path = PROJECT_ROOT / ".chatapp"
     verbose: bool = False
@@ -127,6 +128,8 @@ def local_environment(
         environment["RATE_LIMIT_WRITES"] = environment["RATE_LIMIT_READS"] = "0"
     elif options.rate_limit is not None:
         environment["RATE_LIMIT_WRITES"] = str(options.rate_limit)
+    if options.admins:
+        environment["ADMIN_USERS"] = ",".join(options.admins)
     return environment
 
 

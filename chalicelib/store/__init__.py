@@ -189,7 +189,7 @@ def _connection(item: Item) -> Connection:
     return Connection(
         item["connection_id"]["S"],
         item["username"]["S"],
-        item["room"]["S"],
+        item.get("room", {}).get("S", ""),  # "": removed from its room, in none (issue 19)
         int(token_exp["N"]) if token_exp else None,
     )
 
@@ -273,6 +273,25 @@ def move_connection(connection_id: str, room: str) -> None:
         )
     except client().exceptions.ConditionalCheckFailedException:
         raise errors.ConnectionGone("this connection is not registered; reconnect") from None
+
+
+def leave_room(connection_id: str, room: str) -> bool:
+    """Take the connection out of `room` (into no room); False when it was not in it.
+
+    With no `room` attribute the connection drops out of the room index, which
+    the fan-out reads: no frame of the room reaches it from then on.
+    """
+    try:
+        client().update_item(
+            TableName=settings.get().connections_table,
+            Key={"connection_id": _s(connection_id)},
+            UpdateExpression="REMOVE room",
+            ConditionExpression="room = :room",
+            ExpressionAttributeValues={":room": _s(room)},
+        )
+    except client().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
 
 
 # The two per-user allowances of PROTOCOL.md (sendMessage/editMessage/deleteMessage;
@@ -507,6 +526,9 @@ def move_read_marker(username: str, room: str, message_id: str) -> str:
 class Membership(NamedTuple):
     room: str
     read_marker: str
+    kind: str = "public"  # the access attributes (issue 19; chalicelib/store/memberships.py)
+    role: str = "member"
+    with_user: str | None = None
 
 
 def memberships(username: str) -> list[Membership]:
@@ -515,10 +537,15 @@ def memberships(username: str) -> list[Membership]:
         TableName=settings.get().memberships_table,
         KeyConditionExpression="username_key = :key",
         ExpressionAttributeValues={":key": _s(username.lower())},
-        ProjectionExpression="room, read_marker",
+        ProjectionExpression="room, read_marker, #kind, #role, with_user",
+        ExpressionAttributeNames={"#kind": "kind", "#role": "role"},
     )
     return [
-        Membership(item["room"]["S"], item["read_marker"]["S"])
+        Membership(
+            item["room"]["S"], item["read_marker"]["S"],
+            item.get("kind", {}).get("S", "public"), item.get("role", {}).get("S", "member"),
+            item.get("with_user", {}).get("S"),
+        )
         for page in pages for item in page["Items"] if "read_marker" in item
     ]
 

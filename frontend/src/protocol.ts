@@ -36,6 +36,7 @@ export type ServerFrame =
   | { type: 'messageUpdated'; message: ChatMessage }
   | { type: 'messageDeleted'; room: string; id: string }
   | { type: 'read'; room: string; id: string }
+  | { type: 'removed'; room: string }
   | {
       type: 'error';
       code: string;
@@ -158,6 +159,8 @@ function frameFrom(value: unknown): ServerFrame | null {
       return typeof value.room === 'string' && typeof value.id === 'string'
         ? { type: value.type, room: value.room, id: value.id }
         : null;
+    case 'removed':
+      return typeof value.room === 'string' ? { type: 'removed', room: value.room } : null;
     case 'error':
       return {
         type: 'error',
@@ -179,7 +182,7 @@ export function describeError(code: string, serverMessage: string): string {
     case 'too_large':
       return 'That message is too long for the server.';
     case 'forbidden':
-      return 'Only the sender can change a message.';
+      return serverMessage ? `Not allowed: ${serverMessage}.` : 'You are not allowed to do that.';
     case 'not_found':
       return 'That message no longer exists.';
     case 'unauthorized':

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib import ids, lazy, order, store
 from chalicelib.settings import LIMITS
+from chalicelib.store import roles
 from chalicelib.store.messages import Draft
 from tests.chalicelib.conftest import token_for
 
@@ -107,11 +108,14 @@ def test_deleted_messages_still_count_as_unread(client, chat):
     assert get_rooms(client, "alice")[0]["unread"] == 1
 
 
-def test_at_most_the_cap_of_rooms_the_most_recent_kept(client, chat):
+def test_at_most_the_cap_of_rooms_the_room_entered_longest_ago_ages_out(client, chat):
+    # Bounded cost (issue 19): one Query finds the cap most recently entered rooms,
+    # so a user's 101st-newest room drops off however active it is.
     cap = LIMITS["rooms_max"]
     for i in range(cap + 1):
-        store.enter_room("alice", f"room-{i:03d}", ids.now_ms())
-    stored("room-000", "bob", 1)  # the one active room must not be the one cut
+        roles.repository().enter("alice", f"room-{i:03d}", "public", ids.now_ms() + i)
+    stored("room-050", "bob", 1)
     rooms = get_rooms(client, "alice")
     assert len(rooms) == cap
-    assert rooms[0]["room"] == "room-000"
+    assert rooms[0]["room"] == "room-050"  # the active one first among those kept
+    assert "room-000" not in {room["room"] for room in rooms}

@@ -72,7 +72,8 @@ def test_unread_counts_in_get_rooms_and_mark_read_clears_them(local_server):
         rooms = {r["room"]: r for r in get_rooms(local_server.api_url, bob_token)}
         assert rooms[room]["unread"] == 2
         assert rooms[room]["lastMessageAt"] == newest["sentAt"]
-        assert rooms[elsewhere] == {"room": elsewhere, "lastMessageAt": None, "unread": 0}
+        assert rooms[elsewhere] == {"room": elsewhere, "lastMessageAt": None, "unread": 0,
+                                    "kind": "public", "role": "member"}
         assert [r["room"] for r in get_rooms(local_server.api_url, bob_token)] == [room, elsewhere]
         b.request("joinRoom", "joined", room=room)
         assert b.request("markRead", "read", id=newest["id"]) == {

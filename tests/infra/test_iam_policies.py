@@ -182,6 +182,7 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
         patch.setenv("JWT_SECRET_PARAMETER", SECRET_PARAMETER)
         # Every room of two is "big": the fan-out hands pages to deliver_to_connections.
         patch.setenv("BIG_ROOM_CONNECTIONS", "1")
+        patch.setenv("ADMIN_USERS", "carol")  # reads the reports
         lazy.reset()
         dynamodb = boto3.client("dynamodb")
         ensure_tables(dynamodb)
@@ -232,6 +233,43 @@ def _rest(account: Account, path: str, body: dict[str, Any]) -> Any:
     )
 
 
+def _call(
+    account: Account, method: str, path: str, token: str, body: Any = None
+) -> Any:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    data = b"" if body is None else json.dumps(body).encode()
+    return account.client.http.request(method, path, headers=headers, body=data)
+
+
+def _rooms_routes(account: Account, token: str) -> dict[str, int]:
+    """POST /rooms, members, moderators, blocks and the directory: their status codes."""
+    calls = [
+        ("POST", "/rooms", {"room": "team", "kind": "private"}),
+        ("PUT", "/rooms/team/members/bob", None),
+        ("PUT", "/rooms/team/moderators/bob", None),
+        ("DELETE", "/rooms/team/moderators/bob", None),
+        ("PUT", "/blocks/carol", None),
+        ("GET", "/blocks", None),
+        ("DELETE", "/blocks/carol", None),
+        ("GET", "/directory?prefix=g", None),
+    ]
+    return {
+        f"{method} {path}": _call(account, method, path, token, body).status_code
+        for method, path, body in calls
+    }
+
+
+def _first_message_id(account: Account, room: str) -> str:
+    """The oldest message of a room, read with the test's own credentials."""
+    items = aws("dynamodb").query(
+        TableName=account.values.table_names["messages"],
+        KeyConditionExpression="room = :r",
+        ExpressionAttributeValues={":r": {"S": room}},
+        Limit=1,
+    )["Items"]
+    return items[0]["id"]["S"]
+
+
 def _as_mapping(account: Account, function: str, table: str, after: dict[str, str]) -> Any:
     """What the event source mapping does: read the stream with the function's role, invoke."""
     stream_arn = account.values.stream_arns[table]
@@ -266,7 +304,7 @@ def chat(account: Account) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     token: dict[str, str] = {}
     with running_as(account, "api_handler"):
-        for name in ("alice", "bob"):
+        for name in ("alice", "bob", "carol"):
             signup = _rest(account, "/signup", {"username": name, "password": "correct horse"})
             token[name] = signup.json_body["token"]
         outcome["wrong password"] = _rest(
@@ -276,12 +314,17 @@ def chat(account: Account) -> dict[str, Any]:
         outcome["login"] = login.status_code
         token["alice"] = login.json_body["token"]
         outcome["health"] = account.client.http.get("/health").status_code
+        # Rooms with owners (protocol v3): every new route once, as alice.
+        outcome["rooms routes"] = _rooms_routes(account, token["alice"])
+        dm = _call(account, "POST", "/dms", token["alice"], {"username": "bob"}).json_body["room"]
     connections = {name: events.connection_id() for name in ("alice", "bob")}
+    connections["bob in team"] = events.connection_id()
     with running_as(account, "websocket_connect"):
         for name, connection in connections.items():
-            event = events.ws_event(
-                "$connect", connection, query={"token": token[name], "room": "general"}
-            )
+            room = "team" if name == "bob in team" else "general"
+            user = name.split()[0]
+            query = {"token": token[user], "room": room}
+            event = events.ws_event("$connect", connection, query=query)
             outcome[f"connect {name}"] = account.client.lambda_.invoke("connect", event).payload
     frames = [
         {"action": "sendMessage", "text": "hello"},
@@ -295,6 +338,8 @@ def chat(account: Account) -> dict[str, Any]:
         {"action": "getMembers"},
         {"action": "typing"},
         {"action": "joinRoom", "room": "random"},
+        {"action": "joinRoom", "room": dm},
+        {"action": "sendMessage", "text": "in the direct room"},  # checks blocks
         {"action": "joinRoom", "room": "general"},
     ]
     with running_as(account, "websocket_message"):
@@ -314,6 +359,14 @@ def chat(account: Account) -> dict[str, Any]:
     with running_as(account, "api_handler"):
         bearer = {"Authorization": f"Bearer {token['alice']}"}
         outcome["rooms"] = account.client.http.get("/rooms", headers=bearer).status_code
+        hello = _first_message_id(account, "general")
+        report = {"room": "general", "id": hello, "reason": "a test"}
+        outcome["report"] = _call(account, "POST", "/reports", token["bob"], report).status_code
+        outcome["reports"] = _call(account, "GET", "/reports", token["carol"]).status_code
+        # Removal takes bob's connection out of the room and tells it so.
+        outcome["remove"] = _call(
+            account, "DELETE", "/rooms/team/members/bob", token["alice"]
+        ).status_code
         outcome["logout"] = account.client.http.post(
             "/logout", headers={"Authorization": f"Bearer {token['bob']}"}
         ).status_code
@@ -330,6 +383,14 @@ def test_the_chat_ran_as_a_user_sees_it(chat: dict[str, Any]) -> None:
     assert chat["login"] == 200 and chat["health"] == 200
     assert chat["wrong password"] == 401
     assert chat["rooms"] == 200 and chat["logout"] == 204
+    assert chat["rooms routes"] == {
+        "POST /rooms": 201, "PUT /rooms/team/members/bob": 204,
+        "PUT /rooms/team/moderators/bob": 204, "DELETE /rooms/team/moderators/bob": 204,
+        "PUT /blocks/carol": 204, "GET /blocks": 200, "DELETE /blocks/carol": 204,
+        "GET /directory?prefix=g": 200,
+    }
+    assert chat["connect bob in team"]["statusCode"] == 200
+    assert (chat["report"], chat["reports"], chat["remove"]) == (201, 200, 204)
     assert chat["connect alice"]["statusCode"] == 200
     assert chat["on_new_messages"] == {"batchItemFailures": []}
 

@@ -6,14 +6,24 @@ export interface RoomSummary {
   lastMessageAt: string | null;
   /** Messages newer than the reader's marker, up to UNREAD_MAX (which means "or more"). */
   unread: number;
+  /** v3: public, private or direct (absent: public). */
+  kind?: 'public' | 'private' | 'direct';
+  /** v3: the reader's role in it. */
+  role?: 'owner' | 'moderator' | 'member';
+  /** v3, direct rooms: the other user. */
+  with?: string;
 }
 
 function parseSummary(value: unknown): RoomSummary | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { room, lastMessageAt, unread } = value as Record<string, unknown>;
+  const { room, lastMessageAt, unread, kind, role, with: other } = value as Record<string, unknown>;
   if (typeof room !== 'string' || typeof unread !== 'number') return null;
   if (lastMessageAt !== null && typeof lastMessageAt !== 'string') return null;
-  return { room, lastMessageAt, unread };
+  const summary: RoomSummary = { room, lastMessageAt, unread };
+  if (kind === 'public' || kind === 'private' || kind === 'direct') summary.kind = kind;
+  if (role === 'owner' || role === 'moderator' || role === 'member') summary.role = role;
+  if (typeof other === 'string') summary.with = other;
+  return summary;
 }
 
 /** The reader's rooms, most recently active first; throws when the call fails. */

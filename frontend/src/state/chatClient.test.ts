@@ -446,3 +446,26 @@ describe('ChatClient: members, typing, edits and read markers', () => {
     expect(snap().notice).toBeNull();
   });
 });
+
+describe('ChatClient: rooms one may not be in', () => {
+  it('stays in the room it was in when a join is forbidden', () => {
+    const { client, factory, snap } = connected(2);
+    client.joinRoom('secret');
+    expect(snap().room).toBe('secret');
+    factory.last().receive({
+      type: 'error', code: 'forbidden', message: 'you may not enter secret', action: 'joinRoom',
+    });
+    expect(snap().room).toBe('general');
+    expect(snap().notice).toBe('Could not join the room: Not allowed: you may not enter secret.');
+  });
+
+  it('goes to the default room when removed from the open one', () => {
+    const { client, factory, snap } = connected(2);
+    client.joinRoom('team');
+    factory.last().receive({ type: 'joined', room: 'team' });
+    factory.last().receive({ type: 'removed', room: 'team' });
+    expect(snap().room).toBe('general');
+    expect(factory.last().sentFrames('joinRoom').at(-1)).toEqual({ action: 'joinRoom', room: 'general' });
+    expect(snap().notice).toBe('You are no longer in #team.');
+  });
+});

@@ -6,7 +6,7 @@
 // History requests go out one at a time: a `messages` frame names its room but
 // not which request it answers, so with one request in flight the answer is
 // unambiguous even where API Gateway may run frames' Lambdas concurrently.
-import { HISTORY_MAX, TYPING_INTERVAL_MS, textProblem } from '../limits';
+import { DEFAULT_ROOM, HISTORY_MAX, TYPING_INTERVAL_MS, textProblem } from '../limits';
 import { type ChatMessage, type ServerFrame, describeError } from '../protocol';
 import type { BackoffPolicy } from '../connection/backoff';
 import { ReconnectingSocket, type SocketStatus, type WebSocketLike } from '../connection/socket';
@@ -84,6 +84,9 @@ export interface ChatClientOptions {
   now?: () => number;
 }
 
+// Where a removed connection goes (and where to go when removed from that one).
+const DEFAULT_ROOM_FALLBACK = 'random';
+
 export const SESSION_EXPIRED = 'Your session has expired. Please log in again.';
 export const SESSION_REFUSED = 'The server no longer accepts your session. Please log in again.';
 const NO_ECHO = 'No reply from the server.';
@@ -113,6 +116,8 @@ export class ChatClient {
   private requestTimer: ReturnType<typeof setTimeout> | null = null;
   private queue: HistoryRequest[] = [];
   private expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The room the server last confirmed this connection is in (null: none, or not yet). */
+  private entered: string | null = null;
   private clientIdCounter = 0;
   private readonly clientIdPrefix = randomTag();
   private ended = false;
@@ -138,6 +143,7 @@ export class ChatClient {
       onFrame: (frame) => this.onFrame(frame),
       onOpen: () => {
         this.refusalSuspected = false;
+        this.entered = this.room;
         this.sync(this.room);
       },
       onStatus: (status, retryInMs) => this.onStatus(status, retryInMs),
@@ -304,6 +310,13 @@ export class ChatClient {
     if (failures < REFUSALS_BEFORE_LOGOUT || !this.options.checkServerUp) return;
     void this.options.checkServerUp().then((up) => {
       if (!up || this.ended || this.status === 'live') return;
+      // A private room we were removed from refuses the handshake (403): try the default room.
+      if (this.room !== DEFAULT_ROOM) {
+        this.joinRoom(DEFAULT_ROOM);
+        this.notice = 'You cannot enter that room any more.';
+        this.emit();
+        return this.socket.reconnectNow();
+      }
       // The server may have come back just after that attempt failed: only a
       // second refusal while it answers, tried at once, ends the session.
       // (A token refused at the handshake gets the same one renewal as an
@@ -345,11 +358,15 @@ export class ChatClient {
         this.onHistory(frame.room, frame.messages, frame.hasMore);
         break;
       case 'joined':
+        this.entered = frame.room;
         // Only the room we still want; a quick A→B→C leaves a stale "joined B".
         if (frame.room === this.room) this.sync(frame.room);
         break;
       case 'error':
         this.onError(frame.code, frame.message, frame.action, frame.clientId);
+        break;
+      case 'removed':
+        this.onRemoved(frame.room);
         break;
       case 'pong':
         break;
@@ -373,9 +390,29 @@ export class ChatClient {
       if (request.kind !== 'older') this.synced(request.room);
       this.pump();
     }
+    // A room we may not enter: the connection stayed where it was, so do we.
+    if (action === 'joinRoom' && code === 'forbidden' && this.entered !== null) this.backTo(this.entered);
     // A read marker or a typing notice that did not go through is nothing to show.
     if (action === 'markRead' || action === 'typing') return;
     this.notice = action === 'joinRoom' ? `Could not join the room: ${words}` : words;
+  }
+
+  // ---- rooms one may not be in (v3) -----------------------------------------
+
+  /** The server took this connection out of the room: go to the default room. */
+  private onRemoved(room: string): void {
+    if (room !== this.room) return;
+    this.entered = null;
+    this.joinRoom(room === DEFAULT_ROOM ? DEFAULT_ROOM_FALLBACK : DEFAULT_ROOM);
+    this.notice = `You are no longer in #${room}.`;
+  }
+
+  /** Show the room the connection is still in after a refused join. */
+  private backTo(room: string): void {
+    this.room = room;
+    this.members = noMembers(room);
+    this.typists = new Map();
+    this.sync(room);
   }
 
   // ---- history -------------------------------------------------------------

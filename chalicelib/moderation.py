@@ -1,0 +1,195 @@
+"""Rooms with owners: creating rooms, members and moderators, direct rooms, the directory,
+blocks and reports (PROTOCOL.md v3, "Rooms: public, private, direct").
+
+Each function takes the authenticated caller and parsed path values, decides
+with chalicelib.access, and writes through the repositories. Nothing is
+written before every check has passed, so bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from chalicelib import access, errors, lazy, protocol, store
+from chalicelib.connections_api import ConnectionsAPI
+from chalicelib.settings import LIMITS
+from chalicelib.store import blocks, reports, roles, rooms
+from chalicelib.store.roles import MEMBER, MODERATOR, OWNER
+from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
+
+REASON_MAX: int = LIMITS["report_reason_max"]
+MESSAGE_ID_MAX = 128  # ids are issue 17's to shape; anything longer is no id of ours
+
+
+@lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the directory's per-room online counts."""
+    return ThreadPoolExecutor(10, "directory")
+
+
+def _user(username: Any) -> str:
+    """An existing user's name as spelled at signup: 400 for a bad name, 404 for nobody."""
+    if not isinstance(username, str):
+        raise errors.InvalidInput("username is required and must be a string")
+    found = store.get_user(protocol.validate_username(username))
+    if found is None:
+        raise errors.NotFound(f"no user {username}")
+    return found.username
+
+
+def _existing(caller: str, room: Any) -> access.Standing:
+    s = access.standing(caller, protocol.validate_room(room))
+    if not s.exists:
+        raise errors.NotFound(f"no room {room}")
+    return s
+
+
+def _moderating(caller: str, room: Any) -> access.Standing:
+    s = _existing(caller, room)
+    if not access.may_moderate(s):
+        raise errors.Forbidden("only the room's owner or moderators may do that")
+    return s
+
+
+def remove_connections(sender: ConnectionsAPI, username: str, room: str) -> None:
+    """Take the user's connections out of the room (into none) and tell each `removed`."""
+    for connection_id in store.user_connections(username):
+        if store.leave_room(connection_id, room):
+            sender.send(connection_id, protocol.encode(protocol.removed_frame(room)))
+
+
+def create_room(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) -> dict[str, str]:
+    """POST /rooms → the new room with the caller as owner; RoomTaken if the name exists."""
+    room, kind = protocol.validate_room(body.get("room")), body.get("kind")
+    if kind not in (PUBLIC, PRIVATE):
+        raise errors.InvalidInput('kind must be "public" or "private"')
+    if room.startswith(access.DIRECT_PREFIX):
+        raise errors.InvalidInput(f"names starting {access.DIRECT_PREFIX} are direct rooms'")
+    if not rooms.repository().create(room, kind, caller, now_iso):
+        raise errors.RoomTaken(f"a room named {room} exists")
+    roles.repository().grant(caller, room, kind, OWNER, now_ms)
+    return {"room": room, "kind": kind, "role": OWNER}
+
+
+def add_member(caller: str, room: Any, username: Any, now_ms: int) -> None:
+    """PUT /rooms/{room}/members/{username}: into a private room, or unbanned from a public one."""
+    s = _moderating(caller, room)
+    target = _user(username)
+    if s.kind == PRIVATE:
+        roles.repository().enter(target, s.room, PRIVATE, now_ms)
+    else:
+        roles.repository().unban(target, s.room)
+
+
+def remove_member(
+    sender: ConnectionsAPI, caller: str, room: Any, username: Any
+) -> None:
+    """DELETE /rooms/{room}/members/{username}: leave, remove, or ban; never the owner."""
+    s = _existing(caller, room)
+    target = _user(username)
+    leaving = target.lower() == caller.lower()
+    if s.owner is not None and s.owner.lower() == target.lower():
+        raise errors.Forbidden("the owner cannot be removed or leave")
+    if leaving:
+        if s.role is None and s.kind != PUBLIC:
+            raise errors.Forbidden("you are not a member of this room")
+        roles.repository().revoke(caller, s.room, ban=False)
+    else:
+        if not access.may_moderate(s):
+            raise errors.Forbidden("only the room's owner or moderators may remove someone")
+        target_role = access.standing(target, s.room).role
+        if target_role == MODERATOR and s.role != OWNER and not s.admin:
+            raise errors.Forbidden("only the owner may remove a moderator")
+        roles.repository().revoke(target, s.room, ban=s.kind == PUBLIC)
+    remove_connections(sender, target, s.room)
+
+
+def set_moderator(caller: str, room: Any, username: Any, moderator: bool, now_ms: int) -> None:
+    """PUT / DELETE /rooms/{room}/moderators/{username}: by the owner only."""
+    s = _existing(caller, room)
+    if s.role != OWNER:
+        raise errors.Forbidden("only the room's owner may name moderators")
+    target = _user(username)
+    if target.lower() == caller.lower():
+        raise errors.InvalidInput("the owner is no moderator")
+    current = access.standing(target, s.room).role
+    if moderator:
+        roles.repository().set_role(target, s.room, s.kind, MODERATOR, now_ms)
+    elif current == MODERATOR:
+        roles.repository().set_role(target, s.room, s.kind, MEMBER, now_ms)
+
+
+def direct_room_name(one: str, other: str) -> str:
+    """The one direct room of two users, whichever asks (a-z 0-9 -, 43 characters)."""
+    pair = "\n".join(sorted((one.lower(), other.lower())))
+    return access.DIRECT_PREFIX + hashlib.sha256(pair.encode()).hexdigest()[:40]
+
+
+def open_direct(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) -> dict[str, str]:
+    """POST /dms → the direct room of the caller and the user; 404 unknown, 403 blocked."""
+    target = _user(body.get("username"))
+    if target.lower() == caller.lower():
+        raise errors.InvalidInput("a direct room needs another user")
+    if blocks.repository().either(caller, target):
+        raise errors.Forbidden("you cannot message this user")
+    room = direct_room_name(caller, target)
+    rooms.repository().create(room, DIRECT, None, now_iso, members=(caller, target))
+    for one, other in ((caller, target), (target, caller)):
+        roles.repository().grant(one, room, DIRECT, MEMBER, now_ms, with_user=other)
+    return {"room": room, "kind": DIRECT, "with": target}
+
+
+def directory(prefix: Any) -> dict[str, list[dict[str, Any]]]:
+    """GET /directory?prefix=P → up to 50 public rooms by name, with users online in each."""
+    prefix = prefix or ""
+    if prefix and (len(prefix) > LIMITS["room_max"] or not protocol.ROOM.fullmatch(prefix)):
+        raise errors.InvalidInput("prefix must be up to 64 characters of a-z 0-9 _ -")
+    names = rooms.repository().directory(prefix, LIMITS["directory_max"])
+    online = _pool().map(
+        lambda room: len({user.lower() for _, user in store.room_occupants(room)}), names
+    )
+    return {"rooms": [{"room": r, "online": n} for r, n in zip(names, online, strict=True)]}
+
+
+def block(caller: str, username: Any, blocked: bool, now_iso: str) -> None:
+    """PUT / DELETE /blocks/{username}."""
+    target = _user(username)
+    if target.lower() == caller.lower():
+        raise errors.InvalidInput("you cannot block yourself")
+    if blocked:
+        blocks.repository().add(caller, target, now_iso)
+    else:
+        blocks.repository().remove(caller, target)
+
+
+def blocked(caller: str) -> dict[str, list[str]]:
+    """GET /blocks."""
+    return {"blocked": sorted(blocks.repository().of(caller), key=str.lower)}
+
+
+def report(caller: str, body: dict[str, Any], now_iso: str) -> bool:
+    """POST /reports: True when stored now, False for a repeat (nothing changed)."""
+    room = protocol.validate_room(body.get("room"))
+    message_id, reason = body.get("id"), body.get("reason")
+    if not isinstance(message_id, str) or not 1 <= len(message_id) <= MESSAGE_ID_MAX:
+        raise errors.InvalidInput("id must be a message id")
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= REASON_MAX:
+        raise errors.InvalidInput(f"reason must be 1-{REASON_MAX} characters")
+    s = _existing(caller, room)
+    if not access.may_enter(s) or (s.kind != PUBLIC and s.role is None):
+        raise errors.Forbidden("only a member of the room may report its messages")
+    message = store.find_message(room, message_id)
+    if message is None or message.deleted:
+        raise errors.NotFound("no message with that id in this room")
+    return reports.repository().add(reports.Report(
+        room, message_id, message.sender, message.text, caller, reason.strip(), now_iso,
+    ))
+
+
+def reports_list(caller: str) -> dict[str, list[dict[str, str]]]:
+    """GET /reports: admins only, newest first."""
+    if not access.is_admin(caller):
+        raise errors.Forbidden("only admins read reports")
+    return {"reports": [r.to_wire() for r in reports.repository().newest(LIMITS["reports_max"])]}

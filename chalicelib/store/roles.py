@@ -1,0 +1,156 @@
+"""The memberships table as access (store.roles): a user's role in a room, since when, bans.
+
+The memberships table (hash username_key, range room) also holds read markers
+and the presence set of connections (store/__init__.py); this module owns the
+`role`, `since`, `banned`, `kind` and `with_user` attributes. A membership
+with a read marker is listed by GET /rooms; taking someone's access away
+removes the marker (and role) so the room drops off their list, and keeps the
+presence set untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from chalicelib import lazy, settings
+from chalicelib.store import Membership, initial_read_marker
+from chalicelib.store import messages as message_repository
+from chalicelib.store import client as dynamodb_client
+
+OWNER, MODERATOR, MEMBER = "owner", "moderator", "member"
+
+
+class Access(NamedTuple):
+    role: str | None  # None: no standing membership (a public room's visitor, or none)
+    banned: bool = False
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+class Memberships:
+    """A user's standing in rooms: roles, bans, and entering."""
+
+    def __init__(self, client: Any, table: str, recent_index: str) -> None:
+        self._client, self._table, self._recent_index = client, table, recent_index
+
+    def _key(self, username: str, room: str) -> dict[str, Any]:
+        return {"username_key": _s(username.lower()), "room": _s(room)}
+
+    def get(self, username: str, room: str) -> Access:
+        """The user's role in the room (None when not a member) and whether banned."""
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=self._key(username, room),
+            ConsistentRead=True,
+            ProjectionExpression="#role, banned",
+            ExpressionAttributeNames={"#role": "role"},
+        ).get("Item") or {}
+        return Access(item.get("role", {}).get("S"), item.get("banned", {}).get("BOOL", False))
+
+    def enter(
+        self, username: str, room: str, kind: str, now_ms: int, with_user: str | None = None
+    ) -> None:
+        """Record that the user entered the room (first entry time and marker kept once)."""
+        self._write(username, room, kind, None, now_ms, with_user)
+
+    def grant(
+        self, username: str, room: str, kind: str, role: str, now_ms: int,
+        with_user: str | None = None,
+    ) -> None:
+        """Make the user a member with this role (listed at once; unread counts from now)."""
+        self._write(username, room, kind, role, now_ms, with_user)
+
+    def _write(
+        self, username: str, room: str, kind: str, role: str | None, now_ms: int,
+        with_user: str | None,
+    ) -> None:
+        values: dict[str, Any] = {
+            ":username": _s(username), ":now": _n(now_ms), ":kind": _s(kind),
+            # Unread counts from the room's state now (issue 17's revision; an
+            # eventually consistent read: a change a moment before may count as read).
+            ":marker": _s(initial_read_marker(message_repository().room_rev(room, consistent=False))),
+            ":member": _s(role or MEMBER),
+        }
+        update = (
+            "SET username = :username, entered_at = if_not_exists(entered_at, :now), "
+            "read_marker = if_not_exists(read_marker, :marker), #kind = :kind, "
+            "since = if_not_exists(since, :now), touched_at = :now, "
+        )
+        update += "#role = :member" if role else "#role = if_not_exists(#role, :member)"
+        if with_user is not None:
+            update += ", with_user = :with"
+            values[":with"] = _s(with_user)
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(username, room),
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#kind": "kind", "#role": "role"},
+            ExpressionAttributeValues=values,
+        )
+
+    def revoke(self, username: str, room: str, ban: bool) -> None:
+        """Take the user's membership away (leave, remove; ban: also keep them out)."""
+        update = "REMOVE #role, since, read_marker, entered_at, #kind, with_user, touched_at"
+        values: dict[str, Any] = {}
+        if ban:
+            update = "SET banned = :true " + update
+            values[":true"] = {"BOOL": True}
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(username, room),
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#kind": "kind", "#role": "role"},
+            **({"ExpressionAttributeValues": values} if values else {}),
+        )
+
+    def unban(self, username: str, room: str) -> None:
+        """Let a banned user back into a public room (they join again themselves)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(username, room),
+            UpdateExpression="REMOVE banned",
+        )
+
+    def set_role(self, username: str, room: str, kind: str, role: str, now_ms: int) -> None:
+        """Give a user a role in the room (a moderator of a room is its member too)."""
+        self._write(username, room, kind, role, now_ms, None)
+
+
+    def recent(self, username: str, limit: int) -> list[Membership]:
+        """The user's `limit` most recently entered or granted rooms: one Query, any history.
+
+        recent-index is sparse: only memberships that are listed (a read marker
+        and touched_at) are in it, and a revoked one leaves it. Rooms entered
+        longer ago than the newest `limit` age out of GET /rooms.
+        """
+        items = self._client.query(
+            TableName=self._table,
+            IndexName=self._recent_index,
+            KeyConditionExpression="username_key = :key",
+            ExpressionAttributeValues={":key": _s(username.lower())},
+            ScanIndexForward=False,
+            Limit=limit,
+        )["Items"]
+        return [
+            Membership(
+                item["room"]["S"], item["read_marker"]["S"],
+                item.get("kind", {}).get("S", "public"), item.get("role", {}).get("S", MEMBER),
+                item.get("with_user", {}).get("S"),
+            )
+            for item in items if "read_marker" in item
+        ]
+
+
+@lazy.cached()
+def repository() -> Memberships:
+    """The process's memberships repository (roles and bans)."""
+    return Memberships(
+        dynamodb_client(), settings.get().memberships_table,
+        settings.index_name("memberships", "username_key"),
+    )
