@@ -136,28 +136,7 @@ def forget_window(guard_key: str) -> None:
 
 
 # ------------------------------------------------------------------- sessions
-
-
-def token_version(username: str) -> int:
-    """The user's current token version (0 until the first logout)."""
-    item = client().get_item(
-        TableName=settings.get().sessions_table,
-        Key={"username_key": _s(username.lower())},
-        ConsistentRead=True,
-    ).get("Item")
-    return int(item["token_version"]["N"]) if item else 0
-
-
-def revoke_tokens(username: str) -> int:
-    """Move the user to the next token version, refusing every token issued before."""
-    answer = client().update_item(
-        TableName=settings.get().sessions_table,
-        Key={"username_key": _s(username.lower())},
-        UpdateExpression="ADD token_version :one",
-        ExpressionAttributeValues={":one": _n(1)},
-        ReturnValues="UPDATED_NEW",
-    )
-    return int(answer["Attributes"]["token_version"]["N"])
+# The sessions table has its own repository: chalicelib/store/sessions.py.
 
 
 # ---------------------------------------------------------------- connections
@@ -168,20 +147,23 @@ class Connection(NamedTuple):
     username: str
     room: str
     token_exp: int | None = None  # None: a record from before tokens were stored
+    session_id: str | None = None  # the session whose token opened it (auth.py)
 
 
 def _connection(item: Item) -> Connection:
-    token_exp = item.get("token_exp")
+    token_exp, session_id = item.get("token_exp"), item.get("session_id")
     return Connection(
         item["connection_id"]["S"],
         item["username"]["S"],
         item["room"]["S"],
         int(token_exp["N"]) if token_exp else None,
+        session_id["S"] if session_id else None,
     )
 
 
 def put_connection(
-    connection_id: str, username: str, room: str, now_s: int, token_exp: int
+    connection_id: str, username: str, room: str, now_s: int, token_exp: int,
+    session_id: str | None = None,
 ) -> None:
     """Register a connection; its TTL outlives API Gateway's 2-hour connection limit."""
     config = settings.get()
@@ -195,6 +177,7 @@ def put_connection(
             "connected_at": _n(now_s),
             "token_exp": _n(token_exp),
             "ttl": _n(now_s + config.connection_ttl_seconds),
+            **({"session_id": _s(session_id)} if session_id else {}),
         },
     )
 
@@ -211,10 +194,13 @@ def user_connections(username: str) -> list[str]:
     return [item["connection_id"]["S"] for page in pages for item in page["Items"]]
 
 
-def delete_connection(connection_id: str) -> None:
-    client().delete_item(
-        TableName=settings.get().connections_table, Key={"connection_id": _s(connection_id)}
-    )
+def delete_connection(connection_id: str) -> Connection | None:
+    """Forget a connection; the record it had, if any."""
+    old = client().delete_item(
+        TableName=settings.get().connections_table, Key={"connection_id": _s(connection_id)},
+        ReturnValues="ALL_OLD",
+    ).get("Attributes")
+    return _connection(old) if old else None
 
 
 def get_connection(connection_id: str) -> Connection:
@@ -245,8 +231,9 @@ def move_connection(connection_id: str, room: str) -> None:
 
 # The two per-user allowances of PROTOCOL.md (sendMessage/editMessage/deleteMessage;
 # getMessages/getMembers/joinRoom/markRead/ping).
-WRITES, READS = "writes", "reads"
-_COUNTED = {WRITES: "messages, edits and deletes", READS: "requests"}
+# INVALID counts frames refused as malformed (a flood of them is rate_limited too).
+WRITES, READS, INVALID = "writes", "reads", "invalid"
+_COUNTED = {WRITES: "messages, edits and deletes", READS: "requests", INVALID: "invalid frames"}
 
 
 def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Connection:
@@ -263,7 +250,8 @@ def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Con
     if allowance is None:  # typing: thinned per connection instead (pass_typing)
         return connection
     config = settings.get()
-    limit = config.rate_limit_writes if allowance == WRITES else config.rate_limit_reads
+    limit = {WRITES: config.rate_limit_writes, READS: config.rate_limit_reads,
+             INVALID: config.rate_limit_invalid}[allowance]
     if limit:
         window = config.rate_limit_window_seconds
         key = f"rate#{allowance}#{connection.username.lower()}"

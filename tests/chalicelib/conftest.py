@@ -25,7 +25,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as chat_app
-from chalicelib import auth, lazy, store
+from chalicelib import auth, lazy
 from chalicelib.connections_api import ENDPOINT_ENV
 from chalicelib.errors import ConnectionGone
 from chatapp.management import ClientBufferFull
@@ -145,9 +145,9 @@ class Chat:
 
 
 def token_for(username: str, now_s: int | None = None) -> str:
-    """A token as a login now (or at now_s) would issue it."""
+    """An access token of a new session, as a login now (or at now_s) would issue it."""
     issued = int(time.time()) if now_s is None else now_s
-    return auth.issue_token(username, issued, store.token_version(username)).token
+    return auth.start_session(username, issued).token
 
 
 @pytest.fixture
