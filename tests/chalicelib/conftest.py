@@ -62,6 +62,8 @@ class Outbox:
     gone: set[str] = field(default_factory=set)
     broken: set[str] = field(default_factory=set)
     script: dict[str, list[str]] = field(default_factory=dict)
+    # Answers to give a connection's deletes first ("410": still connecting, "429").
+    delete_script: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def frames(self, connection: str) -> list[dict[str, Any]]:
@@ -89,6 +91,13 @@ class Outbox:
                 self.sent.append((connection, inner))
 
     def delete(self, connection: str) -> None:
+        with self.lock:
+            answers = self.delete_script.get(connection)
+            answer = answers.pop(0) if answers else None
+        if answer == "410":
+            raise ConnectionGone(connection)
+        if answer == "429":
+            raise ClientBufferFull(connection)
         self._answer(connection, scripted=False)
         with self.lock:
             self.closed.append(connection)
