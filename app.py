@@ -21,7 +21,7 @@ def login():
 
 @app.route("/refresh", methods=["POST"], cors=cors)
 def refresh():
-    return rest.refresh(app.current_request)
+    return rest.refresh(app.current_request, connections_api.client())
 
 
 @app.route("/logout", methods=["POST"], cors=cors)

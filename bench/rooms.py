@@ -96,7 +96,7 @@ def measure(memberships: int, repeat: int) -> dict[str, Any]:
         counter, items = CallCounter(), ItemsRead()
         counter.attach(store.client().meta.events)
         store.client().meta.events.register("after-call.dynamodb.Query", items)
-        token = auth.issue_token(READER, int(time.time()), version=0).token
+        token = auth.start_session(READER, int(time.time())).token
         seconds, answer = [], None
         with Client(chat_app.app, project_dir=project_dir) as client:
             for _ in range(repeat):

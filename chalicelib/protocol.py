@@ -101,6 +101,34 @@ def parse_credentials(raw_body: bytes | str | None) -> Credentials:
     return Credentials(validate_username(username), validate_password(password))
 
 
+def parse_device_token(raw_body: bytes | str | None) -> str | None:
+    """The optional `deviceToken` of a login body (already parsed once by parse_credentials)."""
+    token = _json_object(raw_body, what="body").get("deviceToken")
+    if token is not None and not isinstance(token, str):
+        raise errors.InvalidInput("deviceToken must be a string")
+    return token or None
+
+
+def parse_refresh(raw_body: bytes | str | None) -> str | None:
+    """A /refresh body → its `refreshToken` (None when there is none), or InvalidInput."""
+    if not raw_body:
+        return None
+    token = _json_object(raw_body, what="body").get("refreshToken")
+    if token is not None and not isinstance(token, str):
+        raise errors.InvalidInput("refreshToken must be a string")
+    return token or None
+
+
+def parse_logout(raw_body: bytes | str | None) -> bool:
+    """A /logout body (optional) → whether to end every session of the user, or InvalidInput."""
+    if not raw_body:
+        return False
+    everywhere = _json_object(raw_body, what="body").get("everywhere", False)
+    if not isinstance(everywhere, bool):
+        raise errors.InvalidInput("everywhere must be true or false")
+    return everywhere
+
+
 def validate_username(username: str) -> str:
     low, high = LIMITS["username_min"], LIMITS["username_max"]
     if not (low <= len(username) <= high) or not USERNAME.fullmatch(username):

@@ -9,7 +9,16 @@ from typing import Any, TypeVar
 import chalice
 from chalice import CORSConfig, Response
 
-from chalicelib import auth, errors, ids, moderation, protocol, rooms, settings, websocket
+from chalicelib import (
+    auth,
+    errors,
+    ids,
+    moderation,
+    protocol,
+    revocation,
+    rooms,
+    settings,
+)
 from chalicelib.connections_api import ConnectionsAPI
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,22 +71,29 @@ def signup(request: chalice.app.Request) -> Response:
 
 @_as_chalice_errors
 def login(request: chalice.app.Request) -> dict[str, str]:
-    """POST /login → 200 with a session, 400, 401, or 429."""
+    """POST /login → 200 with a session, 400, 401, or 429 (a deviceToken may skip one limit)."""
     credentials = protocol.parse_credentials(request.raw_body)
-    return auth.login(credentials, source_ip(request)).to_wire()
+    device = protocol.parse_device_token(request.raw_body)
+    return auth.login(credentials, source_ip(request), device).to_wire()
 
 
 @_as_chalice_errors
-def refresh(request: chalice.app.Request) -> dict[str, str]:
-    """POST /refresh → 200 with a fresh session, or 401."""
-    return auth.refresh(bearer_token(request)).to_wire()
+def refresh(request: chalice.app.Request, connections: ConnectionsAPI) -> dict[str, str]:
+    """POST /refresh {"refreshToken"} → 200 with a new pair, or 401 (a reuse ends the session)."""
+    try:
+        return auth.refresh(protocol.parse_refresh(request.raw_body)).to_wire()
+    except auth.SessionReused as reuse:
+        if reuse.ended is not None:
+            revocation.close_sessions(connections, [reuse.ended])
+        raise
 
 
 @_as_chalice_errors
 def logout(request: chalice.app.Request, connections: ConnectionsAPI) -> Response:
-    """POST /logout → 204: the user's tokens are refused and its sockets closed; or 401."""
-    username = auth.logout(bearer_token(request))
-    websocket.close_user_connections(connections, username)
+    """POST /logout [{"everywhere": true}] → 204: sessions ended, their sockets closed; or 401."""
+    everywhere = protocol.parse_logout(request.raw_body)
+    ended = auth.logout(bearer_token(request), everywhere)
+    revocation.close_sessions(connections, ended)
     return Response(body="", status_code=204)
 
 

@@ -59,6 +59,7 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "JWT_SECRET": "",  # local runs: the secret itself
     "JWT_SECRET_PARAMETER": "",  # deployed: an SSM SecureString with the key set (keys.py)
     "TOKEN_LIFETIME_SECONDS": str(LIMITS["token_lifetime_seconds"]),
+    "SESSION_LIFETIME_SECONDS": str(LIMITS["session_lifetime_seconds"]),
     "BCRYPT_ROUNDS": "12",
     "LOGIN_FAILURES_PER_USER_IP": str(LIMITS["login_failures_per_user_ip"]),
     "LOGIN_FAILURES_PER_IP": str(LIMITS["login_failures_per_ip"]),
@@ -68,6 +69,7 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "SIGNUP_WINDOW_SECONDS": str(LIMITS["signup_window_seconds"]),
     "RATE_LIMIT_WRITES": str(LIMITS["rate_limit_writes"]),  # 0 disables
     "RATE_LIMIT_READS": str(LIMITS["rate_limit_reads"]),  # 0 disables
+    "RATE_LIMIT_INVALID": str(LIMITS["rate_limit_invalid"]),  # 0 disables
     "RATE_LIMIT_WINDOW_SECONDS": str(LIMITS["rate_limit_window_seconds"]),
     "CONNECTIONS_PER_USER": str(LIMITS["connections_per_user"]),
     "CORS_ORIGIN": "*",  # deployed stages set the site's origin
@@ -104,6 +106,7 @@ class Settings(NamedTuple):
     jwt_secret: str
     jwt_secret_parameter: str
     token_lifetime_seconds: int
+    session_lifetime_seconds: int
     bcrypt_rounds: int
     login_failures_per_user_ip: int
     login_failures_per_ip: int
@@ -113,6 +116,7 @@ class Settings(NamedTuple):
     signup_window_seconds: int
     rate_limit_writes: int
     rate_limit_reads: int
+    rate_limit_invalid: int
     rate_limit_window_seconds: int
     connections_per_user: int
     cors_origin: str
@@ -163,6 +167,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_secret=env["JWT_SECRET"],
         jwt_secret_parameter=env["JWT_SECRET_PARAMETER"],
         token_lifetime_seconds=integer("TOKEN_LIFETIME_SECONDS", 1),
+        session_lifetime_seconds=integer("SESSION_LIFETIME_SECONDS", 1),
         bcrypt_rounds=integer("BCRYPT_ROUNDS", 4),
         login_failures_per_user_ip=integer("LOGIN_FAILURES_PER_USER_IP", 1),
         login_failures_per_ip=integer("LOGIN_FAILURES_PER_IP", 1),
@@ -172,6 +177,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         signup_window_seconds=integer("SIGNUP_WINDOW_SECONDS", 1),
         rate_limit_writes=integer("RATE_LIMIT_WRITES", 0),
         rate_limit_reads=integer("RATE_LIMIT_READS", 0),
+        rate_limit_invalid=integer("RATE_LIMIT_INVALID", 0),
         rate_limit_window_seconds=integer("RATE_LIMIT_WINDOW_SECONDS", 1),
         connections_per_user=integer("CONNECTIONS_PER_USER", 1),
         cors_origin=env["CORS_ORIGIN"],

@@ -13,7 +13,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import (
-    access, auth, connection_cap, errors, fanout, ids, order, protocol, settings, store,
+    access,
+    auth,
+    clock,
+    connection_cap,
+    errors,
+    fanout,
+    ids,
+    order,
+    protocol,
+    settings,
+    store,
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
@@ -42,36 +52,59 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         return {"statusCode": refused.status}
     try:
         store.put_connection(
-            connection_id, claims.username, room, now_ms // 1000, token_exp=int(claims.expires)
+            connection_id,
+            claims.username,
+            room,
+            now_ms // 1000,
+            # The connection lives as long as its session (its frames check that),
+            # not as long as the 15-minute access token that opened it.
+            token_exp=claims.session_expires or claims.expires,
+            session_id=claims.session_id,
         )
     except Exception:
         connection_cap.give_back(claims.username, connection_id)
         raise
+    # Registered on the session item under the condition that it has not ended:
+    # a logout running now either sees this connection or makes this fail.
+    if not auth.sessions().attach_connection(claims.session_id, connection_id, clock.now_s()):
+        store.delete_connection(connection_id)
+        connection_cap.give_back(claims.username, connection_id)
+        log.info("refused connect: the session ended while connecting")
+        return {"statusCode": 401}
     return {"statusCode": 200}
 
 
 def disconnect(connection_id: str) -> None:
-    """$disconnect: forget the connection and give back its slot."""
+    """$disconnect: forget the connection, give back its slot, take it off its session."""
     gone = store.delete_connection(connection_id)
     if gone is not None:
         connection_cap.give_back(gone.username, connection_id)
+        if gone.session_id:
+            auth.sessions().detach_connection(gone.session_id, connection_id)
 
 
 def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) -> None:
     """$default: run the frame's action; any failure becomes an error frame to this connection."""
     unauthorized = False
     try:
-        frame = protocol.parse_frame(body)
+        now_s = clock.now_s()  # wall time unless a test has set the clock
+        try:
+            frame = protocol.parse_frame(body)
+        except errors.InvalidInput:
+            _count_invalid(connection_id, now_s)
+            raise
         run, allowance = _ACTIONS[type(frame.action)]
-        # One read of the connection (it carries the token's expiry) and one count
+        # One read of the connection (it carries its session and expiry) and one count
         # of the frame against the user's allowance.
-        connection = store.take_allowance(connection_id, allowance, ids.now_ms() // 1000)
+        connection = store.take_allowance(connection_id, allowance, now_s)
+        if connection.session_id and not auth.session_is_live(connection.session_id, now_s):
+            raise errors.Unauthorized("this session has ended; log in again")
         if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
             access.check_action(connection.username, connection.room, frame.name)
         reply = run(sender, connection, frame.action)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
-        unauthorized = isinstance(failure, errors.Unauthorized)
+        unauthorized = isinstance(failure, (errors.Unauthorized, _Flooding))
     except Exception:
         log.exception("frame from %s failed", connection_id)
         reply = protocol.error_frame(
@@ -84,6 +117,29 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         close(sender, connection_id)
 
 
+class _Flooding(errors.TooManyRequests):
+    """Invalid frames kept coming after rate_limited: answered so, then the connection closes."""
+
+
+def _count_invalid(connection_id: str, now_s: int) -> None:
+    """Count a malformed frame against its user: rate_limited past the allowance, then closed.
+
+    Past the allowance, each further invalid frame counts in a second window of
+    the same size; when that one is full too, the connection is closed.
+    """
+    try:
+        connection = store.take_allowance(connection_id, store.INVALID, now_s)
+    except errors.TooManyRequests as limited:
+        config = settings.get()
+        key = f"rate#invalid-over#{connection_id}"
+        window = config.rate_limit_window_seconds
+        if store.take_from_window(key, config.rate_limit_invalid, window, now_s):
+            raise _Flooding(limited.message + "; closing this connection") from None
+        raise
+    if connection.session_id and not auth.session_is_live(connection.session_id, now_s):
+        raise errors.Unauthorized("this session has ended; log in again")
+
+
 def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> None:
     """Send one frame to the requesting connection; a client gone meanwhile is not an error."""
     sender.send(connection_id, protocol.encode(frame))
@@ -93,12 +149,6 @@ def close(sender: WebsocketSender, connection_id: str) -> None:
     """Close a connection from the server side (every close the backend makes goes here)."""
     if sender.delete(connection_id) is Delivery.GONE:
         log.info("connection %s was already gone", connection_id)
-
-
-def close_user_connections(sender: WebsocketSender, username: str) -> None:
-    """Close every open connection of a user (logout), found on the user index."""
-    for connection_id in store.user_connections(username):
-        close(sender, connection_id)
 
 
 # Each action takes the sender (for frames to other connections), the frame's

@@ -94,7 +94,8 @@ _SECRETS = re.compile(
     r"eyJ[\w-]*\.[\w-]*\.[\w-]*"
     r"|(?<=Bearer )[^\s'\",]+"
     r"|(?<=token=)[^\s&'\",]+"
-    r"|(?<=['\"]token['\"]: ['\"])[^'\"]+",
+    r"|(?<=token['\"]: ['\"])[^'\"]+"  # token, refreshToken, deviceToken
+    r"|(?<=token['\"]:['\"])[^'\"]+",
     re.IGNORECASE,
 )
 

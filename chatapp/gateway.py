@@ -139,6 +139,10 @@ class WebSocketGateway:
         """Close the connection from the server side (DeleteConnection)."""
         connection = self._live(connection_id)
         assert self.loop is not None
+        if connection.ws is None:
+            # Still inside its $connect: API Gateway answers 410 until the upgrade
+            # is done; the caller tries again (chalicelib/revocation.py).
+            raise ConnectionGone(connection_id)
         if connection.ws is not None:
             connection.server_close = (1000, "Goodbye")
             ws = connection.ws

@@ -124,8 +124,9 @@ def local_environment(
             "WEBSOCKET_API_ID": API_ID,
         }
     )
-    if options.rate_limit == 0:  # both per-user allowances off (load tests), nothing else
+    if options.rate_limit == 0:  # the per-user frame allowances off (load tests, fuzzing)
         environment["RATE_LIMIT_WRITES"] = environment["RATE_LIMIT_READS"] = "0"
+        environment["RATE_LIMIT_INVALID"] = "0"
     elif options.rate_limit is not None:
         environment["RATE_LIMIT_WRITES"] = str(options.rate_limit)
     if options.admins:

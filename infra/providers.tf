@@ -27,6 +27,7 @@ provider "aws" {
     sqs            = local.endpoint
     ssm            = local.endpoint
     sts            = local.endpoint
+    wafv2          = local.endpoint
   }
 
   default_tags {

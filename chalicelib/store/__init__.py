@@ -150,28 +150,7 @@ def forget_window(guard_key: str) -> None:
 
 
 # ------------------------------------------------------------------- sessions
-
-
-def token_version(username: str) -> int:
-    """The user's current token version (0 until the first logout)."""
-    item = client().get_item(
-        TableName=settings.get().sessions_table,
-        Key={"username_key": _s(username.lower())},
-        ConsistentRead=True,
-    ).get("Item")
-    return int(item["token_version"]["N"]) if item else 0
-
-
-def revoke_tokens(username: str) -> int:
-    """Move the user to the next token version, refusing every token issued before."""
-    answer = client().update_item(
-        TableName=settings.get().sessions_table,
-        Key={"username_key": _s(username.lower())},
-        UpdateExpression="ADD token_version :one",
-        ExpressionAttributeValues={":one": _n(1)},
-        ReturnValues="UPDATED_NEW",
-    )
-    return int(answer["Attributes"]["token_version"]["N"])
+# The sessions table has its own repository: chalicelib/store/sessions.py.
 
 
 # ---------------------------------------------------------------- connections
@@ -182,20 +161,23 @@ class Connection(NamedTuple):
     username: str
     room: str
     token_exp: int | None = None  # None: a record from before tokens were stored
+    session_id: str | None = None  # the session whose token opened it (auth.py)
 
 
 def _connection(item: Item) -> Connection:
-    token_exp = item.get("token_exp")
+    token_exp, session_id = item.get("token_exp"), item.get("session_id")
     return Connection(
         item["connection_id"]["S"],
         item["username"]["S"],
         item.get("room", {}).get("S", ""),  # "": removed from its room, in none (issue 19)
         int(token_exp["N"]) if token_exp else None,
+        session_id["S"] if session_id else None,
     )
 
 
 def put_connection(
-    connection_id: str, username: str, room: str, now_s: int, token_exp: int
+    connection_id: str, username: str, room: str, now_s: int, token_exp: int,
+    session_id: str | None = None,
 ) -> None:
     """Register a connection; its TTL outlives API Gateway's 2-hour connection limit."""
     config = settings.get()
@@ -209,6 +191,7 @@ def put_connection(
             "connected_at": _n(now_s),
             "token_exp": _n(token_exp),
             "ttl": _n(now_s + config.connection_ttl_seconds),
+            **({"session_id": _s(session_id)} if session_id else {}),
         },
     )
 
@@ -296,8 +279,9 @@ def leave_room(connection_id: str, room: str) -> bool:
 
 # The two per-user allowances of PROTOCOL.md (sendMessage/editMessage/deleteMessage;
 # getMessages/getMembers/joinRoom/markRead/ping).
-WRITES, READS = "writes", "reads"
-_COUNTED = {WRITES: "messages, edits and deletes", READS: "requests"}
+# INVALID counts frames refused as malformed (a flood of them is rate_limited too).
+WRITES, READS, INVALID = "writes", "reads", "invalid"
+_COUNTED = {WRITES: "messages, edits and deletes", READS: "requests", INVALID: "invalid frames"}
 
 
 def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Connection:
@@ -314,7 +298,8 @@ def take_allowance(connection_id: str, allowance: str | None, now_s: int) -> Con
     if allowance is None:  # typing: thinned per connection instead (pass_typing)
         return connection
     config = settings.get()
-    limit = config.rate_limit_writes if allowance == WRITES else config.rate_limit_reads
+    limit = {WRITES: config.rate_limit_writes, READS: config.rate_limit_reads,
+             INVALID: config.rate_limit_invalid}[allowance]
     if limit:
         window = config.rate_limit_window_seconds
         key = f"rate#{allowance}#{connection.username.lower()}"

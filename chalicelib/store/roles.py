@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 from chalicelib import lazy, settings
 from chalicelib.store import Membership, initial_read_marker
-from chalicelib.store import messages as message_repository
 from chalicelib.store import client as dynamodb_client
+from chalicelib.store import messages as message_repository
 
 OWNER, MODERATOR, MEMBER = "owner", "moderator", "member"
 
@@ -74,7 +74,9 @@ class Memberships:
             ":username": _s(username), ":now": _n(now_ms), ":kind": _s(kind),
             # Unread counts from the room's state now (issue 17's revision; an
             # eventually consistent read: a change a moment before may count as read).
-            ":marker": _s(initial_read_marker(message_repository().room_rev(room, consistent=False))),
+            ":marker": _s(initial_read_marker(
+                message_repository().room_rev(room, consistent=False)
+            )),
             ":member": _s(role or MEMBER),
         }
         update = (

@@ -129,6 +129,16 @@ def apply_throttles(args: argparse.Namespace) -> int:
         f" ({'updated' if rest else 'unchanged'}); WebSocket {limits['websocket_rate_limit']}/s"
         f" burst {limits['websocket_burst_limit']} ({'updated' if websocket else 'unchanged'})"
     )
+    web_acl = _outputs(args.outputs).get("waf_web_acl_arn")
+    if web_acl:  # per-source-IP limits (infra/waf.tf): WAF attaches to the REST stage only
+        stage_arn = throttles.rest_stage_arn(
+            args.region, state.rest_api_id, stage_config.WEBSOCKET_STAGE
+        )
+        changed = throttles.rest_web_acl(
+            boto3.client("wafv2", region_name=args.region), web_acl, stage_arn
+        )
+        print(f"REST stage behind web ACL {web_acl.rsplit('/', 2)[-2]}"
+              f" ({'updated' if changed else 'unchanged'})")
     return 0
 
 

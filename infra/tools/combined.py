@@ -185,6 +185,13 @@ def additions(package: dict[str, Any]) -> dict[str, Any]:
                 }
             },
             "aws_lambda_function_event_invoke_config": invoke_configs,
+            # Per-source-IP rate limits (infra/waf.tf) on the REST stage.
+            "aws_wafv2_web_acl_association": {
+                "rest_api": {
+                    "resource_arn": "${aws_api_gateway_stage.rest_api.arn}",
+                    "web_acl_arn": "${aws_wafv2_web_acl.rest.arn}",
+                }
+            },
         }
     }
 

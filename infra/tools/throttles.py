@@ -44,6 +44,23 @@ def rest_stage(apigateway: Any, rest_api_id: str, stage: str, rate: float, burst
     return True
 
 
+def rest_stage_arn(region: str, rest_api_id: str, stage: str) -> str:
+    """The ARN AWS WAF names a REST API stage by."""
+    return f"arn:aws:apigateway:{region}::/restapis/{rest_api_id}/stages/{stage}"
+
+
+def rest_web_acl(wafv2: Any, web_acl_arn: str, stage_arn: str) -> bool:
+    """Put the REST stage behind the web ACL (per-source-IP rate limits); True when it changed."""
+    try:
+        current = wafv2.get_web_acl_for_resource(ResourceArn=stage_arn).get("WebACL") or {}
+    except wafv2.exceptions.WAFNonexistentItemException:
+        current = {}
+    if current.get("ARN") == web_acl_arn:
+        return False
+    wafv2.associate_web_acl(WebACLArn=web_acl_arn, ResourceArn=stage_arn)
+    return True
+
+
 def websocket_stage(
     apigatewayv2: Any, websocket_api_id: str, stage: str, rate: float, burst: int
 ) -> bool:

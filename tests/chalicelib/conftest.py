@@ -25,7 +25,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as chat_app
-from chalicelib import auth, lazy, store
+from chalicelib import auth, lazy
 from chalicelib.connections_api import ENDPOINT_ENV
 from chalicelib.errors import ConnectionGone
 from chatapp.management import ClientBufferFull
@@ -62,6 +62,8 @@ class Outbox:
     gone: set[str] = field(default_factory=set)
     broken: set[str] = field(default_factory=set)
     script: dict[str, list[str]] = field(default_factory=dict)
+    # Answers to give a connection's deletes first ("410": still connecting, "429").
+    delete_script: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def frames(self, connection: str) -> list[dict[str, Any]]:
@@ -89,6 +91,13 @@ class Outbox:
                 self.sent.append((connection, inner))
 
     def delete(self, connection: str) -> None:
+        with self.lock:
+            answers = self.delete_script.get(connection)
+            answer = answers.pop(0) if answers else None
+        if answer == "410":
+            raise ConnectionGone(connection)
+        if answer == "429":
+            raise ClientBufferFull(connection)
         self._answer(connection, scripted=False)
         with self.lock:
             self.closed.append(connection)
@@ -145,9 +154,9 @@ class Chat:
 
 
 def token_for(username: str, now_s: int | None = None) -> str:
-    """A token as a login now (or at now_s) would issue it."""
+    """An access token of a new session, as a login now (or at now_s) would issue it."""
     issued = int(time.time()) if now_s is None else now_s
-    return auth.issue_token(username, issued, store.token_version(username)).token
+    return auth.start_session(username, issued).token
 
 
 @pytest.fixture

@@ -61,17 +61,17 @@ def test_without_any_secret_tokens_cannot_be_made(fresh_secret):
     fresh_secret.delenv("JWT_SECRET_PARAMETER", raising=False)
     lazy.reset()
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
-        auth.issue_token("alice", 0, 0)
+        auth.issue_token("alice", 0, "s0")
 
 
 def test_a_token_round_trips_to_its_claims():
-    session = auth.issue_token("Alice", 1_764_000_000, 0)
-    assert session.expires_at == "2025-11-25T04:00:00.000Z"
+    session = auth.issue_token("Alice", 1_764_000_000, "s0")
+    assert session.expires_at == "2025-11-24T16:15:00.000Z"  # 15 minutes
     with pytest.raises(errors.Unauthorized):  # long expired by now
         auth.verify_token(session.token)
-    fresh = auth.issue_token("Alice", int(time.time()), 3)
+    fresh = auth.issue_token("Alice", int(time.time()), "s3")
     claims = auth.verify_token(fresh.token)
-    assert (claims.username, claims.version) == ("Alice", 3)
+    assert (claims.username, claims.session_id) == ("Alice", "s3")
     assert jwt.get_unverified_header(fresh.token)["kid"] == keys.current().signing
 
 
@@ -93,11 +93,22 @@ def test_a_token_naming_an_unknown_key_is_refused():
         auth.verify_token(token)
 
 
-def test_a_token_from_before_key_ids_and_versions_is_still_valid():
+def test_a_token_without_a_key_id_is_verified_by_any_accepted_key():
     now = int(time.time())
     key_set = keys.current()
-    token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60}, key_set.keys[key_set.signing])
-    assert auth.verify_token(token).version == 0
+    token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60, "sid": "s1"},
+                       key_set.keys[key_set.signing])
+    assert auth.verify_token(token).session_id == "s1"
+
+
+def test_a_token_from_before_sessions_is_refused():
+    # Version 2 tokens (no `sid`) lived 12 hours and could be refreshed forever.
+    now = int(time.time())
+    key_set = keys.current()
+    token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60, "ver": 0},
+                       key_set.keys[key_set.signing], headers={"kid": key_set.signing})
+    with pytest.raises(errors.Unauthorized):
+        auth.verify_token(token)
 
 
 # ------------------------------------------------------------- rotation phases
@@ -111,15 +122,15 @@ def key_set(signing: str, *secrets: str) -> str:
 
 def test_rotation_never_refuses_a_valid_token_and_drops_the_old_key_at_the_end(aws, fresh_secret):
     use_parameter(fresh_secret, OLD)
-    before = auth.issue_token("alice", int(time.time()), 0).token
+    before = auth.issue_token("alice", int(time.time()), "s0").token
 
     use_parameter(fresh_secret, key_set(OLD, OLD, NEW))  # phase 1: NEW accepted, OLD signs
-    during = auth.issue_token("alice", int(time.time()), 0).token
+    during = auth.issue_token("alice", int(time.time()), "s0").token
     assert jwt.get_unverified_header(during)["kid"] == keys.key_id(OLD)
     assert auth.verify_token(before).username == "alice"
 
     use_parameter(fresh_secret, key_set(NEW, OLD, NEW))  # phase 2: NEW signs
-    after = auth.issue_token("alice", int(time.time()), 0).token
+    after = auth.issue_token("alice", int(time.time()), "s0").token
     assert jwt.get_unverified_header(after)["kid"] == keys.key_id(NEW)
     for token in (before, during, after):
         assert auth.verify_token(token).username == "alice"
@@ -134,8 +145,8 @@ def test_rotation_never_refuses_a_valid_token_and_drops_the_old_key_at_the_end(a
 def test_a_container_that_read_phase_one_verifies_tokens_signed_in_phase_two(aws, fresh_secret):
     use_parameter(fresh_secret, key_set(OLD, OLD, NEW))
     warm = keys.current()  # a warm function's cached set, from phase 1
-    signed_later = jwt.encode({"sub": "bob", "iat": 1, "exp": int(time.time()) + 60}, NEW,
-                              headers={"kid": keys.key_id(NEW)})
+    claims = {"sub": "bob", "iat": 1, "exp": int(time.time()) + 60, "sid": "s"}
+    signed_later = jwt.encode(claims, NEW, headers={"kid": keys.key_id(NEW)})
     assert keys.current() is warm
     assert auth.verify_token(signed_later).username == "bob"
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from chalice.local import LambdaEventConverter
 
-from chalicelib import auth, keys, lazy, settings
+from chalicelib import auth, clock, keys, lazy, settings
 
 JSON = {"Content-Type": "application/json"}
 
@@ -286,14 +286,12 @@ def test_a_refused_attempt_does_not_use_up_the_other_windows(client, remote_ip, 
     assert login(client).status_code == 200
 
 
-def test_throttling_ends_when_the_window_passes(client, monkeypatch):
+def test_throttling_ends_when_the_window_passes(client):
     signup(client)
-    start = time.time()
     for _ in range(PER_USER_IP):
         login(client, "alice", "wrong password")
     assert login(client).status_code == 429
-    later = start + settings.get().login_window_seconds + 1
-    monkeypatch.setattr(time, "time", lambda: later)
+    clock.get().advance(settings.get().login_window_seconds + 1)
     assert login(client).status_code == 200
 
 
@@ -335,6 +333,7 @@ def test_an_invalid_body_is_400_before_any_limit_counts_it(client, remote_ip, mo
 
 
 # ------------------------------------------------------------- refresh, logout
+# Sessions (PROTOCOL.md v3) have their own tests: tests/chalicelib/test_sessions.py.
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -345,46 +344,32 @@ def call(client, path, token):
     return client.http.post(path, headers=bearer(token) if token else JSON, body=b"")
 
 
-def test_refresh_gives_a_fresh_token_for_the_same_user(client):
+def test_refresh_with_a_bearer_access_token_alone_is_401(client):
     token = signup(client, "Alice").json_body["token"]
     response = call(client, "/refresh", token)
-    assert response.status_code == 200
-    assert response.json_body["username"] == "Alice"
-    assert auth.authenticate(response.json_body["token"]).username == "Alice"
-
-
-@pytest.mark.parametrize("path", ["/refresh", "/logout"])
-@pytest.mark.parametrize("token", [None, "not-a-jwt", "a.b.c"], ids=["missing", "junk", "dots"])
-def test_refresh_and_logout_without_a_valid_token_are_401(client, path, token):
-    response = call(client, path, token)
     assert response.status_code == 401
     assert response.json_body["Code"] == "UnauthorizedError"
 
 
-def test_an_expired_token_cannot_be_refreshed(client):
+@pytest.mark.parametrize("token", [None, "not-a-jwt", "a.b.c"], ids=["missing", "junk", "dots"])
+def test_logout_without_a_valid_token_is_401(client, token):
+    response = call(client, "/logout", token)
+    assert response.status_code == 401
+    assert response.json_body["Code"] == "UnauthorizedError"
+
+
+def test_an_expired_access_token_cannot_log_out(client):
     signup(client)
-    expired = auth.issue_token("alice", int(time.time()) - 2 * 86400, 0).token
-    assert call(client, "/refresh", expired).status_code == 401
+    expired = auth.issue_token("alice", int(time.time()) - 2 * 86400, "s").token
+    assert call(client, "/logout", expired).status_code == 401
 
 
-def test_logout_is_204_and_refuses_every_earlier_token(client):
-    first = signup(client).json_body["token"]
-    second = login(client).json_body["token"]
-    response = call(client, "/logout", second)
-    assert response.status_code == 204
-    assert not response.body
-    for token in (first, second):
-        assert call(client, "/refresh", token).status_code == 401
-
-
-def test_a_login_in_the_same_second_as_a_logout_works(client, monkeypatch):
-    frozen = int(time.time())
-    monkeypatch.setattr(time, "time", lambda: frozen)
+def test_a_login_in_the_same_second_as_a_logout_works(client):
     old = signup(client).json_body["token"]
     assert call(client, "/logout", old).status_code == 204
     new = login(client).json_body["token"]
-    assert call(client, "/refresh", new).status_code == 200
-    assert call(client, "/refresh", old).status_code == 401
+    assert call(client, "/logout", new).status_code == 204
+    assert call(client, "/logout", old).status_code == 401
 
 
 def test_cors_headers_answer_the_configured_origin(client):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib import ids, lazy, order, store
+from chalicelib import ids, lazy, order
 from chalicelib.settings import LIMITS
 from chalicelib.store import roles
 from chalicelib.store.messages import Draft

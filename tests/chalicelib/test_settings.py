@@ -12,7 +12,8 @@ def test_defaults_come_from_the_shared_files():
     assert loaded.rate_limit_writes == settings.LIMITS["rate_limit_writes"]
     assert loaded.rate_limit_reads == settings.LIMITS["rate_limit_reads"]
     assert loaded.login_failures_per_user_ip == settings.LIMITS["login_failures_per_user_ip"]
-    assert loaded.token_lifetime_seconds == 12 * 3600
+    assert loaded.token_lifetime_seconds == 15 * 60  # access tokens (PROTOCOL v3)
+    assert loaded.session_lifetime_seconds == 30 * 86400
     assert loaded.bcrypt_rounds == 12
     assert loaded.messages_table == settings.TABLES["messages"]["default_name"]
     assert loaded.room_index == settings.TABLES["connections"]["global_secondary_indexes"][0][

@@ -12,9 +12,11 @@ import time
 import jwt
 import pytest
 
-from chalicelib import auth, keys, lazy, settings
+from chalicelib import auth, clock, keys, lazy, settings
 from chalicelib.settings import LIMITS
 from tests.chalicelib.conftest import token_for
+
+JSON = {"Content-Type": "application/json"}
 
 
 def items(aws, table):
@@ -59,7 +61,7 @@ def forged(claims_change=None, secret=None, algorithm="HS256"):
 
 
 def tampered():
-    header, payload, signature = auth.issue_token("alice", int(time.time()), 0).token.split(".")
+    header, payload, signature = auth.issue_token("alice", int(time.time()), "s").token.split(".")
     body = json.loads(jwt.utils.base64url_decode(payload))
     body["sub"] = "mallory"
     payload = jwt.utils.base64url_encode(json.dumps(body).encode()).decode()
@@ -234,19 +236,20 @@ def test_a_closed_connection_no_longer_counts(chat, aws):
     assert chat.connect({"token": token_for("alice")})[1] == 200
 
 
-def test_the_connection_stores_its_tokens_expiry(chat, aws):
+def test_the_connection_lives_as_long_as_its_session_not_its_access_token(chat, aws):
     now = int(time.time())
     connection, _ = chat.connect({"token": token_for("alice", now)})
-    expected = now + settings.get().token_lifetime_seconds
+    expected = now + settings.get().session_lifetime_seconds
     assert int(connection_item(aws, connection)["token_exp"]["N"]) == expected
+    clock.get().advance(settings.get().token_lifetime_seconds + 60)
+    assert chat.send(connection, {"action": "ping"}) == [{"type": "pong"}]
 
 
-def test_a_frame_after_the_token_expired_gets_unauthorized_and_the_connection_closes(
-    chat, aws, monkeypatch
+def test_a_frame_after_the_session_expired_gets_unauthorized_and_the_connection_closes(
+    chat, aws
 ):
     connection = chat.join("alice")
-    later = time.time_ns() + (settings.get().token_lifetime_seconds + 1) * 1_000_000_000
-    monkeypatch.setattr(time, "time_ns", lambda: later)
+    clock.get().advance(settings.get().session_lifetime_seconds + 1)
     (reply,) = chat.send(connection, {"action": "sendMessage", "text": "late", "clientId": "c"})
     assert reply["code"] == "unauthorized"
     assert reply["clientId"] == "c"
@@ -262,13 +265,28 @@ def test_a_revoked_token_is_refused_at_connect(chat, aws, client):
     assert chat.connect({"token": token_for("alice")})[1] == 200  # a new login's token
 
 
-def test_logout_closes_every_open_connection_of_the_user_and_no_other(chat, aws, client):
+def test_logout_tells_and_closes_the_sessions_connections_and_no_other(chat, aws, client):
+    token = token_for("alice")
+    mine = [chat.connect({"token": token})[0], chat.connect({"token": token, "room": "else"})[0]]
+    other_session, bob = chat.join("alice"), chat.join("bob")
+    client.http.post("/logout", headers={"Authorization": f"Bearer {token}"}, body=b"")
+    assert sorted(chat.outbox.closed) == sorted(mine)
+    for connection in mine:
+        assert [f["code"] for f in chat.outbox.frames(connection)] == ["unauthorized"]
+    assert chat.send(other_session, {"action": "ping"}) == [{"type": "pong"}]
+    assert chat.send(bob, {"action": "ping"}) == [{"type": "pong"}]
+
+
+def test_logout_everywhere_closes_every_connection_of_the_user_and_no_other(chat, aws, client):
     alices = [chat.join("alice"), chat.join("alice", "elsewhere")]
     bob = chat.join("bob")
     token = token_for("alice")
-    client.http.post("/logout", headers={"Authorization": f"Bearer {token}"}, body=b"")
+    client.http.post("/logout", headers={"Authorization": f"Bearer {token}", **JSON},
+                     body=b'{"everywhere": true}')
     assert sorted(chat.outbox.closed) == sorted(alices)
     assert bob not in chat.outbox.closed
+    for connection in alices:
+        assert chat.outbox.frames(connection)[-1]["code"] == "unauthorized"
 
 
 def test_logout_with_a_connection_already_gone_still_succeeds(chat, aws, client):

@@ -160,7 +160,7 @@ def test_an_expired_session_goes_back_to_the_form_with_a_message(server, open_pa
     page.evaluate(
         """() => {
           const session = JSON.parse(localStorage.getItem('chat.session'));
-          session.expiresAt = new Date(Date.now() - 1000).toISOString();
+          session.refreshExpiresAt = new Date(Date.now() - 1000).toISOString();
           localStorage.setItem('chat.session', JSON.stringify(session));
         }"""
     )
@@ -172,7 +172,8 @@ def test_an_expired_session_goes_back_to_the_form_with_a_message(server, open_pa
 def test_a_refused_token_goes_back_to_the_form_with_a_message(server, open_page):
     page = open_page()
     page.goto(server.url)
-    forged = {"username": "judy", "token": "not.a.token", "expiresAt": "2099-01-01T00:00:00Z"}
+    forged = {"username": "judy", "refreshToken": "made-up",
+              "refreshExpiresAt": "2099-01-01T00:00:00Z"}
     page.evaluate("s => localStorage.setItem('chat.session', s)", json.dumps(forged))
     page.reload()
     expect(page.get_by_text("The server no longer accepts your session")).to_be_visible()

@@ -47,7 +47,7 @@ def stored(ssm) -> dict:
 
 
 def token() -> str:
-    return auth.issue_token("alice", int(time.time()), 0).token
+    return auth.issue_token("alice", int(time.time()), "s").token
 
 
 def kid(signed: str) -> str:
@@ -88,7 +88,7 @@ def test_a_container_that_has_not_refreshed_still_verifies_new_tokens(ssm):
     rotate_secret.rotate(ssm, PARAMETER, LIFETIME, now=T0 + PUBLISH_TO_SIGN)
     phase_two = stored(ssm)  # what a refreshed container signs with
     signed_elsewhere = jwt.encode(
-        {"sub": "bob", "iat": 1, "exp": int(time.time()) + 60},
+        {"sub": "bob", "iat": 1, "exp": int(time.time()) + 60, "sid": "s"},
         phase_two["keys"][phase_two["signing"]],
         headers={"kid": phase_two["signing"]},
     )

@@ -175,7 +175,7 @@ class Backend:
 
     def connect(self, username: str, room: str) -> str:
         connection = events.connection_id()
-        token = auth.issue_token(username, int(time.time()), version=0).token
+        token = auth.start_session(username, int(time.time())).token
         event = events.ws_event("$connect", connection, query={"token": token, "room": room})
         assert self.client.lambda_.invoke("connect", event).payload["statusCode"] == 200
         return connection

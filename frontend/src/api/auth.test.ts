@@ -2,6 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { REFRESH_REFUSED, authenticate, endSession, refreshSession } from './auth';
 
 const API = 'http://127.0.0.1:8000/api';
+const SESSION = {
+  username: 'alice',
+  token: 'fresh',
+  expiresAt: '2026-11-26T02:00:00Z',
+  refreshToken: 'next-one-time',
+  refreshExpiresAt: '2026-12-25T02:00:00Z',
+  deviceToken: 'd1.k.n.m',
+};
 
 function server(status: number, body: unknown, seen: Request[] = []): typeof fetch {
   return async (input, init) => {
@@ -13,11 +21,24 @@ function server(status: number, body: unknown, seen: Request[] = []): typeof fet
 describe('authenticate', () => {
   it('posts the credentials as JSON and returns the session', async () => {
     const seen: Request[] = [];
-    const ok = { username: 'Alice', token: 't', expiresAt: '2026-11-26T02:00:00Z' };
+    const ok = { ...SESSION, username: 'Alice' };
     await expect(authenticate(API, 'signup', 'Alice', 'password1', server(201, ok, seen))).resolves.toEqual(ok);
     expect(seen[0]!.url).toBe(`${API}/signup`);
     expect(seen[0]!.method).toBe('POST');
     expect(await seen[0]!.json()).toEqual({ username: 'Alice', password: 'password1' });
+  });
+
+  it('sends the device token with a login (never with a signup)', async () => {
+    const seen: Request[] = [];
+    await authenticate(API, 'login', 'alice', 'password1', server(200, SESSION, seen), 'd1.k.n.m');
+    await authenticate(API, 'signup', 'alice', 'password1', server(201, SESSION, seen), 'd1.k.n.m');
+    expect(await seen[0]!.json()).toEqual({ username: 'alice', password: 'password1', deviceToken: 'd1.k.n.m' });
+    expect(await seen[1]!.json()).toEqual({ username: 'alice', password: 'password1' });
+  });
+
+  it('refuses an answer without the refresh and device tokens', async () => {
+    const old = { username: 'alice', token: 't', expiresAt: '2026-11-26T02:00:00Z' };
+    await expect(authenticate(API, 'login', 'alice', 'password1', server(200, old))).rejects.toThrow(/unexpected/);
   });
 
   it.each([
@@ -40,12 +61,12 @@ describe('authenticate', () => {
 });
 
 describe('refreshSession and endSession', () => {
-  it('sends the token as a Bearer header and returns the new session', async () => {
+  it('sends the refresh token in the body, no Bearer header, and returns the new pair', async () => {
     const seen: Request[] = [];
-    const ok = { username: 'alice', token: 'fresh', expiresAt: '2026-11-26T02:00:00Z' };
-    await expect(refreshSession(API, 'old', server(200, ok, seen))).resolves.toEqual(ok);
+    await expect(refreshSession(API, 'one-time', server(200, SESSION, seen))).resolves.toEqual(SESSION);
     expect(seen[0]!.url).toBe(`${API}/refresh`);
-    expect(seen[0]!.headers.get('Authorization')).toBe('Bearer old');
+    expect(seen[0]!.headers.get('Authorization')).toBeNull();
+    expect(await seen[0]!.json()).toEqual({ refreshToken: 'one-time' });
   });
 
   it('says in words that a refused session must log in again', async () => {
@@ -66,5 +87,15 @@ describe('refreshSession and endSession', () => {
       throw new TypeError('Failed to fetch');
     };
     await expect(endSession(API, 'tok', down)).resolves.toBe(false);
+  });
+
+  it('logs out everywhere when asked', async () => {
+    const seen: Request[] = [];
+    const noContent: typeof fetch = async (input, init) => {
+      seen.push(new Request(input as string, init));
+      return new Response(null, { status: 204 });
+    };
+    await endSession(API, 'tok', noContent, true);
+    expect(await seen[0]!.json()).toEqual({ everywhere: true });
   });
 });

@@ -32,63 +32,80 @@ export function describeAuthFailure(mode: AuthMode, status: number, serverMessag
   }
 }
 
-function isSession(value: unknown): value is Session {
+function isSession(value: unknown): value is Required<Session> {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (
-    typeof v.username === 'string' && typeof v.token === 'string' && typeof v.expiresAt === 'string'
+    typeof v.username === 'string' &&
+    typeof v.token === 'string' &&
+    typeof v.expiresAt === 'string' &&
+    typeof v.refreshToken === 'string' &&
+    typeof v.refreshExpiresAt === 'string' &&
+    typeof v.deviceToken === 'string'
   );
 }
 
-/** POST {apiUrl}/login or /signup; the new session, or an AuthError saying why not. */
+function sessionOf(body: Required<Session>): Session {
+  const { username, token, expiresAt, refreshToken, refreshExpiresAt, deviceToken } = body;
+  return { username, token, expiresAt, refreshToken, refreshExpiresAt, deviceToken };
+}
+
+/**
+ * POST {apiUrl}/login or /signup; the new session, or an AuthError saying why not.
+ * A login carries this browser's device token for the name, when it has one:
+ * it gets its owner past a lockout caused by guesses from elsewhere.
+ */
 export async function authenticate(
   apiUrl: string,
   mode: AuthMode,
   username: string,
   password: string,
   fetchImpl: typeof fetch = fetch,
+  deviceToken?: string,
 ): Promise<Session> {
   let response: Response;
+  const body = mode === 'login' && deviceToken ? { username, password, deviceToken } : { username, password };
   try {
     response = await fetchImpl(`${apiUrl}/${mode}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username, password }),
+      body: JSON.stringify(body),
     });
   } catch {
     throw new AuthError('Cannot reach the server. Check your connection and try again.');
   }
-  let body: unknown = null;
+  let answer: unknown = null;
   try {
-    body = await response.json();
+    answer = await response.json();
   } catch {
     // Non-JSON bodies (a proxy's error page) fall through to the status text.
   }
   if (!response.ok) {
     const message =
-      typeof body === 'object' && body !== null && typeof (body as { Message?: unknown }).Message === 'string'
-        ? (body as { Message: string }).Message
+      typeof answer === 'object' && answer !== null && typeof (answer as { Message?: unknown }).Message === 'string'
+        ? (answer as { Message: string }).Message
         : '';
     throw new AuthError(describeAuthFailure(mode, response.status, message), response.status);
   }
-  if (!isSession(body)) throw new AuthError('The server sent an unexpected answer. Try again.');
-  return { username: body.username, token: body.token, expiresAt: body.expiresAt };
+  if (!isSession(answer)) throw new AuthError('The server sent an unexpected answer. Try again.');
+  return sessionOf(answer);
 }
 
 export const REFRESH_REFUSED =
   'The server no longer accepts your session (logged out elsewhere?), and it could not be renewed. Please log in again.';
 
-/** POST {apiUrl}/refresh with the current token: a fresh session, or an AuthError saying why not. */
+/** POST {apiUrl}/refresh {"refreshToken"} (one-time): a new pair, or an AuthError saying why not. */
 export async function refreshSession(
   apiUrl: string,
-  token: string,
+  refreshToken: string,
   fetchImpl: typeof fetch = fetch,
 ): Promise<Session> {
   let response: Response;
   try {
     response = await fetchImpl(`${apiUrl}/refresh`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${token}` },
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refreshToken }),
     });
   } catch {
     throw new AuthError('Cannot reach the server to renew your session.');
@@ -103,15 +120,21 @@ export async function refreshSession(
   if (!response.ok || !isSession(body)) {
     throw new AuthError(`Could not renew your session: the server answered ${response.status}.`, response.status);
   }
-  return { username: body.username, token: body.token, expiresAt: body.expiresAt };
+  return sessionOf(body);
 }
 
-/** POST {apiUrl}/logout: the server refuses the user's tokens and closes its sockets. False if unreachable. */
-export async function endSession(apiUrl: string, token: string, fetchImpl: typeof fetch = fetch): Promise<boolean> {
+/** POST {apiUrl}/logout: the server ends this session (or every one) and closes its sockets. False if unreachable. */
+export async function endSession(
+  apiUrl: string,
+  token: string,
+  fetchImpl: typeof fetch = fetch,
+  everywhere = false,
+): Promise<boolean> {
   try {
     const response = await fetchImpl(`${apiUrl}/logout`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${token}` },
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: everywhere ? JSON.stringify({ everywhere: true }) : undefined,
     });
     // 401: the token was already refused, which is what logging out wants.
     return response.ok || response.status === 401;

@@ -1,4 +1,5 @@
 // GET {apiUrl}/rooms: the reader's rooms with unread counts (PROTOCOL.md).
+import { HttpError } from './httpError';
 
 export interface RoomSummary {
   room: string;
@@ -36,7 +37,7 @@ export async function fetchRooms(
     headers: { Authorization: `Bearer ${token}` },
     cache: 'no-store',
   });
-  if (!response.ok) throw new Error(`GET /rooms answered ${response.status}`);
+  if (!response.ok) throw HttpError.from(response, 'GET /rooms');
   const body = (await response.json()) as { rooms?: unknown };
   if (!Array.isArray(body.rooms)) throw new Error('GET /rooms answered without rooms');
   return body.rooms.map(parseSummary).filter((r): r is RoomSummary => r !== null);

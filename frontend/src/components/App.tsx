@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { endSession, refreshSession } from '../api/auth';
+import { endSession } from '../api/auth';
 import type { SiteConfig } from '../config';
 import { SESSION_EXPIRED } from '../state/chatClient';
 import { SessionRefresher } from '../state/refresher';
+import { renewSession } from '../state/renewal';
 import { type Session, clearSession, loadSession, saveSession } from '../state/session';
 import { ChatView } from './ChatView';
 import { LoginForm } from './LoginForm';
@@ -13,7 +14,9 @@ type ConfigState = { kind: 'loading' } | { kind: 'ready'; config: SiteConfig } |
 export function App({ config: configPromise }: { config: Promise<SiteConfig> }) {
   const [config, setConfig] = useState<ConfigState>({ kind: 'loading' });
   const [stored] = useState(() => loadSession(localStorage));
-  const [session, setSession] = useState<Session | null>(stored.session);
+  // The access token is never stored: a reload resumes with the stored refresh token.
+  const [resuming, setResuming] = useState(stored.stored !== null);
+  const [session, setSession] = useState<Session | null>(null);
   const [formNotice, setFormNotice] = useState<string | null>(stored.expired ? SESSION_EXPIRED : null);
 
   useEffect(() => {
@@ -36,21 +39,40 @@ export function App({ config: configPromise }: { config: Promise<SiteConfig> }) 
   }, []);
 
   const apiUrl = config.kind === 'ready' ? config.config.apiUrl : null;
+  const username = session?.username ?? stored.stored?.username ?? null;
   // Made with the config, in the same render that first shows the chat.
   const refresher = useMemo(
     () =>
-      apiUrl === null
+      apiUrl === null || username === null
         ? null
         : new SessionRefresher({
-            refresh: (token) => refreshSession(apiUrl, token),
-            onRefreshed: (next) => {
-              saveSession(localStorage, next);
-              setSession(next);
-            },
+            // renewSession stores the new refresh token (never the access token).
+            refresh: () => renewSession({ apiUrl, store: localStorage, username }),
+            onRefreshed: setSession,
             onFailed: signedOut,
           }),
-    [apiUrl, signedOut],
+    [apiUrl, username, signedOut],
   );
+  // A reload: the stored refresh token buys this tab its own access token.
+  useEffect(() => {
+    if (!resuming || apiUrl === null || username === null) return;
+    let live = true;
+    renewSession({ apiUrl, store: localStorage, username }).then(
+      (next) => {
+        if (!live) return;
+        setSession(next);
+        setResuming(false);
+      },
+      (error: unknown) => {
+        if (!live) return;
+        setResuming(false);
+        signedOut(error instanceof Error ? error.message : String(error));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [resuming, apiUrl, username, signedOut]);
   // Renewed before it expires (at once on load when less than an hour is left).
   useEffect(() => {
     if (!refresher || !session) return;
@@ -86,6 +108,9 @@ export function App({ config: configPromise }: { config: Promise<SiteConfig> }) 
         </div>
       </main>
     );
+  }
+  if (resuming) {
+    return <main className="centered" aria-busy="true">Signing you in…</main>;
   }
   if (!session) {
     return <LoginForm apiUrl={config.config.apiUrl} notice={formNotice} onSession={signedIn} />;

@@ -8,7 +8,7 @@ import {
   passwordProblem,
   usernameProblem,
 } from '../limits';
-import type { Session } from '../state/session';
+import { type Session, deviceTokenFor } from '../state/session';
 
 interface Props {
   apiUrl: string;
@@ -35,7 +35,7 @@ export function LoginForm({ apiUrl, notice, onSession }: Props) {
     setBusy(mode);
     setError(null);
     try {
-      onSession(await authenticate(apiUrl, mode, name, password));
+      onSession(await authenticate(apiUrl, mode, name, password, fetch, deviceTokenFor(localStorage, name)));
     } catch (caught) {
       setError(caught instanceof AuthError ? caught.message : 'Something went wrong. Try again.');
       setBusy(null);

@@ -4,25 +4,33 @@ import { REFRESH_WHEN_LEFT_MS, RETRY_AFTER_MS, SessionRefresher } from './refres
 import type { Session } from './session';
 
 const NOW = Date.UTC(2026, 10, 25, 14, 0, 0);
-const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 
-function session(token: string, leftMs: number): Session {
-  return { username: 'alice', token, expiresAt: new Date(Date.now() + leftMs).toISOString() };
+function session(token: string, leftMs: number, sessionLeftMs = 30 * DAY): Session {
+  return {
+    username: 'alice',
+    token,
+    expiresAt: new Date(Date.now() + leftMs).toISOString(),
+    refreshToken: `r-${token}`,
+    refreshExpiresAt: new Date(NOW + sessionLeftMs).toISOString(),
+    deviceToken: 'd',
+  };
 }
 
-function setup(refresh: (token: string) => Promise<Session>) {
+function setup(refresh: () => Promise<Session>) {
   const refreshed: Session[] = [];
   const failed: string[] = [];
-  const asked: string[] = [];
+  let asked = 0;
   const refresher = new SessionRefresher({
-    refresh: (token) => {
-      asked.push(token);
-      return refresh(token);
+    refresh: () => {
+      asked++;
+      return refresh();
     },
     onRefreshed: (next) => refreshed.push(next),
     onFailed: (reason) => failed.push(reason),
   });
-  return { refresher, refreshed, failed, asked };
+  return { refresher, refreshed, failed, asked: () => asked };
 }
 
 beforeEach(() => {
@@ -32,30 +40,30 @@ beforeEach(() => {
 afterEach(() => vi.useRealTimers());
 
 describe('SessionRefresher', () => {
-  it('renews when an hour is left, and again before the new token runs low', async () => {
-    const { refresher, refreshed, asked } = setup(async () => session('next', 12 * HOUR));
-    refresher.start(session('first', 12 * HOUR));
-    await vi.advanceTimersByTimeAsync(11 * HOUR - 1);
-    expect(asked).toEqual([]);
+  it('renews the 15-minute access token two minutes before it expires, and again after', async () => {
+    const { refresher, refreshed, asked } = setup(async () => session('next', 15 * MINUTE));
+    refresher.start(session('first', 15 * MINUTE));
+    await vi.advanceTimersByTimeAsync(13 * MINUTE - 1);
+    expect(asked()).toBe(0);
     await vi.advanceTimersByTimeAsync(1);
-    expect(asked).toEqual(['first']);
+    expect(asked()).toBe(1);
     expect(refreshed.map((s) => s.token)).toEqual(['next']);
-    await vi.advanceTimersByTimeAsync(12 * HOUR - REFRESH_WHEN_LEFT_MS);
-    expect(asked).toEqual(['first', 'next']);
+    await vi.advanceTimersByTimeAsync(15 * MINUTE - REFRESH_WHEN_LEFT_MS);
+    expect(asked()).toBe(2);
   });
 
-  it('renews at once on load when less than an hour is left', async () => {
-    const { refresher, asked } = setup(async () => session('next', 12 * HOUR));
-    refresher.start(session('stored', 59 * 60_000));
+  it('renews at once when less than two minutes are left', async () => {
+    const { refresher, asked } = setup(async () => session('next', 15 * MINUTE));
+    refresher.start(session('stored', MINUTE));
     await vi.advanceTimersByTimeAsync(0);
-    expect(asked).toEqual(['stored']);
+    expect(asked()).toBe(1);
   });
 
   it('sends one request however many ask at once', async () => {
-    const { refresher, asked } = setup(async () => session('next', 12 * HOUR));
-    refresher.start(session('first', 12 * HOUR));
+    const { refresher, asked } = setup(async () => session('next', 15 * MINUTE));
+    refresher.start(session('first', 15 * MINUTE));
     const answers = await Promise.all([refresher.refreshNow(), refresher.refreshNow()]);
-    expect(asked).toEqual(['first']);
+    expect(asked()).toBe(1);
     expect(answers.map((s) => s?.token)).toEqual(['next', 'next']);
   });
 
@@ -63,30 +71,35 @@ describe('SessionRefresher', () => {
     const { refresher, failed } = setup(async () => {
       throw new AuthError(REFRESH_REFUSED, 401);
     });
-    refresher.start(session('revoked', 12 * HOUR));
+    refresher.start(session('revoked', 15 * MINUTE));
     expect(await refresher.refreshNow()).toBeNull();
     expect(failed).toEqual([REFRESH_REFUSED]);
   });
 
-  it('tries again later while the server cannot be reached and the token still works', async () => {
-    let calls = 0;
-    const { refresher, refreshed, failed } = setup(async () => {
-      calls++;
-      if (calls === 1) throw new AuthError('Cannot reach the server to renew your session.');
-      return session('next', 12 * HOUR);
-    });
-    refresher.start(session('first', 30 * 60_000));
-    await vi.advanceTimersByTimeAsync(0);
-    expect(failed).toEqual([]);
-    await vi.advanceTimersByTimeAsync(RETRY_AFTER_MS);
-    expect(refreshed.map((s) => s.token)).toEqual(['next']);
-  });
+  it.each([undefined, 429, 503])(
+    'tries again later when the answer is %s, even past the access token, while the session lasts',
+    async (status) => {
+      let calls = 0;
+      const { refresher, refreshed, failed } = setup(async () => {
+        calls++;
+        if (calls <= 2) throw new AuthError('Cannot renew now.', status);
+        return session('next', 15 * MINUTE);
+      });
+      const first = session('first', 30_000);
+      refresher.start(first);
+      expect(await refresher.refreshNow()).toBe(first); // not null: the chat keeps going
+      await vi.advanceTimersByTimeAsync(RETRY_AFTER_MS); // the access token has expired by now
+      expect(failed).toEqual([]);
+      await vi.advanceTimersByTimeAsync(RETRY_AFTER_MS);
+      expect(refreshed.map((s) => s.token)).toEqual(['next']);
+    },
+  );
 
   it('does nothing more once stopped', async () => {
-    const { refresher, asked } = setup(async () => session('next', 12 * HOUR));
-    refresher.start(session('first', 2 * HOUR));
+    const { refresher, asked } = setup(async () => session('next', 15 * MINUTE));
+    refresher.start(session('first', 15 * MINUTE));
     refresher.stop();
-    await vi.advanceTimersByTimeAsync(3 * HOUR);
-    expect(asked).toEqual([]);
+    await vi.advanceTimersByTimeAsync(60 * MINUTE);
+    expect(asked()).toBe(0);
   });
 });

@@ -1,23 +1,32 @@
-// Keeps the session's token fresh: it is renewed (POST /refresh) once less than
-// an hour of it is left, at once if that is already so when the page loads, and
+// Keeps the session's access token fresh: it is renewed (POST /refresh with the
+// one-time refresh token) once less than REFRESH_WHEN_LEFT_MS of it is left, and
 // on demand when the server says the token is no longer good (`unauthorized`).
+// A renewal the server refuses (401) ends the session: back to the login form.
+// One that cannot reach the server, or is throttled (429, 5xx), is tried again
+// later for as long as the session itself lasts.
 import { AuthError } from '../api/auth';
-import { type Session, msUntilExpiry } from './session';
+import { type Session, msUntilAccessExpiry, msUntilExpiry } from './session';
 
-/** Renew when less than this is left (tokens live 12 hours). */
-export const REFRESH_WHEN_LEFT_MS = 60 * 60 * 1000;
-/** After a failure to reach the server, try again this much later. */
-export const RETRY_AFTER_MS = 60 * 1000;
+/** Renew when less than this is left of the access token (it lives 15 minutes). */
+export const REFRESH_WHEN_LEFT_MS = 2 * 60 * 1000;
+/** After a failure to reach the server (or a throttled answer), try again this much later. */
+export const RETRY_AFTER_MS = 15 * 1000;
 // setTimeout's ceiling (~24.8 days).
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface RefresherOptions {
-  refresh: (token: string) => Promise<Session>;
-  /** A new session was issued: store it and use it from now on. */
+  /** A new pair for the current session (renewal.ts: the stored refresh token, under a lock). */
+  refresh: () => Promise<Session>;
+  /** A new session was issued: use it from now on. */
   onRefreshed: (session: Session) => void;
   /** The session cannot be renewed: back to the login form, saying why. */
   onFailed: (reason: string) => void;
   now?: () => number;
+}
+
+function worthRetrying(error: unknown): boolean {
+  if (!(error instanceof AuthError)) return false;
+  return error.status === undefined || error.status === 429 || error.status >= 500;
 }
 
 export class SessionRefresher {
@@ -30,10 +39,10 @@ export class SessionRefresher {
     this.options = options;
   }
 
-  /** Watch this session: renew it when it gets close to its expiry. */
+  /** Watch this session: renew its access token when it gets close to its expiry. */
   start(session: Session): void {
     this.session = session;
-    this.arm(Math.max(msUntilExpiry(session, this.now()) - REFRESH_WHEN_LEFT_MS, 0));
+    this.arm(Math.max(msUntilAccessExpiry(session, this.now()) - REFRESH_WHEN_LEFT_MS, 0));
   }
 
   stop(): void {
@@ -48,7 +57,7 @@ export class SessionRefresher {
     if (!session) return Promise.resolve(null);
     this.clear();
     this.inflight = this.options
-      .refresh(session.token)
+      .refresh()
       .then(
         (next) => {
           if (this.session !== session) return null; // stopped meanwhile
@@ -58,10 +67,9 @@ export class SessionRefresher {
         },
         (error: unknown) => {
           if (this.session !== session) return null;
-          const unreachable = error instanceof AuthError && error.status === undefined;
-          if (unreachable && msUntilExpiry(session, this.now()) > RETRY_AFTER_MS) {
-            this.arm(RETRY_AFTER_MS); // the token still works: try again later
-            return session;
+          if (worthRetrying(error) && msUntilExpiry(session, this.now()) > RETRY_AFTER_MS) {
+            this.arm(RETRY_AFTER_MS); // the session itself still lasts: try again later
+            return session; // (null would mean "ended": the chat would stop)
           }
           this.stop();
           this.options.onFailed(error instanceof Error ? error.message : String(error));

@@ -1,15 +1,28 @@
 // The rooms list beside the chat: the reader's rooms from GET /rooms, refreshed
-// on demand (focus, reconnect) and at least every ROOMS_REFRESH_MS, one call at
-// a time. The open room is live, so it never shows unread; it is listed even
+// on demand (focus, reconnect) and every ROOMS_REFRESH_MS while the page is
+// visible (a hidden tab asks nothing: the REST stage's throttle is shared by
+// everyone, docs/SECURITY.md), one call at a time. A 429 or 5xx doubles the wait
+// (at least the Retry-After asked for, at most MAX_BACKOFF_MS) until a call
+// succeeds. The open room is live, so it never shows unread; it is listed even
 // before the server knows of it.
+import { HttpError } from '../api/httpError';
 import { type RoomSummary, fetchRooms } from '../api/rooms';
 import { ROOMS_REFRESH_MS } from '../limits';
+
+/** The longest a throttled rooms list waits before asking again. */
+export const MAX_BACKOFF_MS = 10 * 60 * 1000;
 
 export interface RoomListOptions {
   apiUrl: string;
   token: () => string;
   fetchRooms?: typeof fetchRooms;
   refreshMs?: number;
+  /** Whether the reader can see the page (default: document.visibilityState). */
+  visible?: () => boolean;
+}
+
+function pageVisible(): boolean {
+  return typeof document === 'undefined' || document.visibilityState === 'visible';
 }
 
 /** The list as shown: the open room is read, and always present. */
@@ -25,7 +38,12 @@ export class RoomList {
   private rooms: readonly RoomSummary[] = [];
   private open = '';
   private snapshot: readonly RoomSummary[] = [];
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private running = false;
+  /** The wait before the next scheduled call: refreshMs, or more after a throttled answer. */
+  private waitMs = 0;
+  /** No call before this (epoch ms): the Retry-After of the last 429. */
+  private notBefore = 0;
   private inflight: Promise<void> | null = null;
   private again = false;
 
@@ -41,13 +59,40 @@ export class RoomList {
   getSnapshot = (): readonly RoomSummary[] => this.snapshot;
 
   start(): void {
+    this.running = true;
+    this.waitMs = this.refreshMs();
     void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.options.refreshMs ?? ROOMS_REFRESH_MS);
+    this.schedule();
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.running = false;
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  private refreshMs(): number {
+    return this.options.refreshMs ?? ROOMS_REFRESH_MS;
+  }
+
+  private schedule(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.running) return;
+      // Hidden: skip this turn (focus and visibilitychange ask again at once).
+      if ((this.options.visible ?? pageVisible)()) void this.refresh();
+      this.schedule();
+    }, this.waitMs);
+  }
+
+  private throttled(error: unknown): void {
+    const status = error instanceof HttpError ? error.status : 0;
+    if (status !== 429 && status < 500) return;
+    const asked = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
+    this.notBefore = Date.now() + asked;
+    this.waitMs = Math.min(Math.max(this.waitMs * 2, asked), MAX_BACKOFF_MS);
+    if (this.running) this.schedule();
   }
 
   /** The reader opened this room. */
@@ -58,6 +103,7 @@ export class RoomList {
 
   /** Ask the server again (one call at a time; a request during a call runs after it). */
   refresh(): Promise<void> {
+    if (Date.now() < this.notBefore) return Promise.resolve(); // the server asked us to wait
     if (this.inflight) {
       this.again = true;
       return this.inflight;
@@ -66,10 +112,15 @@ export class RoomList {
     this.inflight = load(this.options.apiUrl, this.options.token())
       .then((rooms) => {
         this.rooms = rooms;
+        if (this.waitMs !== this.refreshMs()) {
+          this.waitMs = this.refreshMs(); // recovered: the usual pace from now on
+          if (this.running) this.schedule();
+        }
         this.emit();
       })
-      .catch(() => {
-        // Keep what is shown; the next refresh tries again.
+      .catch((error: unknown) => {
+        // Keep what is shown; the next refresh tries again, later when throttled.
+        this.throttled(error);
       })
       .finally(() => {
         this.inflight = null;

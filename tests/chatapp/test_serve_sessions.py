@@ -1,0 +1,120 @@
+"""Sessions against a running `chatapp serve` (PROTOCOL.md v3, Sessions): real sockets.
+
+Logout ends the caller's session: its connections get `unauthorized` and are
+closed within 5 seconds, other sessions keep working; `everywhere` ends them
+all. A reused refresh token ends its family, sockets included. A flood of
+invalid frames is answered `rate_limited`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from chalicelib.settings import LIMITS
+from tests.chatapp.chat_client import ChatClient, call, unique
+
+PASSWORD = "correct horse"
+CLOSE_SECONDS = LIMITS["logout_close_seconds"]
+
+
+def new_user(api_url: str) -> tuple[str, dict[str, Any]]:
+    username = unique("sess")[:32]
+    status, body = call(api_url, "/signup", {"username": username, "password": PASSWORD})
+    assert status == 201, body
+    return username, body
+
+
+def log_in(api_url: str, username: str) -> dict[str, Any]:
+    status, body = call(api_url, "/login", {"username": username, "password": PASSWORD})
+    assert status == 200, body
+    return body
+
+
+def told_and_closed(client: ChatClient) -> bool:
+    """Whether the connection got `unauthorized` and was closed within the 5 s deadline."""
+    deadline = time.monotonic() + CLOSE_SECONDS
+    frames = []
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            frames.append(client.recv(timeout=left))
+    except ConnectionClosed:
+        return [f.get("code") for f in frames if f.get("type") == "error"] == ["unauthorized"]
+    except TimeoutError:
+        return False
+    return False
+
+
+def still_works(client: ChatClient) -> bool:
+    return client.request("ping", "pong") == {"type": "pong"}
+
+
+def test_logout_closes_the_callers_connections_and_no_other_sessions(local_server):
+    username, mine = new_user(local_server.api_url)
+    other = log_in(local_server.api_url, username)
+    room = unique("room")
+    with ChatClient(local_server.ws_url, mine["token"], room) as first, ChatClient(
+        local_server.ws_url, mine["token"]
+    ) as second, ChatClient(local_server.ws_url, other["token"], room) as elsewhere:
+        assert still_works(first) and still_works(second)
+        assert call(local_server.api_url, "/logout", token=mine["token"])[0] == 204
+        assert told_and_closed(first)
+        assert told_and_closed(second)
+        assert still_works(elsewhere)
+    with pytest.raises(InvalidStatus) as refused:
+        ChatClient(local_server.ws_url, mine["token"])
+    assert refused.value.response.status_code == 401
+    assert call(local_server.api_url, "/refresh", {"refreshToken": mine["refreshToken"]})[0] == 401
+    assert call(local_server.api_url, "/rooms", method="GET", token=other["token"])[0] == 200
+
+
+def test_logout_everywhere_closes_every_session_of_the_user(local_server):
+    username, first = new_user(local_server.api_url)
+    second = log_in(local_server.api_url, username)
+    _, bystander = new_user(local_server.api_url)
+    with ChatClient(local_server.ws_url, first["token"]) as one, ChatClient(
+        local_server.ws_url, second["token"]
+    ) as two, ChatClient(local_server.ws_url, bystander["token"]) as bob:
+        assert still_works(one) and still_works(two)
+        status, _ = call(local_server.api_url, "/logout", {"everywhere": True},
+                         token=second["token"])
+        assert status == 204
+        assert told_and_closed(one)
+        assert told_and_closed(two)
+        assert still_works(bob)
+    for session in (first, second):
+        refresh = call(local_server.api_url, "/refresh", {"refreshToken": session["refreshToken"]})
+        assert refresh[0] == 401
+
+
+def test_a_reused_refresh_token_ends_its_family_sockets_included(local_server):
+    _, session = new_user(local_server.api_url)
+    status, renewed = call(local_server.api_url, "/refresh",
+                           {"refreshToken": session["refreshToken"]})
+    assert status == 200
+    with ChatClient(local_server.ws_url, renewed["token"]) as client:
+        assert still_works(client)
+        replay = call(local_server.api_url, "/refresh", {"refreshToken": session["refreshToken"]})
+        assert replay[0] == 401
+        assert told_and_closed(client)
+    with pytest.raises(InvalidStatus) as refused:
+        ChatClient(local_server.ws_url, renewed["token"])
+    assert refused.value.response.status_code == 401
+
+
+def test_150_invalid_frames_are_answered_rate_limited_before_the_150th(local_server):
+    _, session = new_user(local_server.api_url)
+    codes: list[str] = []
+    with ChatClient(local_server.ws_url, session["token"]) as client:
+        try:
+            for _ in range(150):
+                client.send_raw("{not json")
+                codes.append(client.recv_type("error")["code"])
+        except ConnectionClosed:
+            pass  # it went on: the connection was closed
+    assert "rate_limited" in codes[:149]
+    assert set(codes) <= {"bad_request", "rate_limited"}
+    assert codes.index("rate_limited") == LIMITS["rate_limit_invalid"]
