@@ -2,11 +2,24 @@
 
 from chalice import Chalice
 
-from chalicelib import connections_api, fanout, presence, rest, settings, websocket
+from chalicelib import (
+    connections_api,
+    fanout,
+    observability,
+    presence,
+    rest,
+    settings,
+    websocket,
+)
 
 app = Chalice(app_name="chalice-chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 cors = rest.cors_config()
+
+
+@app.middleware("all")
+def observed(event, get_response):
+    return observability.around(event, get_response)
 
 
 @app.route("/signup", methods=["POST"], cors=cors)

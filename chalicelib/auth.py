@@ -37,7 +37,7 @@ import threading
 import time
 from typing import NamedTuple
 
-from chalicelib import clock, errors, ids, keys, lazy, settings, store
+from chalicelib import clock, errors, ids, keys, lazy, observability, settings, store
 from chalicelib.protocol import Credentials
 from chalicelib.settings import LIMITS
 from chalicelib.store.sessions import SessionRecord, Sessions, Spent
@@ -171,18 +171,21 @@ def login(credentials: Credentials, source_ip: str, device_token: str | None = N
         if wait:
             for taken in reserved:
                 store.give_back_to_window(taken)
+            observability.count("Logins", outcome="throttled")
             raise errors.TooManyRequests("too many failed logins; try again later", wait)
         reserved.append(key)
     user = store.get_user(credentials.username)
     # Exactly one bcrypt check on every path, so timing does not reveal names.
     stored_hash = user.password_hash if user else _decoy_hash()
     if not check_password(credentials.password, stored_hash) or user is None:
+        observability.count("Logins", outcome="refused")
         raise errors.Unauthorized("wrong username or password")  # the reservations stay
     # The right password from this address: its own failures are forgiven;
     # the name's and the address's windows only get this attempt back.
     store.forget_window(reserved[0])
     for key in reserved[1:]:
         store.give_back_to_window(key)
+    observability.count("Logins", outcome="ok")
     return start_session(user.username, now_s, device_nonce)
 
 

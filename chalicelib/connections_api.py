@@ -39,7 +39,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from chalicelib import aws, lazy, send_rate, settings
+from chalicelib import aws, lazy, observability, send_rate, settings
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,9 @@ class ConnectionsAPI:
 
     def post(self, connection_id: str, data: bytes) -> Delivery:
         """PostToConnection: data (at most 32 KB) to one connection; a 429 is not retried."""
-        return self._call("POST", connection_id, data, throttled_delays=())
+        outcome = self._call("POST", connection_id, data, throttled_delays=())
+        observability.count("Deliveries", outcome=outcome.value)
+        return outcome
 
     def delete(self, connection_id: str) -> Delivery:
         """DeleteConnection: close the connection (its $disconnect runs)."""
@@ -122,6 +124,7 @@ class ConnectionsAPI:
     def send(self, connection_id: str, message: str) -> None:
         """Post one text frame (a reply); any outcome other than SENT is logged, never raised."""
         outcome = self._call("POST", connection_id, message.encode())
+        observability.count("Deliveries", outcome=outcome.value)
         if outcome is not Delivery.SENT:
             log.info("post to %s: %s", connection_id, outcome.value)
 

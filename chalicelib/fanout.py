@@ -36,9 +36,10 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from chalicelib import aws, connection_cap, ids, lazy, protocol, settings, store
+from chalicelib import aws, connection_cap, ids, lazy, observability, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,11 @@ def deliver(
     its sibling (Chalice names both `{app}-{stage}-{python name}`).
     """
     by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    oldest = time.time()
     for record in records:
+        created = getattr(record, "timestamp", None)  # chalice: naive UTC, whole seconds
+        if isinstance(created, datetime):
+            oldest = min(oldest, created.replace(tzinfo=UTC).timestamp())
         try:
             found = record_frame(record.event_name, record.new_image)
         except (KeyError, TypeError):
@@ -110,6 +115,11 @@ def deliver(
     for room, future in started.items():
         if not future.result():
             failures.extend({"itemIdentifier": seq} for seq, _ in by_room[room])
+    messages = sum(len(entries) for entries in by_room.values())
+    if messages:
+        observability.count("StreamMessages", messages)
+        # From the oldest record's creation (whole seconds on DynamoDB) to the last post.
+        observability.observe("FanoutLag", max(0.0, time.time() - oldest) * 1000)
     return {"batchItemFailures": failures}
 
 

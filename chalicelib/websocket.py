@@ -20,6 +20,7 @@ from chalicelib import (
     errors,
     fanout,
     ids,
+    observability,
     order,
     protocol,
     settings,
@@ -71,12 +72,14 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         connection_cap.give_back(claims.username, connection_id)
         log.info("refused connect: the session ended while connecting")
         return {"statusCode": 401}
+    observability.count("ConnectionsOpened")
     return {"statusCode": 200}
 
 
 def disconnect(connection_id: str) -> None:
     """$disconnect: forget the connection, give back its slot, take it off its session."""
     gone = store.delete_connection(connection_id)
+    observability.count("ConnectionsClosed")
     if gone is not None:
         connection_cap.give_back(gone.username, connection_id)
         if gone.session_id:
@@ -168,6 +171,7 @@ def _send_message(
     if message is None:
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
         return
+    observability.count("MessagesStored")
     # The sender has read their own message (so it is never unread for them). The
     # message is stored either way: a failure here must not make the client resend it.
     try:
@@ -180,6 +184,8 @@ def _get_messages(
     sender: WebsocketSender, connection: store.Connection, action: protocol.GetMessages
 ) -> dict[str, Any]:
     room = connection.room
+    if action.after is not None:
+        observability.count("CatchUpRequests", kind="getMessages")
     page, has_more = store.message_page(room, action.limit, action.before, action.after)
     return protocol.messages_frame(room, page, has_more, keep_newest=action.after is None)
 
@@ -266,7 +272,10 @@ def _mark_read(
 def _get_changes(
     sender: WebsocketSender, connection: store.Connection, action: protocol.GetChanges
 ) -> dict[str, Any]:
-    return order.changes_frame(connection.room, action.since_rev, action.limit)
+    frame = order.changes_frame(connection.room, action.since_rev, action.limit)
+    observability.count("CatchUpRequests", kind="getChanges")
+    observability.count("ChangesServed", len(frame["messages"]))
+    return frame
 
 # Actions that need no room: moving to one (checked on its own) and ping.
 _ANYWHERE = frozenset({"joinRoom", "ping"})

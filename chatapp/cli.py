@@ -77,6 +77,11 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR")
     serve.add_argument("--verbose", action="store_true", help="log every event and call")
+    serve.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="print the handlers' log lines as JSON and their EMF metric lines, as Lambda does",
+    )
 
     db = commands.add_parser("db", help="only the embedded DynamoDB with its tables")
     db.add_argument("--host", default="127.0.0.1")
@@ -200,5 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             dynamodb_endpoint=args.dynamodb_endpoint,
             data_dir=args.data_dir.resolve(),
             verbose=args.verbose,
+            json_logs=args.json_logs,
         )
     )

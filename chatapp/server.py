@@ -41,6 +41,7 @@ from chatapp.faults import Faults, from_environment
 from chatapp.gateway import WebSocketGateway
 from chatapp.invoke import PATH, LambdaService
 from chatapp.management import AccountRate, ManagementAPI
+from chatapp.metrics import LocalMetrics, StdoutTee
 from chatapp.restapi import LocalOrigins, RestAPI
 from chatapp.tables import (
     FAKE_CREDENTIALS,
@@ -71,6 +72,7 @@ class ServeOptions:
     dynamodb_endpoint: str | None = None
     data_dir: Path = PROJECT_ROOT / ".chatapp"
     verbose: bool = False
+    json_logs: bool = False  # the handlers' log and metric lines as Lambda writes them
 
 
 def make_private(data_dir: Path) -> None:
@@ -122,6 +124,10 @@ def local_environment(
             "JWT_SECRET": secret,
             **stream_arns,
             "WEBSOCKET_API_ID": API_ID,
+            # chalicelib/observability.py: EMF metrics always (the local metrics page
+            # reads them); JSON log lines only with --json-logs.
+            "METRICS_NAMESPACE": "chalice-chat/local",
+            "LOG_FORMAT": "json" if options.json_logs else "text",
         }
     )
     if options.rate_limit == 0:  # the per-user frame allowances off (load tests, fuzzing)
@@ -192,8 +198,9 @@ def build_web_app(
     management: ManagementAPI | None = None,
     functions: LambdaService | None = None,
     site_dir: Path = SITE_DIR,
+    metrics: LocalMetrics | None = None,
 ) -> web.Application:
-    """The aiohttp app: /api/*, /ws, the AWS stand-ins, /config.json and the site."""
+    """The aiohttp app: /api/*, /ws, the AWS stand-ins, /config.json, /_local and the site."""
 
     async def config(request: web.Request) -> web.Response:
         return web.json_response(
@@ -234,9 +241,23 @@ def build_web_app(
     if functions is not None:
         web_app.router.add_post(PATH.format(name="{name}"), invocations)
     web_app.router.add_get("/config.json", config)
+    if metrics is not None:
+        # The local metrics page: a stand-in for CloudWatch, never part of a deployed stage.
+        async def metrics_page(request: web.Request) -> web.StreamResponse:
+            return web.FileResponse(METRICS_PAGE, headers=NO_STORE)
+
+        async def metrics_figures(request: web.Request) -> web.Response:
+            assert metrics is not None
+            return web.json_response(metrics.snapshot(), headers=NO_STORE)
+
+        web_app.router.add_get("/_local/metrics", metrics_page)
+        web_app.router.add_get("/_local/metrics.json", metrics_figures)
     web_app.router.add_get("/{path:.*}", site)
     return web_app
 
+
+METRICS_PAGE = Path(__file__).with_name("metrics_page.html")
+NO_STORE = {"Cache-Control": "no-store"}
 
 NO_SITE_PAGE = """<!doctype html><meta charset="utf-8"><title>chatapp</title>
 <h1>The site is not built yet</h1>
@@ -285,6 +306,9 @@ async def _serve(options: ServeOptions) -> int:
         log.info("forgot %d connections of the last run", forgotten)
     apply_environment(local_environment(options, endpoint, stream_arns(client(endpoint)), secret))
     lazy.reset()  # the handlers read the environment just set
+    # What the handlers print goes where Lambda's stdout goes: EMF lines become metrics.
+    metrics, stdout = LocalMetrics(), sys.stdout
+    sys.stdout = StdoutTee(stdout, metrics, echo_metrics=options.json_logs)
     app = import_app()
     config = settings.get()
 
@@ -319,7 +343,9 @@ async def _serve(options: ServeOptions) -> int:
         if not any(source is p_source for p_source, _ in dynamodb_event_sources(app)):
             log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
 
-    web_app = build_web_app(RestAPI(app, executor, origins), gateway, management, functions)
+    web_app = build_web_app(
+        RestAPI(app, executor, origins), gateway, management, functions, metrics=metrics
+    )
     runner = web.AppRunner(
         web_app,
         access_log_class=AccessLogger,
@@ -356,6 +382,7 @@ async def _serve(options: ServeOptions) -> int:
     await gateway.close_all()
     await runner.cleanup()
     _stop_all(pollers, executor, database)
+    sys.stdout = stdout
     log.info("stopped")
     return 0
 

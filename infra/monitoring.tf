@@ -220,3 +220,31 @@ output "dashboard_name" {
   description = "The stage's CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.stage.dashboard_name
 }
+
+# Powertools for AWS Lambda (chalicelib/observability.py) comes from AWS's
+# published layer, not the deployment package. Its version is the one pinned in
+# requirements-dev.txt (what local runs and tests use); AWS publishes each
+# version's layer ARN as a public SSM parameter. An emulator has none of it: no
+# layer is set there (it runs no function either).
+variable "powertools_version" {
+  description = "Powertools for AWS Lambda (Python) version of the layer (empty: the one pinned in requirements-dev.txt)."
+  type        = string
+  default     = ""
+}
+
+locals {
+  powertools_pin = try(
+    regex("aws-lambda-powertools==([0-9.]+)", file("${path.module}/../requirements-dev.txt"))[0], ""
+  )
+  powertools_version = var.powertools_version != "" ? var.powertools_version : local.powertools_pin
+}
+
+data "aws_ssm_parameter" "powertools_layer" {
+  count = !local.emulated && local.powertools_version != "" ? 1 : 0
+  name  = "/aws/service/powertools/python/x86_64/python3.11/${local.powertools_version}"
+}
+
+output "powertools_layer_arn" {
+  description = "The Powertools layer every function gets (.chalice/config.json layers); empty on an emulator."
+  value       = try(data.aws_ssm_parameter.powertools_layer[0].insecure_value, "")
+}

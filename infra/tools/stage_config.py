@@ -67,6 +67,8 @@ class StageValues:
     websocket_api_id: str = ""
     # Reserved concurrency of the REST function; 0 leaves it unreserved.
     api_reserved_concurrency: int = 0
+    # The Powertools layer (infra/monitoring.tf); empty: none (an emulator, the placeholder).
+    powertools_layer_arn: str = ""
 
     @classmethod
     def from_terraform_outputs(
@@ -89,6 +91,7 @@ class StageValues:
                 site_origin=value["site_origin"],
                 websocket_api_id=websocket_api_id,
                 api_reserved_concurrency=int(value["throttles"]["api_reserved_concurrency"]),
+                powertools_layer_arn=value.get("powertools_layer_arn", ""),
             )
         except (KeyError, TypeError) as missing:
             raise ValueError(
@@ -129,6 +132,8 @@ def environment(values: StageValues) -> dict[str, str]:
     env = {TABLES[logical]["name_env"]: name for logical, name in values.table_names.items()}
     env.update(stream_environment(values))
     env.update(CORS_ORIGIN=values.site_origin, WEBSOCKET_STAGE=WEBSOCKET_STAGE)
+    # The handlers' EMF metrics (chalicelib/observability.py): one namespace per stage.
+    env.update(METRICS_NAMESPACE=f"{APP_NAME}/{values.stage}")
     return dict(sorted(env.items()))
 
 
@@ -263,6 +268,10 @@ def render(config: dict[str, Any], values: StageValues) -> dict[str, Any]:
     # A stage-level policy file would override every function's own (Chalice's order).
     stage.pop("iam_policy_file", None)
     stage["environment_variables"] = environment(values)
+    if values.powertools_layer_arn:
+        stage["layers"] = [values.powertools_layer_arn]
+    else:
+        stage.pop("layers", None)
     functions = stage.setdefault("lambda_functions", {})
     for function in PERMISSIONS:
         settings = functions.setdefault(function, {})
