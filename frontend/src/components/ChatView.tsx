@@ -1,16 +1,44 @@
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { ApiError, ModerationApi } from '../api/moderation';
 import type { SiteConfig } from '../config';
+import { DEFAULT_ROOM } from '../limits';
+import type { ChatMessage } from '../protocol';
 import { ChatClient } from '../state/chatClient';
+import { mayModerate, roomLabel, standingIn, withoutBlocked } from '../state/roomGroups';
 import { RoomList } from '../state/roomList';
 import { loadCurrentRoom, saveRoom } from '../state/rooms';
 import type { Session } from '../state/session';
 import { Composer } from './Composer';
 import { ConnectionStatus } from './ConnectionStatus';
+import { DirectoryDialog } from './DirectoryDialog';
+import { InviteDialog } from './InviteDialog';
 import { MembersList } from './MembersList';
 import { MessageList } from './MessageList';
+import { NewRoomDialog } from './NewRoomDialog';
+import { ReportDialog } from './ReportDialog';
+import { ReportsDialog } from './ReportsDialog';
+import { RoomActions } from './RoomActions';
 import { RoomSwitcher } from './RoomSwitcher';
 import { RoomsNav } from './RoomsNav';
 import { TypingLine } from './TypingLine';
+
+type OpenDialog =
+  | { kind: 'new' }
+  | { kind: 'invite' }
+  | { kind: 'directory' }
+  | { kind: 'reports' }
+  | { kind: 'report'; message: ChatMessage }
+  | null;
+
+/** A failed call's words (ApiError carries them), or null on success. */
+async function outcome(call: Promise<unknown>): Promise<string | null> {
+  try {
+    await call;
+    return null;
+  } catch (error) {
+    return error instanceof ApiError ? error.message : String(error);
+  }
+}
 
 interface Props {
   config: SiteConfig;
@@ -96,6 +124,80 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
     document.title = `#${snapshot.room} · Chat`;
   }, [snapshot.room]);
 
+  // Rooms with owners (v3): dialogs, blocks, and whether the reader is an admin.
+  const api = useMemo(() => new ModerationApi(config.apiUrl, () => latest.current.token), [config.apiUrl]);
+  const [dialog, setDialog] = useState<OpenDialog>(null);
+  const [blocked, setBlocked] = useState<ReadonlySet<string>>(new Set());
+  const [admin, setAdmin] = useState(false);
+  const [status, setStatus] = useState<string | null>(null);
+  useEffect(() => {
+    api.blocked().then((names) => setBlocked(new Set(names.map((n) => n.toLowerCase()))), () => {});
+    api.reports().then((reports) => setAdmin(reports !== null), () => {});
+  }, [api]);
+  const standing = standingIn(snapshot.room, rooms);
+  const moderates = mayModerate(standing, admin);
+  const shownTimeline = useMemo(
+    () => ({ ...snapshot.timeline, messages: withoutBlocked(snapshot.timeline.messages, blocked) }),
+    [snapshot.timeline, blocked],
+  );
+  const closeDialog = useCallback(() => setDialog(null), []);
+  const enter = useCallback(
+    (room: string) => {
+      client.joinRoom(room);
+      setPanel(null);
+      setDialog(null);
+      void roomList.refresh();
+    },
+    [client, roomList],
+  );
+  const moderation = useMemo(
+    () => ({
+      create: async (room: string, kind: 'public' | 'private') => {
+        const failure = await outcome(api.createRoom(room, kind));
+        if (!failure) enter(room);
+        return failure;
+      },
+      invite: (room: string) => async (username: string) => {
+        const failure = await outcome(api.invite(room, username));
+        void roomList.refresh();
+        return failure;
+      },
+      leave: async (room: string, me: string) => {
+        const failure = await outcome(api.remove(room, me));
+        if (failure) return setStatus(failure);
+        enter(room === DEFAULT_ROOM ? 'random' : DEFAULT_ROOM);
+      },
+      message: async (username: string) => {
+        try {
+          enter(await api.openDirect(username));
+        } catch (error) {
+          setStatus((error as Error).message);
+        }
+      },
+      remove: (room: string) => async (username: string) => {
+        const failure = await outcome(api.remove(room, username));
+        setStatus(failure ?? `${username} was removed from #${room}.`);
+      },
+      block: async (username: string, block: boolean) => {
+        const failure = await outcome(api.block(username, block));
+        if (failure) return setStatus(failure);
+        setBlocked((old) => {
+          const next = new Set(old);
+          if (block) next.add(username.toLowerCase());
+          else next.delete(username.toLowerCase());
+          return next;
+        });
+        setStatus(block ? `You blocked ${username}: their messages are hidden.` : `You unblocked ${username}.`);
+      },
+      report: (room: string, id: string) => (reason: string) => outcome(api.report(room, id, reason)),
+      search: (prefix: string) => api.directory(prefix),
+      reports: () => api.reports(),
+    }),
+    [api, enter, roomList],
+  );
+  const removeHere = useMemo(() => moderation.remove(snapshot.room), [moderation, snapshot.room]);
+  const openReport = useCallback((message: ChatMessage) => setDialog({ kind: 'report', message }), []);
+
   // Stable callbacks, so memoized children do not re-render for nothing.
   const actions = useMemo(
     () => ({
@@ -125,53 +227,105 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
         <span className="me">
           Signed in as <strong>{session.username}</strong>
         </span>
+        <button type="button" className="secondary" onClick={() => setDialog({ kind: 'new' })}>
+          New room
+        </button>
+        <button type="button" className="secondary" onClick={() => setDialog({ kind: 'directory' })}>
+          Directory
+        </button>
+        {admin && (
+          <button type="button" className="secondary" onClick={() => setDialog({ kind: 'reports' })}>
+            Reports
+          </button>
+        )}
         <button type="button" className="secondary" onClick={onLogout}>
           Log out
         </button>
       </header>
-      <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
-      <div className="panel-toggles">
-        {(['rooms', 'members'] as const).map((which) => (
-          <button
-            key={which}
-            type="button"
-            className="secondary"
-            aria-expanded={panel === which}
-            aria-controls={`${which}-panel`}
-            onClick={() => toggle(which)}
-          >
-            {which === 'rooms' ? 'Rooms' : 'Members'}
-          </button>
-        ))}
-      </div>
-      <div className="chat-body" data-panel={panel ?? 'none'}>
-        <div id="rooms-panel" className="rooms-slot">
-          <RoomsNav rooms={rooms} room={snapshot.room} onJoin={actions.join} />
-        </div>
-        <div className="conversation">
-          <MessageList
-            timeline={snapshot.timeline}
-            me={session.username}
-            loadingOlder={snapshot.loadingOlder}
-            onLoadOlder={actions.loadOlder}
-            onRetry={actions.retry}
-            onDiscard={actions.discard}
-            onEdit={actions.edit}
-            onDelete={actions.remove}
-          />
-          <TypingLine line={snapshot.typing} />
-          <Composer
-            room={snapshot.room}
-            notice={snapshot.notice}
-            onSend={actions.send}
-            onDismissNotice={actions.dismissNotice}
-            onTyping={actions.typing}
+      <main className="chat-main">
+        <div className="room-bar">
+          <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
+          <RoomActions
+            label={roomLabel(snapshot.room, rooms)}
+            kind={standing.kind ?? 'public'}
+            canInvite={standing.kind === 'private' && moderates}
+            canLeave={standing.role !== 'owner' && snapshot.room !== DEFAULT_ROOM}
+            onInvite={() => setDialog({ kind: 'invite' })}
+            onLeave={() => void moderation.leave(snapshot.room, session.username)}
           />
         </div>
-        <div id="members-panel" className="members-slot">
-          <MembersList members={snapshot.members} />
+        <p className="status-line" role="status">
+          {status}
+        </p>
+        <div className="panel-toggles">
+          {(['rooms', 'members'] as const).map((which) => (
+            <button
+              key={which}
+              type="button"
+              className="secondary"
+              aria-expanded={panel === which}
+              aria-controls={`${which}-panel`}
+              onClick={() => toggle(which)}
+            >
+              {which === 'rooms' ? 'Rooms' : 'Members'}
+            </button>
+          ))}
         </div>
-      </div>
+        <div className="chat-body" data-panel={panel ?? 'none'}>
+          <div id="rooms-panel" className="rooms-slot">
+            <RoomsNav rooms={rooms} room={snapshot.room} onJoin={actions.join} />
+          </div>
+          <div className="conversation">
+            <MessageList
+              timeline={shownTimeline}
+              me={session.username}
+              loadingOlder={snapshot.loadingOlder}
+              onLoadOlder={actions.loadOlder}
+              onRetry={actions.retry}
+              onDiscard={actions.discard}
+              onEdit={actions.edit}
+              onDelete={actions.remove}
+              onReport={standing.kind === 'direct' ? undefined : openReport}
+              canModerate={moderates}
+            />
+            <TypingLine line={snapshot.typing} />
+            <Composer
+              room={snapshot.room}
+              notice={snapshot.notice}
+              onSend={actions.send}
+              onDismissNotice={actions.dismissNotice}
+              onTyping={actions.typing}
+            />
+          </div>
+          <div id="members-panel" className="members-slot">
+            <MembersList
+              members={snapshot.members}
+              me={session.username}
+              canModerate={moderates}
+              blocked={blocked}
+              onMessage={moderation.message}
+              onRemove={removeHere}
+              onBlock={moderation.block}
+            />
+          </div>
+        </div>
+      </main>
+      {dialog?.kind === 'new' && <NewRoomDialog onCreate={moderation.create} onClose={closeDialog} />}
+      {dialog?.kind === 'invite' && (
+        <InviteDialog room={snapshot.room} onInvite={moderation.invite(snapshot.room)} onClose={closeDialog} />
+      )}
+      {dialog?.kind === 'directory' && (
+        <DirectoryDialog search={moderation.search} onJoin={enter} onClose={closeDialog} />
+      )}
+      {dialog?.kind === 'reports' && <ReportsDialog load={moderation.reports} onClose={closeDialog} />}
+      {dialog?.kind === 'report' && (
+        <ReportDialog
+          sender={dialog.message.sender}
+          text={dialog.message.text}
+          onReport={moderation.report(dialog.message.room, dialog.message.id)}
+          onClose={closeDialog}
+        />
+      )}
     </div>
   );
 }

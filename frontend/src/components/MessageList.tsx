@@ -39,6 +39,10 @@ interface MessageActions {
   /** Save an edit of our own message; returns why it cannot be saved, or null. */
   onEdit: (id: string, text: string) => string | null;
   onDelete: (id: string) => void;
+  /** v3: report someone else's message (opens the report dialog). */
+  onReport?: (message: ChatMessage) => void;
+  /** v3: the reader moderates this room: Delete on every message. */
+  canModerate?: boolean;
 }
 
 /** The in-place editor: Enter saves, Shift+Enter breaks the line, Escape cancels. */
@@ -76,12 +80,13 @@ function MessageEditor({ initial, onSave, onCancel }: {
   );
 }
 
-const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete }: {
+const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete, onReport, canModerate }: {
   message: ChatMessage;
   own: boolean;
 } & MessageActions) {
   const [editing, setEditing] = useState(false);
   const editable = own && !message.deleted;
+  const othersLive = !own && !message.deleted;
   return (
     <li className={own ? 'message own' : 'message'} data-id={message.id}>
       <div className="meta">
@@ -112,6 +117,20 @@ const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete }
           <button type="button" className="link-button" onClick={() => onDelete(message.id)}>
             Delete message
           </button>
+        </div>
+      )}
+      {othersLive && (onReport || canModerate) && (
+        <div className="message-actions">
+          {onReport && (
+            <button type="button" className="link-button" onClick={() => onReport(message)}>
+              Report message
+            </button>
+          )}
+          {canModerate && (
+            <button type="button" className="link-button" onClick={() => onDelete(message.id)}>
+              Delete message
+            </button>
+          )}
         </div>
       )}
     </li>
@@ -159,7 +178,7 @@ function PendingItem({
  * the messages in view where they were.
  */
 export function MessageList({
-  timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit, onDelete,
+  timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit, onDelete, onReport, canModerate,
 }: Props) {
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -233,7 +252,15 @@ export function MessageList({
         </p>
         <ol>
           {messages.map((m) => (
-            <MessageItem key={m.id} message={m} own={isMe(m.sender, me)} onEdit={onEdit} onDelete={onDelete} />
+            <MessageItem
+              key={m.id}
+              message={m}
+              own={isMe(m.sender, me)}
+              onEdit={onEdit}
+              onDelete={onDelete}
+              onReport={onReport}
+              canModerate={canModerate}
+            />
           ))}
           {pending.map((p) => (
             <PendingItem key={p.clientId} entry={p} me={me} onRetry={onRetry} onDiscard={onDiscard} />
