@@ -67,6 +67,8 @@ class StageValues:
     websocket_api_id: str = ""
     # Reserved concurrency of the REST function; 0 leaves it unreserved.
     api_reserved_concurrency: int = 0
+    # ADMIN_USERS (comma-separated); empty: the stage has no admins.
+    admin_users: str = ""
 
     @classmethod
     def from_terraform_outputs(
@@ -89,6 +91,7 @@ class StageValues:
                 site_origin=value["site_origin"],
                 websocket_api_id=websocket_api_id,
                 api_reserved_concurrency=int(value["throttles"]["api_reserved_concurrency"]),
+                admin_users=",".join(value.get("admin_users") or []),
             )
         except (KeyError, TypeError) as missing:
             raise ValueError(
@@ -129,6 +132,8 @@ def environment(values: StageValues) -> dict[str, str]:
     env = {TABLES[logical]["name_env"]: name for logical, name in values.table_names.items()}
     env.update(stream_environment(values))
     env.update(CORS_ORIGIN=values.site_origin, WEBSOCKET_STAGE=WEBSOCKET_STAGE)
+    if values.admin_users:
+        env["ADMIN_USERS"] = values.admin_users
     return dict(sorted(env.items()))
 
 
