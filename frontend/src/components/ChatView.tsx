@@ -136,6 +136,10 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
   }, [api]);
   const standing = standingIn(snapshot.room, rooms);
   const moderates = mayModerate(standing, admin);
+  // A DM is named after the other person: "the conversation with bob".
+  const direct = standing.kind === 'direct';
+  const label = roomLabel(snapshot.room, rooms);
+  const place = direct ? `the conversation with ${label}` : `#${snapshot.room}`;
   const shownTimeline = useMemo(
     () => ({ ...snapshot.timeline, messages: withoutBlocked(snapshot.timeline.messages, blocked) }),
     [snapshot.timeline, blocked],
@@ -246,7 +250,7 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
         <div className="room-bar">
           <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
           <RoomActions
-            label={roomLabel(snapshot.room, rooms)}
+            label={label}
             kind={standing.kind ?? 'public'}
             canInvite={standing.kind === 'private' && moderates}
             canLeave={standing.role !== 'owner' && snapshot.room !== DEFAULT_ROOM}
@@ -286,11 +290,12 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
               onEdit={actions.edit}
               onDelete={actions.remove}
               onReport={standing.kind === 'direct' ? undefined : openReport}
+              place={place}
               canModerate={moderates}
             />
             <TypingLine line={snapshot.typing} />
             <Composer
-              room={snapshot.room}
+              room={direct ? label : `#${snapshot.room}`}
               notice={snapshot.notice}
               onSend={actions.send}
               onDismissNotice={actions.dismissNotice}

@@ -11,6 +11,8 @@ interface Props extends MessageActions {
   onLoadOlder: () => void;
   onRetry: (clientId: string) => void;
   onDiscard: (clientId: string) => void;
+  /** How the room is named in the log's label and hints (default "#room"; a DM: the person). */
+  place?: string;
 }
 
 // Within this many pixels of the bottom the reader counts as "at the bottom"
@@ -179,6 +181,7 @@ function PendingItem({
  */
 export function MessageList({
   timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit, onDelete, onReport, canModerate,
+  place = `#${timeline.room}`,
 }: Props) {
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -234,7 +237,7 @@ export function MessageList({
         className="messages"
         role="log"
         aria-live="polite"
-        aria-label={`Messages in #${timeline.room}`}
+        aria-label={`Messages in ${place}`}
         aria-busy={!timeline.loaded}
         tabIndex={0}
         onScroll={onScroll}
@@ -247,8 +250,8 @@ export function MessageList({
               : timeline.hasOlder
                 ? 'Scroll up for older messages'
                 : messages.length
-                  ? `This is the start of #${timeline.room}.`
-                  : `No messages in #${timeline.room} yet. Say hello!`}
+                  ? `This is the start of ${place}.`
+                  : `No messages in ${place} yet. Say hello!`}
         </p>
         <ol>
           {messages.map((m) => (
