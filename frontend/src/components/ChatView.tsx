@@ -1,15 +1,15 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import { ApiError, ModerationApi } from '../api/moderation';
+import { ModerationApi } from '../api/moderation';
 import type { SiteConfig } from '../config';
 import { DEFAULT_ROOM } from '../limits';
 import type { ChatMessage } from '../protocol';
 import { ChatClient } from '../state/chatClient';
+import { moderationActions } from '../state/moderationActions';
 import { mayModerate, roomLabel, standingIn, withoutBlocked } from '../state/roomGroups';
 import { RoomList } from '../state/roomList';
 import { loadCurrentRoom, saveRoom } from '../state/rooms';
 import type { Session } from '../state/session';
 import { Composer } from './Composer';
-import { ConnectionStatus } from './ConnectionStatus';
 import { DirectoryDialog } from './DirectoryDialog';
 import { InviteDialog } from './InviteDialog';
 import { MembersList } from './MembersList';
@@ -20,6 +20,7 @@ import { ReportsDialog } from './ReportsDialog';
 import { RoomActions } from './RoomActions';
 import { RoomSwitcher } from './RoomSwitcher';
 import { RoomsNav } from './RoomsNav';
+import { TopBar } from './TopBar';
 import { TypingLine } from './TypingLine';
 
 type OpenDialog =
@@ -29,16 +30,6 @@ type OpenDialog =
   | { kind: 'reports' }
   | { kind: 'report'; message: ChatMessage }
   | null;
-
-/** A failed call's words (ApiError carries them), or null on success. */
-async function outcome(call: Promise<unknown>): Promise<string | null> {
-  try {
-    await call;
-    return null;
-  } catch (error) {
-    return error instanceof ApiError ? error.message : String(error);
-  }
-}
 
 interface Props {
   config: SiteConfig;
@@ -155,48 +146,14 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
     [client, roomList],
   );
   const moderation = useMemo(
-    () => ({
-      create: async (room: string, kind: 'public' | 'private') => {
-        const failure = await outcome(api.createRoom(room, kind));
-        if (!failure) enter(room);
-        return failure;
-      },
-      invite: (room: string) => async (username: string) => {
-        const failure = await outcome(api.invite(room, username));
-        void roomList.refresh();
-        return failure;
-      },
-      leave: async (room: string, me: string) => {
-        const failure = await outcome(api.remove(room, me));
-        if (failure) return setStatus(failure);
-        enter(room === DEFAULT_ROOM ? 'random' : DEFAULT_ROOM);
-      },
-      message: async (username: string) => {
-        try {
-          enter(await api.openDirect(username));
-        } catch (error) {
-          setStatus((error as Error).message);
-        }
-      },
-      remove: (room: string) => async (username: string) => {
-        const failure = await outcome(api.remove(room, username));
-        setStatus(failure ?? `${username} was removed from #${room}.`);
-      },
-      block: async (username: string, block: boolean) => {
-        const failure = await outcome(api.block(username, block));
-        if (failure) return setStatus(failure);
-        setBlocked((old) => {
-          const next = new Set(old);
-          if (block) next.add(username.toLowerCase());
-          else next.delete(username.toLowerCase());
-          return next;
-        });
-        setStatus(block ? `You blocked ${username}: their messages are hidden.` : `You unblocked ${username}.`);
-      },
-      report: (room: string, id: string) => (reason: string) => outcome(api.report(room, id, reason)),
-      search: (prefix: string) => api.directory(prefix),
-      reports: () => api.reports(),
-    }),
+    () =>
+      moderationActions({
+        api,
+        enter,
+        refreshRooms: () => void roomList.refresh(),
+        status: setStatus,
+        blocked: setBlocked,
+      }),
     [api, enter, roomList],
   );
   const removeHere = useMemo(() => moderation.remove(snapshot.room), [moderation, snapshot.room]);
@@ -225,27 +182,14 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
 
   return (
     <div className="chat">
-      <header className="topbar">
-        <h1>Chat</h1>
-        <ConnectionStatus status={snapshot.status} onRetryNow={actions.reconnectNow} />
-        <span className="me">
-          Signed in as <strong>{session.username}</strong>
-        </span>
-        <button type="button" className="secondary" onClick={() => setDialog({ kind: 'new' })}>
-          New room
-        </button>
-        <button type="button" className="secondary" onClick={() => setDialog({ kind: 'directory' })}>
-          Directory
-        </button>
-        {admin && (
-          <button type="button" className="secondary" onClick={() => setDialog({ kind: 'reports' })}>
-            Reports
-          </button>
-        )}
-        <button type="button" className="secondary" onClick={onLogout}>
-          Log out
-        </button>
-      </header>
+      <TopBar
+        status={snapshot.status}
+        username={session.username}
+        admin={admin}
+        onRetryNow={actions.reconnectNow}
+        onOpen={(kind) => setDialog({ kind })}
+        onLogout={onLogout}
+      />
       <main className="chat-main">
         <div className="room-bar">
           <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
