@@ -102,6 +102,7 @@ def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[st
     creating: list[str] = []
     for logical, name in table_names(environ).items():
         if name in existing:
+            add_missing_indexes(ddb, name, settings.TABLES[logical])
             continue
         spec = settings.TABLES[logical]
         answer = ddb.create_table(**create_table_request(name, spec))
@@ -120,6 +121,28 @@ def ensure_tables(ddb: Any, environ: Mapping[str, str] | None = None) -> list[st
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["ttl_attribute"]},
             )
     return list(created)
+
+
+def add_missing_indexes(ddb: Any, name: str, spec: Mapping[str, Any]) -> list[str]:
+    """Add the global indexes tables.json gained since the table was made (a kept data dir).
+
+    One UpdateTable per index, as DynamoDB requires; returns the indexes added.
+    """
+    table = ddb.describe_table(TableName=name)["Table"]
+    have = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    wanted = create_table_request(name, spec).get("GlobalSecondaryIndexes", [])
+    added = []
+    for index in wanted:
+        if index["IndexName"] in have:
+            continue
+        ddb.update_table(
+            TableName=name,
+            AttributeDefinitions=create_table_request(name, spec)["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        log.info("added index %s to table %s", index["IndexName"], name)
+        added.append(index["IndexName"])
+    return added
 
 
 def forget_connections(ddb: Any, environ: Mapping[str, str] | None = None) -> int:

@@ -73,3 +73,8 @@ output "jwt_secret_parameter_arn" {
   description = "ARN of that parameter (the one ssm:GetParameter grant)."
   value       = aws_ssm_parameter.jwt_secret.arn
 }
+
+output "admin_users" {
+  description = "The stage's admins, written to ADMIN_USERS by infra/tools stage-config."
+  value       = var.admin_users
+}

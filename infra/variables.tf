@@ -117,3 +117,9 @@ variable "account_unreserved_concurrency" {
   type        = number
   default     = -1
 }
+
+variable "admin_users" {
+  description = "Usernames who moderate every public and private room and read reports (ADMIN_USERS; docs/ROOMS.md)."
+  type        = list(string)
+  default     = []
+}

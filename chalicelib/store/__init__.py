@@ -511,7 +511,7 @@ def move_read_marker(username: str, room: str, message_id: str) -> str:
 class Membership(NamedTuple):
     room: str
     read_marker: str
-    kind: str = "public"  # the access attributes (issue 19; chalicelib/store/memberships.py)
+    kind: str = "public"  # the access attributes (issue 19; chalicelib/store/roles.py)
     role: str = "member"
     with_user: str | None = None
 
@@ -522,15 +522,10 @@ def memberships(username: str) -> list[Membership]:
         TableName=settings.get().memberships_table,
         KeyConditionExpression="username_key = :key",
         ExpressionAttributeValues={":key": _s(username.lower())},
-        ProjectionExpression="room, read_marker, #kind, #role, with_user",
-        ExpressionAttributeNames={"#kind": "kind", "#role": "role"},
+        ProjectionExpression="room, read_marker",
     )
     return [
-        Membership(
-            item["room"]["S"], item["read_marker"]["S"],
-            item.get("kind", {}).get("S", "public"), item.get("role", {}).get("S", "member"),
-            item.get("with_user", {}).get("S"),
-        )
+        Membership(item["room"]["S"], item["read_marker"]["S"])
         for page in pages for item in page["Items"] if "read_marker" in item
     ]
 

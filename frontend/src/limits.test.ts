@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import limitsJson from '../../chalicelib/limits.json';
 import {
+  REPORT_REASON_MAX,
   TEXT_MAX,
   normalizeRoom,
   passwordProblem,
@@ -13,6 +14,7 @@ import {
 describe('field rules from chalicelib/limits.json', () => {
   it('uses the shared limits, not a copy', () => {
     expect(TEXT_MAX).toBe(limitsJson.text_max);
+    expect(REPORT_REASON_MAX).toBe(limitsJson.report_reason_max);
   });
 
   it('accepts usernames the protocol accepts and explains the rest', () => {

@@ -20,6 +20,7 @@ export const TYPING_INTERVAL_MS: number = limits.typing_interval_seconds * 1000;
 export const TYPING_DISPLAY_MS: number = limits.typing_display_seconds * 1000;
 export const ROOMS_REFRESH_MS: number = limits.rooms_refresh_seconds * 1000;
 export const UNREAD_MAX: number = limits.unread_max;
+export const REPORT_REASON_MAX: number = limits.report_reason_max;
 
 /** Length as the server counts it: Unicode code points, not UTF-16 units. */
 export function textLength(text: string): number {

@@ -88,3 +88,14 @@ describe('parseServerFrame: version 2 room frames', () => {
     expect(parseServerFrame('{"type":"messageDeleted","room":"general"}')).toBeNull();
   });
 });
+
+describe('parseServerFrame: version 3 rooms', () => {
+  it('reads removed, and drops one without a room', () => {
+    expect(parseServerFrame('{"type":"removed","room":"team"}')).toEqual({ type: 'removed', room: 'team' });
+    expect(parseServerFrame('{"type":"removed"}')).toBeNull();
+  });
+
+  it('says what a forbidden action was, in the server\'s words', () => {
+    expect(describeError('forbidden', 'you may not enter team')).toBe('Not allowed: you may not enter team.');
+  });
+});

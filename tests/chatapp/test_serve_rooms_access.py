@@ -345,3 +345,32 @@ def test_rest_calls_on_rooms_need_a_token(chat):
                          ("GET", "/blocks"), ("GET", "/reports"),
                          ("PUT", "/rooms/general/members/" + urllib.parse.quote("someone"))):
         assert chat.rest(method, path, "not-a-token", {})[0] == 401
+
+
+def test_the_owner_names_and_unnames_moderators_who_then_remove_members(chat):
+    (_, owner), (mod, mod_token), (member, member_token) = chat.user(), chat.user(), chat.user()
+    room = private_room(chat, owner)
+    for name in (mod, member):
+        chat.rest("PUT", f"/rooms/{room}/members/{name}", owner)
+    assert chat.rest("PUT", f"/rooms/{room}/moderators/{mod}", owner)[0] == 204
+    assert chat.rest("PUT", f"/rooms/{room}/moderators/{member}", mod_token)[0] == 403
+    assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", mod_token)[0] == 204
+    assert room not in rooms_of(chat, member_token)
+    assert chat.rest("PUT", f"/rooms/{room}/members/{member}", mod_token)[0] == 204
+    assert rooms_of(chat, member_token)[room]["role"] == "member"
+    assert chat.rest("DELETE", f"/rooms/{room}/moderators/{mod}", owner)[0] == 204
+    assert rooms_of(chat, mod_token)[room]["role"] == "member"
+    assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", mod_token)[0] == 403
+
+
+def test_a_private_rooms_unread_count_starts_when_one_became_a_member(chat):
+    (_, owner), (member, member_token) = chat.user(), chat.user()
+    room = private_room(chat, owner)
+    with ChatClient(chat.ws_url, owner, room) as o:
+        o.send("sendMessage", text="before")
+        o.messages(1)
+        chat.rest("PUT", f"/rooms/{room}/members/{member}", owner)
+        o.send("sendMessage", text="after")
+        o.messages(1)
+    listed = rooms_of(chat, member_token)[room]
+    assert listed["unread"] == 1

@@ -131,6 +131,8 @@ def test_everything_works_from_the_keyboard(server, open_page):
     expect(log(page)).to_have_attribute("aria-label", f"Messages in #{room}")
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Join")).to_be_focused()
+    page.keyboard.press("Tab")  # the open room's actions (v3)
+    expect(page.get_by_role("button", name="Leave room")).to_be_focused()
     rooms = page.get_by_role("navigation", name="Rooms", exact=True)
     expect(rooms.get_by_role("button", name=room)).to_be_visible()
     for button in rooms.get_by_role("button").all():  # the reader's rooms, in order

@@ -104,6 +104,14 @@ def test_stage_config_writes_terraform_outputs_and_is_idempotent(chalice_dir: Pa
     assert config["stages"]["prod"] == committed["stages"]["prod"]
 
 
+def test_stage_config_writes_the_admins_from_terraform(chalice_dir: Path) -> None:
+    given = outputs()
+    given["admin_users"] = {"value": ["maria", "Tomas"], "type": ["list", "string"]}
+    stage_config.write(stage_config.StageValues.from_terraform_outputs("dev", given), chalice_dir)
+    config = json.loads((chalice_dir / "config.json").read_text())
+    assert config["stages"]["dev"]["environment_variables"]["ADMIN_USERS"] == "maria,Tomas"
+
+
 def test_no_reserved_concurrency_when_the_account_cannot_spare_it(chalice_dir: Path) -> None:
     stage_config.write(
         stage_config.StageValues.from_terraform_outputs("dev", outputs(reserved=0)), chalice_dir

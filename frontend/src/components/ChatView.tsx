@@ -1,16 +1,35 @@
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { ModerationApi } from '../api/moderation';
 import type { SiteConfig } from '../config';
+import { DEFAULT_ROOM } from '../limits';
+import type { ChatMessage } from '../protocol';
 import { ChatClient } from '../state/chatClient';
+import { moderationActions } from '../state/moderationActions';
+import { mayModerate, roomLabel, standingIn, withoutBlocked } from '../state/roomGroups';
 import { RoomList } from '../state/roomList';
 import { loadCurrentRoom, saveRoom } from '../state/rooms';
 import type { Session } from '../state/session';
 import { Composer } from './Composer';
-import { ConnectionStatus } from './ConnectionStatus';
+import { DirectoryDialog } from './DirectoryDialog';
+import { InviteDialog } from './InviteDialog';
 import { MembersList } from './MembersList';
 import { MessageList } from './MessageList';
+import { NewRoomDialog } from './NewRoomDialog';
+import { ReportDialog } from './ReportDialog';
+import { ReportsDialog } from './ReportsDialog';
+import { RoomActions } from './RoomActions';
 import { RoomSwitcher } from './RoomSwitcher';
 import { RoomsNav } from './RoomsNav';
+import { TopBar } from './TopBar';
 import { TypingLine } from './TypingLine';
+
+type OpenDialog =
+  | { kind: 'new' }
+  | { kind: 'invite' }
+  | { kind: 'directory' }
+  | { kind: 'reports' }
+  | { kind: 'report'; message: ChatMessage }
+  | null;
 
 interface Props {
   config: SiteConfig;
@@ -96,6 +115,50 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
     document.title = `#${snapshot.room} · Chat`;
   }, [snapshot.room]);
 
+  // Rooms with owners (v3): dialogs, blocks, and whether the reader is an admin.
+  const api = useMemo(() => new ModerationApi(config.apiUrl, () => latest.current.token), [config.apiUrl]);
+  const [dialog, setDialog] = useState<OpenDialog>(null);
+  const [blocked, setBlocked] = useState<ReadonlySet<string>>(new Set());
+  const [admin, setAdmin] = useState(false);
+  const [status, setStatus] = useState<string | null>(null);
+  useEffect(() => {
+    api.blocked().then((names) => setBlocked(new Set(names.map((n) => n.toLowerCase()))), () => {});
+    api.reports().then((reports) => setAdmin(reports !== null), () => {});
+  }, [api]);
+  const standing = standingIn(snapshot.room, rooms);
+  const moderates = mayModerate(standing, admin);
+  // A DM is named after the other person: "the conversation with bob".
+  const direct = standing.kind === 'direct';
+  const label = roomLabel(snapshot.room, rooms);
+  const place = direct ? `the conversation with ${label}` : `#${snapshot.room}`;
+  const shownTimeline = useMemo(
+    () => ({ ...snapshot.timeline, messages: withoutBlocked(snapshot.timeline.messages, blocked) }),
+    [snapshot.timeline, blocked],
+  );
+  const closeDialog = useCallback(() => setDialog(null), []);
+  const enter = useCallback(
+    (room: string) => {
+      client.joinRoom(room);
+      setPanel(null);
+      setDialog(null);
+      void roomList.refresh();
+    },
+    [client, roomList],
+  );
+  const moderation = useMemo(
+    () =>
+      moderationActions({
+        api,
+        enter,
+        refreshRooms: () => void roomList.refresh(),
+        status: setStatus,
+        blocked: setBlocked,
+      }),
+    [api, enter, roomList],
+  );
+  const removeHere = useMemo(() => moderation.remove(snapshot.room), [moderation, snapshot.room]);
+  const openReport = useCallback((message: ChatMessage) => setDialog({ kind: 'report', message }), []);
+
   // Stable callbacks, so memoized children do not re-render for nothing.
   const actions = useMemo(
     () => ({
@@ -119,59 +182,99 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
 
   return (
     <div className="chat">
-      <header className="topbar">
-        <h1>Chat</h1>
-        <ConnectionStatus status={snapshot.status} onRetryNow={actions.reconnectNow} />
-        <span className="me">
-          Signed in as <strong>{session.username}</strong>
-        </span>
-        <button type="button" className="secondary" onClick={onLogout}>
-          Log out
-        </button>
-      </header>
-      <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
-      <div className="panel-toggles">
-        {(['rooms', 'members'] as const).map((which) => (
-          <button
-            key={which}
-            type="button"
-            className="secondary"
-            aria-expanded={panel === which}
-            aria-controls={`${which}-panel`}
-            onClick={() => toggle(which)}
-          >
-            {which === 'rooms' ? 'Rooms' : 'Members'}
-          </button>
-        ))}
-      </div>
-      <div className="chat-body" data-panel={panel ?? 'none'}>
-        <div id="rooms-panel" className="rooms-slot">
-          <RoomsNav rooms={rooms} room={snapshot.room} onJoin={actions.join} />
-        </div>
-        <div className="conversation">
-          <MessageList
-            timeline={snapshot.timeline}
-            me={session.username}
-            loadingOlder={snapshot.loadingOlder}
-            onLoadOlder={actions.loadOlder}
-            onRetry={actions.retry}
-            onDiscard={actions.discard}
-            onEdit={actions.edit}
-            onDelete={actions.remove}
-          />
-          <TypingLine line={snapshot.typing} />
-          <Composer
-            room={snapshot.room}
-            notice={snapshot.notice}
-            onSend={actions.send}
-            onDismissNotice={actions.dismissNotice}
-            onTyping={actions.typing}
+      <TopBar
+        status={snapshot.status}
+        username={session.username}
+        admin={admin}
+        onRetryNow={actions.reconnectNow}
+        onOpen={(kind) => setDialog({ kind })}
+        onLogout={onLogout}
+      />
+      <main className="chat-main">
+        <div className="room-bar">
+          <RoomSwitcher room={snapshot.room} onJoin={actions.join} />
+          <RoomActions
+            label={label}
+            kind={standing.kind ?? 'public'}
+            canInvite={standing.kind === 'private' && moderates}
+            canLeave={standing.role !== 'owner' && snapshot.room !== DEFAULT_ROOM}
+            onInvite={() => setDialog({ kind: 'invite' })}
+            onLeave={() => void moderation.leave(snapshot.room, session.username)}
           />
         </div>
-        <div id="members-panel" className="members-slot">
-          <MembersList members={snapshot.members} />
+        <p className="status-line" role="status">
+          {status}
+        </p>
+        <div className="panel-toggles">
+          {(['rooms', 'members'] as const).map((which) => (
+            <button
+              key={which}
+              type="button"
+              className="secondary"
+              aria-expanded={panel === which}
+              aria-controls={`${which}-panel`}
+              onClick={() => toggle(which)}
+            >
+              {which === 'rooms' ? 'Rooms' : 'Members'}
+            </button>
+          ))}
         </div>
-      </div>
+        <div className="chat-body" data-panel={panel ?? 'none'}>
+          <div id="rooms-panel" className="rooms-slot">
+            <RoomsNav rooms={rooms} room={snapshot.room} onJoin={actions.join} />
+          </div>
+          <div className="conversation">
+            <MessageList
+              timeline={shownTimeline}
+              me={session.username}
+              loadingOlder={snapshot.loadingOlder}
+              onLoadOlder={actions.loadOlder}
+              onRetry={actions.retry}
+              onDiscard={actions.discard}
+              onEdit={actions.edit}
+              onDelete={actions.remove}
+              onReport={standing.kind === 'direct' ? undefined : openReport}
+              place={place}
+              canModerate={moderates}
+            />
+            <TypingLine line={snapshot.typing} />
+            <Composer
+              room={direct ? label : `#${snapshot.room}`}
+              notice={snapshot.notice}
+              onSend={actions.send}
+              onDismissNotice={actions.dismissNotice}
+              onTyping={actions.typing}
+            />
+          </div>
+          <div id="members-panel" className="members-slot">
+            <MembersList
+              members={snapshot.members}
+              me={session.username}
+              canModerate={moderates}
+              blocked={blocked}
+              onMessage={moderation.message}
+              onRemove={removeHere}
+              onBlock={moderation.block}
+            />
+          </div>
+        </div>
+      </main>
+      {dialog?.kind === 'new' && <NewRoomDialog onCreate={moderation.create} onClose={closeDialog} />}
+      {dialog?.kind === 'invite' && (
+        <InviteDialog room={snapshot.room} onInvite={moderation.invite(snapshot.room)} onClose={closeDialog} />
+      )}
+      {dialog?.kind === 'directory' && (
+        <DirectoryDialog search={moderation.search} onJoin={enter} onClose={closeDialog} />
+      )}
+      {dialog?.kind === 'reports' && <ReportsDialog load={moderation.reports} onClose={closeDialog} />}
+      {dialog?.kind === 'report' && (
+        <ReportDialog
+          sender={dialog.message.sender}
+          text={dialog.message.text}
+          onReport={moderation.report(dialog.message.room, dialog.message.id)}
+          onClose={closeDialog}
+        />
+      )}
     </div>
   );
 }

@@ -2,6 +2,7 @@ import { type FormEvent, type KeyboardEvent, useState } from 'react';
 import { TEXT_MAX, textLength } from '../limits';
 
 interface Props {
+  /** How the room is named in the placeholder: "#room", or the other person of a DM. */
   room: string;
   /** A server error to show beside the composer (rate limited, too large…). */
   notice: string | null;
@@ -51,7 +52,7 @@ export function Composer({ room, notice, onSend, onDismissNotice, onTyping }: Pr
         id="composer-text"
         rows={1}
         value={text}
-        placeholder={`Message #${room}`}
+        placeholder={`Message ${room}`}
         onChange={(e) => {
           setText(e.target.value);
           if (problem) setProblem(null);

@@ -11,6 +11,8 @@ interface Props extends MessageActions {
   onLoadOlder: () => void;
   onRetry: (clientId: string) => void;
   onDiscard: (clientId: string) => void;
+  /** How the room is named in the log's label and hints (default "#room"; a DM: the person). */
+  place?: string;
 }
 
 // Within this many pixels of the bottom the reader counts as "at the bottom"
@@ -39,6 +41,10 @@ interface MessageActions {
   /** Save an edit of our own message; returns why it cannot be saved, or null. */
   onEdit: (id: string, text: string) => string | null;
   onDelete: (id: string) => void;
+  /** v3: report someone else's message (opens the report dialog). */
+  onReport?: (message: ChatMessage) => void;
+  /** v3: the reader moderates this room: Delete on every message. */
+  canModerate?: boolean;
 }
 
 /** The in-place editor: Enter saves, Shift+Enter breaks the line, Escape cancels. */
@@ -76,12 +82,13 @@ function MessageEditor({ initial, onSave, onCancel }: {
   );
 }
 
-const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete }: {
+const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete, onReport, canModerate }: {
   message: ChatMessage;
   own: boolean;
 } & MessageActions) {
   const [editing, setEditing] = useState(false);
   const editable = own && !message.deleted;
+  const othersLive = !own && !message.deleted;
   return (
     <li className={own ? 'message own' : 'message'} data-id={message.id}>
       <div className="meta">
@@ -112,6 +119,20 @@ const MessageItem = memo(function MessageItem({ message, own, onEdit, onDelete }
           <button type="button" className="link-button" onClick={() => onDelete(message.id)}>
             Delete message
           </button>
+        </div>
+      )}
+      {othersLive && (onReport || canModerate) && (
+        <div className="message-actions">
+          {onReport && (
+            <button type="button" className="link-button" onClick={() => onReport(message)}>
+              Report message
+            </button>
+          )}
+          {canModerate && (
+            <button type="button" className="link-button" onClick={() => onDelete(message.id)}>
+              Delete message
+            </button>
+          )}
         </div>
       )}
     </li>
@@ -159,7 +180,8 @@ function PendingItem({
  * the messages in view where they were.
  */
 export function MessageList({
-  timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit, onDelete,
+  timeline, me, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit, onDelete, onReport, canModerate,
+  place = `#${timeline.room}`,
 }: Props) {
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -215,7 +237,7 @@ export function MessageList({
         className="messages"
         role="log"
         aria-live="polite"
-        aria-label={`Messages in #${timeline.room}`}
+        aria-label={`Messages in ${place}`}
         aria-busy={!timeline.loaded}
         tabIndex={0}
         onScroll={onScroll}
@@ -228,12 +250,20 @@ export function MessageList({
               : timeline.hasOlder
                 ? 'Scroll up for older messages'
                 : messages.length
-                  ? `This is the start of #${timeline.room}.`
-                  : `No messages in #${timeline.room} yet. Say hello!`}
+                  ? `This is the start of ${place}.`
+                  : `No messages in ${place} yet. Say hello!`}
         </p>
         <ol>
           {messages.map((m) => (
-            <MessageItem key={m.id} message={m} own={isMe(m.sender, me)} onEdit={onEdit} onDelete={onDelete} />
+            <MessageItem
+              key={m.id}
+              message={m}
+              own={isMe(m.sender, me)}
+              onEdit={onEdit}
+              onDelete={onDelete}
+              onReport={onReport}
+              canModerate={canModerate}
+            />
           ))}
           {pending.map((p) => (
             <PendingItem key={p.clientId} entry={p} me={me} onRetry={onRetry} onDiscard={onDiscard} />

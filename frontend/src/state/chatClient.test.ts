@@ -469,3 +469,18 @@ describe('ChatClient: rooms one may not be in', () => {
     expect(snap().notice).toBe('You are no longer in #team.');
   });
 });
+
+describe('ChatClient: a stored room that now refuses the handshake', () => {
+  it('tries the default room before suspecting the token', async () => {
+    const { client, factory, ended, snap } = setup({ room: 'team', checkServerUp: async () => true });
+    client.start();
+    for (let i = 0; i < 3; i++) {
+      factory.last().drop();
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    expect(ended).toEqual([]);
+    expect(snap().room).toBe('general');
+    expect(new URL(factory.last().url).searchParams.get('room')).toBe('general');
+    expect(snap().notice).toBe('You cannot enter that room any more.');
+  });
+});
