@@ -88,3 +88,13 @@ describe('parseServerFrame: version 2 room frames', () => {
     expect(parseServerFrame('{"type":"messageDeleted","room":"general"}')).toBeNull();
   });
 });
+
+describe("API Gateway's own error answers", () => {
+  it('read a throttled frame as rate_limited naming no action, other gateway errors as internal', () => {
+    const throttled = JSON.stringify({ message: 'Too Many Requests', connectionId: 'c=', requestId: 'r' });
+    expect(parseServerFrame(throttled)).toEqual({ type: 'error', code: 'rate_limited', message: 'Too Many Requests' });
+    const failed = JSON.stringify({ message: 'Internal server error', connectionId: 'c=', requestId: 'r' });
+    expect(parseServerFrame(failed)).toMatchObject({ type: 'error', code: 'internal' });
+    expect(parseServerFrame(JSON.stringify({ message: 'hi' }))).toBeNull();
+  });
+});

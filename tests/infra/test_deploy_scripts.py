@@ -366,6 +366,14 @@ def test_stages_are_throttled(moto: Moto, outputs: dict, state: chalice_state.De
     assert websocket["ThrottlingBurstLimit"] == limits["websocket_burst_limit"]
 
 
+def test_the_rest_stage_is_behind_the_per_ip_web_acl(
+    moto: Moto, outputs: dict, state: chalice_state.Deployed
+) -> None:
+    stage_arn = f"arn:aws:apigateway:us-east-1::/restapis/{state.rest_api_id}/stages/api"
+    acl = moto.client("wafv2").get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]
+    assert acl["ARN"] == outputs["waf_web_acl_arn"]
+
+
 @pytest.fixture(scope="module")
 def second_run(outputs: dict, state, repo: Path, env: dict[str, str]):
     """deploy.sh again, after every check of the first run."""
@@ -439,6 +447,9 @@ def test_terraform_path_sets_what_chalice_package_cannot(
     )["DefaultRouteSettings"]
     assert route["ThrottlingRateLimit"] == limits["websocket_rate_limit"]
     assert route["ThrottlingBurstLimit"] == limits["websocket_burst_limit"]
+    stage_arn = f"arn:aws:apigateway:us-east-1::/restapis/{rest_api_id}/stages/api"
+    acl = moto.client("wafv2").get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]
+    assert acl["ARN"] == terraform_outputs["waf_web_acl_arn"]
     reserved = aws_lambda.get_function_concurrency(
         FunctionName=stage_config.lambda_name(TERRAFORM_STAGE, "api_handler")
     )
