@@ -388,7 +388,8 @@ def test_second_run_changes_nothing(second_run) -> None:
     assert "0 uploaded, 5 unchanged, 0 deleted" in out
     assert "no CloudFront invalidation needed" in out
     assert "chalice deploy skipped" in out
-    assert "(unchanged); WebSocket" in out and out.count("(unchanged)") == 2
+    assert "(unchanged); WebSocket" in out and out.count("(unchanged)") == 3
+    assert "REST stage behind web ACL chalice-chat-dev-rest (unchanged)" in out
     assert "on_new_messages ← messages stream: unchanged" in out
     assert "Content-Security-Policy already allows" in out
     assert "unchanged" in out.split("Delivery function")[1].split("\n")[1]
