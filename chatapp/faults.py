@@ -13,6 +13,10 @@ CHATAPP_FAULTS is a comma-separated list of:
 - `invocation-fails=N`: the first N attempts of asynchronous Lambda invocations
   fail before the function runs (as a crash or a timeout would), so Lambda's
   retries and its on-failure destination are exercised (chatapp.invoke).
+- `slow-connect=MS`: a connection whose $connect handler accepted it waits MS
+  milliseconds before the upgrade completes (API Gateway's own latency, made
+  long), so what happens to a connection still inside its $connect is testable
+  (a logout meanwhile: its DeleteConnection answers 410 until the upgrade).
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ class Faults:
     lost_disconnect: bool = False
     dynamodb_marker: str = ""
     invocation_fails: int = 0
+    slow_connect_ms: int = 0
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
-    lost_disconnect, marker, invocation_fails = False, "", 0
+    lost_disconnect, marker, invocation_fails, slow_connect_ms = False, "", 0, 0
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -43,11 +48,14 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             marker = value
         elif name == "invocation-fails" and value.isdigit():
             invocation_fails = int(value)
+        elif name == "slow-connect" and value.isdigit():
+            slow_connect_ms = int(value)
         else:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
-                "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N)"
+                "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, slow-connect=MS)"
             )
     return Faults(
-        lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails
+        lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
+        slow_connect_ms=slow_connect_ms,
     )
