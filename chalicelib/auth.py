@@ -255,9 +255,8 @@ def _hash(refresh_token: str) -> str:
 
 
 def _device_mac(secret: str, username: str, nonce: str) -> str:
-    digest = hmac.new(
-        secret.encode(), f"device|{username.lower()}|{nonce}".encode(), hashlib.sha256
-    ).digest()
+    message = f"device|{username.lower()}|{nonce}".encode("utf-8", "surrogatepass")
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
@@ -276,7 +275,11 @@ def device_nonce_of(token: str | None, username: str) -> str | None:
     if len(parts) != 4 or parts[0] != "d1" or not parts[2]:
         return None
     secret = keys.current().keys.get(parts[1])
-    if secret is None or not hmac.compare_digest(_device_mac(secret, username, parts[2]), parts[3]):
+    if secret is None:
+        return None
+    # As bytes: compare_digest refuses str that is not ASCII (a client chooses this one).
+    presented = parts[3].encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(_device_mac(secret, username, parts[2]).encode(), presented):
         return None
     return parts[2]
 

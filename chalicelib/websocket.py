@@ -132,6 +132,8 @@ def _count_invalid(connection_id: str, now_s: int) -> None:
     """
     try:
         connection = store.take_allowance(connection_id, store.INVALID, now_s)
+    except errors.ConnectionGone:
+        return  # nobody to count it against: the frame still gets its bad_request
     except errors.TooManyRequests as limited:
         config = settings.get()
         key = f"rate#invalid-over#{connection_id}"

@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
         type=_non_negative,
         metavar="N",
         help="sendMessage/editMessage/deleteMessage per user per window (default: limits.json);"
-        " 0 turns off both per-user allowances, writes and reads",
+        " 0 turns off the per-user frame allowances: writes, reads and invalid frames",
     )
     serve.add_argument(
         "--connections-rate",

@@ -19,6 +19,10 @@ CHATAPP_FAULTS is a comma-separated list of:
   container would; other requests pass meanwhile. With a marker in one user's
   text, that user's write is slow and everyone else's is not: the interleavings
   of PROTOCOL.md v3's "Order and catch-up" become reproducible.
+- `slow-connect=MS`: a connection whose $connect handler accepted it waits MS
+  milliseconds before the upgrade completes (API Gateway's own latency, made
+  long), so what happens to a connection still inside its $connect is testable
+  (a logout meanwhile: its DeleteConnection answers 410 until the upgrade).
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ class Faults:
     invocation_fails: int = 0
     slow_write_ms: int = 0
     slow_write_marker: str = ""  # empty: every write is slow
+    slow_connect_ms: int = 0
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
-    lost_disconnect, marker, invocation_fails = False, "", 0
+    lost_disconnect, marker, invocation_fails, slow_connect_ms = False, "", 0, 0
     slow_ms, slow_marker = 0, ""
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
@@ -55,13 +60,15 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
         elif name == "slow-write" and value.partition("@")[0].isdigit():
             delay, _, slow_marker = value.partition("@")
             slow_ms = int(delay)
+        elif name == "slow-connect" and value.isdigit():
+            slow_connect_ms = int(value)
         else:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
                 "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
-                "slow-write=MS[@MARKER])"
+                "slow-write=MS[@MARKER], slow-connect=MS)"
             )
     return Faults(
         lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
-        slow_write_ms=slow_ms, slow_write_marker=slow_marker,
+        slow_write_ms=slow_ms, slow_write_marker=slow_marker, slow_connect_ms=slow_connect_ms,
     )

@@ -143,12 +143,11 @@ class WebSocketGateway:
             # Still inside its $connect: API Gateway answers 410 until the upgrade
             # is done; the caller tries again (chalicelib/revocation.py).
             raise ConnectionGone(connection_id)
-        if connection.ws is not None:
-            connection.server_close = (1000, "Goodbye")
-            ws = connection.ws
-            self.loop.call_soon_threadsafe(
-                lambda: asyncio.ensure_future(ws.close(code=1000, message=b"Goodbye"))
-            )
+        connection.server_close = (1000, "Goodbye")
+        ws = connection.ws
+        self.loop.call_soon_threadsafe(
+            lambda: asyncio.ensure_future(ws.close(code=1000, message=b"Goodbye"))
+        )
 
     def info(self, connection_id: str) -> dict[str, Any]:
         """What GetConnection reports."""
@@ -212,6 +211,8 @@ class WebSocketGateway:
                 {"message": HTTP_REASONS.get(status, "Internal server error")},
                 status=status,
             )
+        if self.faults.slow_connect_ms:
+            await asyncio.sleep(self.faults.slow_connect_ms / 1000)
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
         try:
             await ws.prepare(request)

@@ -8,7 +8,7 @@
 variable "waf_requests_per_ip" {
   description = "Requests per source IP per waf_window_seconds to the REST API, any path, before WAF blocks that IP (docs/SECURITY.md: sized from the site's own traffic)."
   type        = number
-  default     = 1000
+  default     = 2000
 
   validation {
     condition     = var.waf_requests_per_ip >= 10

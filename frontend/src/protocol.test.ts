@@ -99,3 +99,13 @@ describe('parseServerFrame: version 3 rooms', () => {
     expect(describeError('forbidden', 'you may not enter team')).toBe('Not allowed: you may not enter team.');
   });
 });
+
+describe("API Gateway's own error answers", () => {
+  it('read a throttled frame as rate_limited naming no action, other gateway errors as internal', () => {
+    const throttled = JSON.stringify({ message: 'Too Many Requests', connectionId: 'c=', requestId: 'r' });
+    expect(parseServerFrame(throttled)).toEqual({ type: 'error', code: 'rate_limited', message: 'Too Many Requests' });
+    const failed = JSON.stringify({ message: 'Internal server error', connectionId: 'c=', requestId: 'r' });
+    expect(parseServerFrame(failed)).toMatchObject({ type: 'error', code: 'internal' });
+    expect(parseServerFrame(JSON.stringify({ message: 'hi' }))).toBeNull();
+  });
+});

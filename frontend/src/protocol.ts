@@ -170,8 +170,21 @@ function frameFrom(value: unknown): ServerFrame | null {
         clientId: optionalString(value.clientId),
       };
     default:
-      return null;
+      return gatewayError(value);
   }
+}
+
+/**
+ * API Gateway's own answer to a frame it refused before any handler ran
+ * (`{"message": "Too Many Requests", "connectionId", "requestId"}` when the
+ * stage throttles): an error frame naming no action.
+ */
+function gatewayError(value: Record<string, unknown>): ServerFrame | null {
+  if (value.type !== undefined || typeof value.message !== 'string' || typeof value.connectionId !== 'string') {
+    return null;
+  }
+  const throttled = /too many requests|limit exceeded|throttl/i.test(value.message);
+  return { type: 'error', code: throttled ? 'rate_limited' : 'internal', message: value.message };
 }
 
 /** Words a person understands for an error frame's code. */

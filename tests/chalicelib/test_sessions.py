@@ -258,13 +258,14 @@ def test_a_device_token_does_not_lift_the_limit_per_name_and_address(client, fro
     assert login(client, device=device).status_code == 429
 
 
-@pytest.mark.parametrize("which", ["other-user", "forged", "junk"])
+@pytest.mark.parametrize("which", ["other-user", "forged", "non-ascii", "junk"])
 def test_only_a_genuine_device_token_of_that_user_exempts(client, from_address, which):
     from_address("203.0.113.7")
     signup(client)
     bob_device = signup(client, "bob")["deviceToken"]
     kid, nonce = bob_device.split(".")[1:3]
-    device = {"other-user": bob_device, "forged": f"d1.{kid}.{nonce}.AAAA", "junk": "x"}[which]
+    device = {"other-user": bob_device, "forged": f"d1.{kid}.{nonce}.AAAA",
+              "non-ascii": f"d1.{kid}.é.é", "junk": "x"}[which]
     guess_from_many_addresses(client, from_address)
     from_address("192.0.2.50")
     assert login(client, device=device).status_code == 429

@@ -207,10 +207,12 @@ def test_forged_token_is_refused_at_handshake(local_server):
 
 
 def test_expired_token_is_refused_at_handshake(local_server):
-    username, _ = signup(local_server.api_url)
+    username, token = signup(local_server.api_url)
     secret = (local_server.data_dir / "jwt-secret").read_text().strip()
     now = int(time.time())
-    expired = jwt.encode({"sub": username, "iat": now - 120, "exp": now - 60}, secret, "HS256")
+    live_session = jwt.decode(token, options={"verify_signature": False})["sid"]
+    expired = jwt.encode({"sub": username, "iat": now - 120, "exp": now - 60, "sid": live_session},
+                         secret, "HS256")
     assert _refused_status(local_server, expired) == 401
 
 

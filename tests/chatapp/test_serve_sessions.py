@@ -8,7 +8,9 @@ invalid frames is answered `rate_limited`.
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chalicelib.settings import LIMITS
 from tests.chatapp.chat_client import ChatClient, call, unique
+from tests.support.localserver import start_local_server
 
 PASSWORD = "correct horse"
 CLOSE_SECONDS = LIMITS["logout_close_seconds"]
@@ -118,3 +121,27 @@ def test_150_invalid_frames_are_answered_rate_limited_before_the_150th(local_ser
     assert "rate_limited" in codes[:149]
     assert set(codes) <= {"bad_request", "rate_limited"}
     assert codes.index("rate_limited") == LIMITS["rate_limit_invalid"]
+
+
+def test_a_connection_opened_while_its_session_logs_out_is_closed_too(tmp_path: Path):
+    # Each upgrade waits 1.5 s after its $connect handler accepted it (API
+    # Gateway's latency, made long): the logout comes in between, while a
+    # DeleteConnection can only answer 410.
+    server = start_local_server(tmp_path, env={"CHATAPP_FAULTS": "slow-connect=1500"})
+    try:
+        _, session = new_user(server.api_url)
+        opened: dict[str, ChatClient] = {}
+        connecting = threading.Thread(
+            target=lambda: opened.setdefault("client", ChatClient(server.ws_url, session["token"]))
+        )
+        connecting.start()
+        time.sleep(0.5)  # its $connect has run and registered it on the session
+        assert call(server.api_url, "/logout", token=session["token"])[0] == 204
+        connecting.join(timeout=15)
+        client = opened["client"]  # the upgrade completed...
+        try:
+            assert told_and_closed(client)  # ...and the logout closed it right after
+        finally:
+            client.close()
+    finally:
+        server.stop()

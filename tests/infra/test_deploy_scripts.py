@@ -399,6 +399,14 @@ def test_stages_are_throttled(moto: Moto, outputs: dict, state: chalice_state.De
     assert websocket["ThrottlingBurstLimit"] == limits["websocket_burst_limit"]
 
 
+def test_the_rest_stage_is_behind_the_per_ip_web_acl(
+    moto: Moto, outputs: dict, state: chalice_state.Deployed
+) -> None:
+    stage_arn = f"arn:aws:apigateway:us-east-1::/restapis/{state.rest_api_id}/stages/api"
+    acl = moto.client("wafv2").get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]
+    assert acl["ARN"] == outputs["waf_web_acl_arn"]
+
+
 @pytest.fixture(scope="module")
 def second_run(outputs: dict, state, repo: Path, env: dict[str, str]):
     """deploy.sh again, after every check of the first run."""
@@ -413,7 +421,8 @@ def test_second_run_changes_nothing(second_run) -> None:
     assert "0 uploaded, 5 unchanged, 0 deleted" in out
     assert "no CloudFront invalidation needed" in out
     assert "chalice deploy skipped" in out
-    assert "(unchanged); WebSocket" in out and out.count("(unchanged)") == 2
+    assert "(unchanged); WebSocket" in out and out.count("(unchanged)") == 3
+    assert "REST stage behind web ACL chalice-chat-dev-rest (unchanged)" in out
     assert "on_new_messages ← messages stream: unchanged" in out
     assert "Content-Security-Policy already allows" in out
     assert "unchanged" in out.split("Delivery function")[1].split("\n")[1]
@@ -472,6 +481,9 @@ def test_terraform_path_sets_what_chalice_package_cannot(
     )["DefaultRouteSettings"]
     assert route["ThrottlingRateLimit"] == limits["websocket_rate_limit"]
     assert route["ThrottlingBurstLimit"] == limits["websocket_burst_limit"]
+    stage_arn = f"arn:aws:apigateway:us-east-1::/restapis/{rest_api_id}/stages/api"
+    acl = moto.client("wafv2").get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]
+    assert acl["ARN"] == terraform_outputs["waf_web_acl_arn"]
     reserved = aws_lambda.get_function_concurrency(
         FunctionName=stage_config.lambda_name(TERRAFORM_STAGE, "api_handler")
     )

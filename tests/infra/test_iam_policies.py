@@ -312,7 +312,9 @@ def chat(account: Account) -> dict[str, Any]:
         ).status_code
         login = _rest(account, "/login", {"username": "alice", "password": "correct horse"})
         outcome["login"] = login.status_code
-        token["alice"] = login.json_body["token"]
+        renewed = _rest(account, "/refresh", {"refreshToken": login.json_body["refreshToken"]})
+        outcome["refresh"] = renewed.status_code
+        token["alice"] = renewed.json_body["token"]
         outcome["health"] = account.client.http.get("/health").status_code
         # Rooms with owners (protocol v3): every new route once, as alice.
         outcome["rooms routes"] = _rooms_routes(account, token["alice"])
@@ -346,6 +348,9 @@ def chat(account: Account) -> dict[str, Any]:
         for frame in frames:
             event = events.ws_event("$default", connections["alice"], body=json.dumps(frame))
             account.client.lambda_.invoke("message", event)
+        # An invalid frame is counted against its user (and the session checked).
+        event = events.ws_event("$default", connections["alice"], body="{not json")
+        account.client.lambda_.invoke("message", event)
     # Bob's socket has gone without a $disconnect: the fan-out must delete it.
     _AcceptEveryPost.gone = {connections["bob"]}
     for function, table in stage_config.stream_sources().items():
@@ -380,7 +385,7 @@ def chat(account: Account) -> dict[str, Any]:
 
 
 def test_the_chat_ran_as_a_user_sees_it(chat: dict[str, Any]) -> None:
-    assert chat["login"] == 200 and chat["health"] == 200
+    assert chat["login"] == 200 and chat["health"] == 200 and chat["refresh"] == 200
     assert chat["wrong password"] == 401
     assert chat["rooms"] == 200 and chat["logout"] == 204
     assert chat["rooms routes"] == {

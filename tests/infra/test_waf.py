@@ -69,7 +69,7 @@ def test_every_request_is_counted_per_source_ip(moto: Moto, applied: dict) -> No
     assert every["Action"] == {"Block": {}}
     statement = every["Statement"]["RateBasedStatement"]
     assert statement["AggregateKeyType"] == "IP"
-    assert (statement["Limit"], statement["EvaluationWindowSec"]) == (1000, 300)
+    assert (statement["Limit"], statement["EvaluationWindowSec"]) == (2000, 300)
     assert "ScopeDownStatement" not in statement
 
 

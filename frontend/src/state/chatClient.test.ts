@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HISTORY_MAX } from '../limits';
 import { makeMessage, makeMessages, socketFactory } from '../testing/fakeSocket';
-import { ChatClient, type ChatClientOptions, SESSION_EXPIRED, SESSION_REFUSED } from './chatClient';
+import { ChatClient, type ChatClientOptions, SESSION_EXPIRED, SESSION_REFUSED, THROTTLED_RETRY_MS } from './chatClient';
 
 const NOW = Date.UTC(2026, 10, 25, 14, 0, 0);
 const HOUR = 3_600_000;
@@ -482,5 +482,19 @@ describe('ChatClient: a stored room that now refuses the handshake', () => {
     expect(snap().room).toBe('general');
     expect(new URL(factory.last().url).searchParams.get('room')).toBe('general');
     expect(snap().notice).toBe('You cannot enter that room any more.');
+  });
+});
+
+describe('ChatClient: a frame the stage throttled', () => {
+  it('asks again shortly instead of waiting for the timeout and reconnecting', () => {
+    const { client, factory } = connected(3, { requestTimeoutMs: 15_000 });
+    client.loadOlder();
+    const socket = factory.last();
+    expect(socket.sentFrames('getMessages')).toHaveLength(2);
+    socket.receive({ message: 'Too Many Requests', connectionId: 'c=', requestId: 'r' });
+    vi.advanceTimersByTime(THROTTLED_RETRY_MS);
+    expect(socket.sentFrames('getMessages')).toHaveLength(3);
+    expect(socket.sentFrames('getMessages').at(-1)).toEqual(socket.sentFrames('getMessages')[1]);
+    expect(factory.sockets).toHaveLength(1); // no reconnect
   });
 });

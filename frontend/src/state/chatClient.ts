@@ -90,6 +90,8 @@ const DEFAULT_ROOM_FALLBACK = 'random';
 export const SESSION_EXPIRED = 'Your session has expired. Please log in again.';
 export const SESSION_REFUSED = 'The server no longer accepts your session. Please log in again.';
 const NO_ECHO = 'No reply from the server.';
+/** A history request the stage throttled is asked again this much later. */
+export const THROTTLED_RETRY_MS = 2_000;
 
 // Handshakes failing this many times in a row while the server answers HTTP
 // suggest the token itself is refused (browsers do not expose the 401).
@@ -383,6 +385,9 @@ export class ChatClient {
         this.update(room, (t) => setPendingState(t, clientId, 'failed', words));
       }
     }
+    // The stage throttled a frame (its error names none): ask again shortly rather
+    // than wait out the request timeout and reconnect (which adds load).
+    if (action === undefined && code === 'rate_limited' && this.inflight) this.retryThrottled();
     if (action === 'getMessages' && this.inflight) {
       const request = this.inflight;
       this.clearRequest();
@@ -484,6 +489,14 @@ export class ChatClient {
   private hasRequest(kind: HistoryKind, room: string): boolean {
     const match = (r: HistoryRequest | null) => r !== null && r.kind === kind && r.room === room;
     return match(this.inflight) || this.queue.some(match);
+  }
+
+  private retryThrottled(): void {
+    const request = this.inflight;
+    if (!request) return;
+    this.clearRequest();
+    this.queue.unshift(request);
+    setTimeout(() => this.pump(), THROTTLED_RETRY_MS);
   }
 
   private clearRequest(): void {
