@@ -12,7 +12,8 @@ boto3.client('dynamodb')`. Median of 10 runs; target: at most 1.25 x the floor.
 The children run as Lambda lays a function out: the deployment package built
 by `chalice package` (in a temporary copy of the project; pip downloads bcrypt
 and PyJWT for Lambda's platform), extracted as the task root, plus only what
-the Python runtime ships (boto3, botocore and their dependencies), with
+the Python runtime ships (boto3, botocore and their dependencies) and the
+Powertools layer, with
 `python -S` so nothing else of this venv (cryptography, moto, ...) is
 importable. The package's size is printed too; target: at most 1 MB. With
 --no-package (or when the build fails) the children use the project and the
@@ -166,6 +167,9 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
 
 # What the Lambda Python runtime provides besides the standard library.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+# What the Powertools layer adds under /opt/python (infra/monitoring.tf): the same
+# version from this venv.
+LAYER_MODULES = ("aws_lambda_powertools", "typing_extensions.py")
 
 
 def lambda_layout(
@@ -188,7 +192,11 @@ def lambda_layout(
     site_packages = Path(next(p for p in site.getsitepackages() if p.endswith("site-packages")))
     for name in RUNTIME_MODULES:
         (runtime / name).symlink_to(site_packages / name)
-    return task, {"PYTHONPATH": f"{task}{os.pathsep}{runtime}"}
+    layer = root / "layer"  # Lambda's /opt/python, between the task root and the runtime
+    layer.mkdir()
+    for name in LAYER_MODULES:
+        (layer / name).symlink_to(site_packages / name)
+    return task, {"PYTHONPATH": os.pathsep.join(map(str, (task, layer, runtime)))}
 
 
 def run_child(

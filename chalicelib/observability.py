@@ -36,7 +36,6 @@ COUNT, MILLISECONDS = "Count", "Milliseconds"
 _lock = threading.Lock()
 # (name, unit, dimensions) -> values; counts are summed, the rest kept as observed.
 _pending: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[float]] = {}
-_warm: set[str] = set()  # functions that have run in this process (no cold start since)
 
 
 def count(name: str, value: float = 1, **dimensions: str) -> None:
@@ -88,9 +87,10 @@ def around(event: Any, get_response: Callable[[Any], Any]) -> Any:
     as AWS/Lambda's own metrics have it)."""
     context = getattr(event, "context", None) or getattr(event, "lambda_context", None)
     function = getattr(context, "function_name", None) or "unknown"
+    warm = _warm_functions()
     with _lock:
-        cold = function not in _warm
-        _warm.add(function)
+        cold = function not in warm
+        warm.add(function)
     if cold:
         count("ColdStart", function=function)
     keys = {
@@ -103,6 +103,12 @@ def around(event: Any, get_response: Callable[[Any], Any]) -> Any:
             return get_response(event)
         finally:
             flush()
+
+
+@lazy.cached()
+def _warm_functions() -> set[str]:
+    """The functions that have run in this process (a container): no cold start since."""
+    return set()
 
 
 @contextmanager
