@@ -39,19 +39,25 @@ class ItemsRead:
 def seed(dynamodb: Any, rooms: int, messages: int) -> None:
     """`messages` spread over `rooms` rooms, older than the reader's entry in half of them."""
     from chalicelib import ids, settings, store
+    from chalicelib.store.messages import message_id
 
     table = settings.get().messages_table
     start_ms = ids.now_ms() - messages - 60_000
-    entered_ms = start_ms + messages // 2  # the first half is the past the reader never sees
+    # The first half is the past the reader never sees: each room stands at that
+    # revision when the reader enters it (ids are seqs: message n has n + 1).
     for room in range(rooms):
-        store.enter_room(READER, f"room-{room:02d}", entered_ms)
+        dynamodb.put_item(TableName=settings.get().rooms_table, Item={
+            "room": {"S": f"room-{room:02d}"}, "rev": {"N": str(messages // 2)}})
+        store.enter_room(READER, f"room-{room:02d}", start_ms)
     for first in range(0, messages, 25):
         batch = []
         for n in range(first, min(first + 25, messages)):
             at = start_ms + n
             batch.append({"PutRequest": {"Item": {
                 "room": {"S": f"room-{n % (rooms // 2):02d}"},  # only half the rooms are active
-                "id": {"S": ids.message_id(at)},
+                "id": {"S": message_id(n + 1)},
+                "seq": {"N": str(n + 1)},
+                "rev": {"N": str(n + 1)},
                 "sender": {"S": "writer"},
                 "text": {"S": f"message {n} " + "x" * 80},
                 "sent_at": {"S": ids.iso_utc(at)},
