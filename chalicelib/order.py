@@ -59,8 +59,9 @@ def _at_next_revision(room: str, write: Callable[[int], T], tallies: list[Tally]
         try:
             result = write(expected)
         except RevisionTaken as taken:
-            expected = taken.current
             _pause(attempt)
+            current = taken.current
+            expected = current if current is not None else store.messages().room_rev(room)
             continue
         if tallies is not None:
             tallies.append(Tally(attempt + 1))

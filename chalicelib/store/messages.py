@@ -36,9 +36,14 @@ def message_id(seq: int) -> str:
 
 
 class RevisionTaken(Exception):
-    """Another change took the revision this writer meant to take (try again from `current`)."""
+    """Another change took the revision this writer meant to take, or is taking it now.
 
-    def __init__(self, current: int) -> None:
+    `current` is the room's revision as the failed condition saw it; None when
+    DynamoDB cancelled for a transaction in progress on the same item
+    (TransactionConflict): read the room again.
+    """
+
+    def __init__(self, current: int | None) -> None:
         super().__init__(f"the room is at revision {current}")
         self.current = current
 
@@ -67,6 +72,11 @@ def _reasons(cancelled: Any) -> list[dict[str, Any]]:
 
 def _failed(reason: dict[str, Any] | None) -> bool:
     return bool(reason) and reason.get("Code") == "ConditionalCheckFailed"
+
+
+def _conflicted(reasons: list[dict[str, Any]]) -> bool:
+    """Another transaction was writing one of the items at that moment (DynamoDB, not moto)."""
+    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
 
 
 class Messages:
@@ -167,6 +177,8 @@ class Messages:
                 return None  # a retry of a send that was stored
             if _failed(reasons[0]):
                 raise RevisionTaken(_rev_of(reasons[0])) from None
+            if _conflicted(reasons):
+                raise RevisionTaken(None) from None
             raise
         return message
 
@@ -224,6 +236,8 @@ class Messages:
                 raise errors.Forbidden("only its sender can change a message") from None
             if _failed(reasons[0]):
                 raise RevisionTaken(_rev_of(reasons[0])) from None
+            if _conflicted(reasons):
+                raise RevisionTaken(None) from None
             raise
         return self.get(room, message)
 

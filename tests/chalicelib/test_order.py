@@ -246,3 +246,24 @@ def test_a_late_joiner_has_nothing_unread_and_counts_what_comes_after(chat, clie
     response = client.http.get("/rooms", headers={"Authorization": f"Bearer {token_for('alice')}"})
     (room,) = json.loads(response.body)["rooms"]
     assert (room["room"], room["unread"]) == ("lobby", 1)
+
+
+def test_a_transaction_conflict_is_a_lost_race_read_again_not_an_error():
+    # DynamoDB (not moto) cancels a transaction racing another on the same item
+    # with TransactionConflict; the writer must re-read the room and try again.
+    import boto3
+    from botocore.stub import Stubber
+
+    from chalicelib.store.messages import Messages, RevisionTaken
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    repository = Messages(client, "messages", "rooms", "guards", 60)
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "transact_write_items", "TransactionCanceledException",
+            response_meta={}, modeled_fields={"CancellationReasons": [
+                {"Code": "TransactionConflict"}, {"Code": "None"}]},
+        )
+        with pytest.raises(RevisionTaken) as taken:
+            repository.append(Draft("lobby", "alice", "hi", ids.iso_utc(0)), 4, 0)
+    assert taken.value.current is None
