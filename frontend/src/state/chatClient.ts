@@ -351,10 +351,14 @@ export class ChatClient {
         );
         this.seen(frame.message.room, frame.message.rev);
         break;
-      case 'messageDeleted':
+      case 'messageDeleted': {
+        const held = this.timeline(frame.room).messages.some((m) => m.id === frame.id);
         this.update(frame.room, (t) => deleteMessage(t, frame.id, frame.rev));
-        this.seen(frame.room, frame.rev);
+        // A tombstone needs the message; one not held yet comes by getChanges.
+        if (held) this.seen(frame.room, frame.rev);
+        else if (frame.rev !== undefined && frame.room === this.room) this.revisionsOf(frame.room).missed(frame.rev);
         break;
+      }
       case 'changes':
         if (frame.room === this.room) this.clearChangesTimer();
         this.revisionsOf(frame.room).onChanges(frame.messages, frame.rev, frame.hasMore);

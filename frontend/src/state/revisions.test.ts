@@ -98,6 +98,17 @@ describe('RevisionSync', () => {
     expect(synced).toEqual([3]);
   });
 
+  it('asks until it reaches a revision seen live but not applied', () => {
+    const { revisions, asked } = sync();
+    revisions.start(3);
+    revisions.missed(5); // a delete of a message not held, while the first answer is out
+    revisions.onChanges([], 4, false); // computed before revision 5 was committed
+    expect(asked).toEqual([3, 4]);
+    revisions.onChanges([makeMessage(5)], 5, false);
+    expect(revisions.applied).toBe(5);
+    expect(revisions.busy).toBe(false);
+  });
+
   it('waits for the first page before asking anything, whatever arrives live', () => {
     const { revisions, asked } = sync();
     revisions.seen(7);

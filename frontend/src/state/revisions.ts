@@ -33,6 +33,8 @@ export class RevisionSync {
   private known = false;
   /** Revisions seen live beyond appliedRev (something between is missing). */
   private readonly ahead = new Set<number>();
+  /** A revision seen live but not applied (a delete of a message not held): get it by getChanges. */
+  private mustReach = 0;
   private inflight = false;
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -65,6 +67,16 @@ export class RevisionSync {
     if (this.ahead.size > 0) this.catchUp();
   }
 
+  /**
+   * A live frame carried `rev` but its change could not be applied (a delete of
+   * a message not held yet): the revision counts as missed until getChanges brings it.
+   */
+  missed(rev: number): void {
+    if (rev <= this.appliedRev) return;
+    this.mustReach = Math.max(this.mustReach, rev);
+    this.catchUp();
+  }
+
   /** Ask what changed since the last applied revision (a reconnect, a tab shown again, a gap). */
   catchUp(): void {
     if (!this.known || this.busy) return;
@@ -82,7 +94,7 @@ export class RevisionSync {
     this.appliedRev = hasMore ? Math.max(this.appliedRev, rev) : rev;
     for (const r of this.ahead) if (r <= this.appliedRev) this.ahead.delete(r);
     this.advance();
-    if (hasMore || this.ahead.size > 0) {
+    if (hasMore || this.ahead.size > 0 || this.appliedRev < this.mustReach) {
       this.catchUp();
       return;
     }
