@@ -36,8 +36,9 @@ BACKOFF_BASE_S = 0.005
 BACKOFF_CAP_S = 0.25
 # A writer that lost this many races takes the room's lease (store/messages.py):
 # without it, a writer slower than the room's pace between commits never wins.
-LEASE_AFTER = 3
+LEASE_AFTER = 8
 LEASE_MS = 2_000
+BUSY_SECONDS = 20.0  # API Gateway gives a WebSocket frame's integration 29 s
 
 
 class Tally(NamedTuple):
@@ -60,29 +61,39 @@ def _pause(attempt: int) -> None:
 def _at_next_revision(
     room: str, write: Callable[[int, Turn], T], tallies: list[Tally] | None
 ) -> T:
-    """Run write(expected revision, turn) until it commits at the next one, or RoomBusy."""
+    """Run write(expected revision, turn) until it commits at the next one, or RoomBusy.
+
+    Bounded by lost races (ATTEMPTS) and by time (BUSY_SECONDS): waiting while
+    another writer holds the lease is not a lost race.
+    """
     repository, writer, leased = store.messages(), secrets.token_hex(8), False
-    expected = repository.room_rev(room)
+    expected, lost, attempts = repository.room_rev(room), 0, 0
+    deadline = time.monotonic() + BUSY_SECONDS
     try:
-        for attempt in range(ATTEMPTS):
+        while lost < ATTEMPTS and time.monotonic() < deadline:
+            attempts += 1
             turn = Turn(writer, ids.now_ms())
-            if attempt >= LEASE_AFTER and not leased:
+            if lost >= LEASE_AFTER and not leased:
                 leased = repository.take_lease(room, turn, LEASE_MS)
             try:
                 result = write(expected, turn)
             except RevisionTaken as taken:
-                _pause(attempt)
                 current = taken.current
                 expected = current if current is not None else repository.room_rev(room)
+                if taken.leased:
+                    time.sleep(random.uniform(0.02, 0.08))  # its holder commits soon
+                else:
+                    lost += 1
+                    _pause(lost)
                 continue
             leased = False  # the commit removed it
             if tallies is not None:
-                tallies.append(Tally(attempt + 1))
+                tallies.append(Tally(attempts))
             return result
     finally:
         if leased:  # refused, a repeat, or out of attempts: let the others on
             repository.release_lease(room, Turn(writer, ids.now_ms()))
-    log.warning("room %s: no revision after %d attempts", room, ATTEMPTS)
+    log.warning("room %s: no revision after %d attempts", room, attempts)
     raise RoomBusy("the room is too busy right now; try again")
 
 

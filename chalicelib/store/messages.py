@@ -46,9 +46,10 @@ class RevisionTaken(Exception):
     (TransactionConflict): read the room again.
     """
 
-    def __init__(self, current: int | None) -> None:
+    def __init__(self, current: int | None, leased: bool = False) -> None:
         super().__init__(f"the room is at revision {current}")
         self.current = current
+        self.leased = leased  # another writer holds the room's lease: wait, it is not a lost race
 
 
 class Turn(NamedTuple):
@@ -221,7 +222,7 @@ class Messages:
             if draft.client_id is not None and _failed(reasons[2]):
                 return None  # a retry of a send that was stored
             if _failed(reasons[0]):
-                raise RevisionTaken(_rev_of(reasons[0])) from None
+                raise RevisionTaken(_rev_of(reasons[0]), _leased(reasons[0], turn)) from None
             if _conflicted(reasons):
                 raise RevisionTaken(None) from None
             raise
@@ -280,7 +281,7 @@ class Messages:
                     raise errors.NotFound("no message with that id in this room") from None
                 raise errors.Forbidden("only its sender can change a message") from None
             if _failed(reasons[0]):
-                raise RevisionTaken(_rev_of(reasons[0])) from None
+                raise RevisionTaken(_rev_of(reasons[0]), _leased(reasons[0], turn)) from None
             if _conflicted(reasons):
                 raise RevisionTaken(None) from None
             raise
@@ -313,6 +314,16 @@ class Messages:
             ConsistentRead=True,
         )["Items"]
         return [message_from_item(item) for item in items[:limit]], len(items) > limit
+
+
+def _leased(reason: dict[str, Any], turn: Turn) -> bool:
+    """Whether the room item, as the failed condition saw it, is leased to another writer."""
+    old = reason.get("Item") or {}
+    return (
+        "lease_until" in old
+        and int(old["lease_until"]["N"]) >= turn.now_ms
+        and old.get("lease_owner", {}).get("S") != turn.writer
+    )
 
 
 def _rev_of(reason: dict[str, Any]) -> int:
