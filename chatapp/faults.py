@@ -19,6 +19,9 @@ CHATAPP_FAULTS is a comma-separated list of:
   container would; other requests pass meanwhile. With a marker in one user's
   text, that user's write is slow and everyone else's is not: the interleavings
   of PROTOCOL.md v3's "Order and catch-up" become reproducible.
+- `drop-after=N`: the gateway drops every connection (no close frame: the
+  client sees 1006, the backend a $disconnect) once it has written N frames to
+  it, as a flaky network would; the client must reconnect and catch up.
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ class Faults:
     invocation_fails: int = 0
     slow_write_ms: int = 0
     slow_write_marker: str = ""  # empty: every write is slow
+    drop_after_frames: int = 0
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
     lost_disconnect, marker, invocation_fails = False, "", 0
-    slow_ms, slow_marker = 0, ""
+    slow_ms, slow_marker, drop_after = 0, "", 0
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -52,6 +56,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             marker = value
         elif name == "invocation-fails" and value.isdigit():
             invocation_fails = int(value)
+        elif name == "drop-after" and value.isdigit() and int(value) > 0:
+            drop_after = int(value)
         elif name == "slow-write" and value.partition("@")[0].isdigit():
             delay, _, slow_marker = value.partition("@")
             slow_ms = int(delay)
@@ -59,9 +65,9 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
                 "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
-                "slow-write=MS[@MARKER])"
+                "slow-write=MS[@MARKER], drop-after=N)"
             )
     return Faults(
         lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
-        slow_write_ms=slow_ms, slow_write_marker=slow_marker,
+        slow_write_ms=slow_ms, slow_write_marker=slow_marker, drop_after_frames=drop_after,
     )
