@@ -123,8 +123,8 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     """Tables, a user, connections and a stream record on the moto server; one event per run."""
     import boto3
 
-    from chalicelib import auth, ids, lazy, protocol, settings, store
-    from chalicelib.model import Message
+    from chalicelib import auth, ids, lazy, order, protocol, settings, store
+    from chalicelib.store.messages import Draft
     from chatapp.streams import lambda_record
     from chatapp.tables import ensure_tables, stream_arn
     from tests.support import events
@@ -148,10 +148,7 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
         StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
     )["ShardIterator"]
     now_ms = ids.now_ms()
-    store.put_message(
-        Message("cold", ids.message_id(now_ms), "coldstart", "hello", ids.iso_utc(now_ms)),
-        now,
-    )
+    order.send(Draft("cold", "coldstart", "hello", ids.iso_utc(now_ms)), now)
     records = streams.get_records(ShardIterator=iterator)["Records"]
     stream_event = {"Records": [lambda_record(r, arn, "us-east-1") for r in records]}
 

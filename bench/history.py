@@ -63,10 +63,11 @@ class QueryMeter:
 def seed_room(dynamodb: Any, room: str, count: int) -> list[str]:
     """`count` messages, one per millisecond in the past, via BatchWriteItem; returns the ids."""
     from chalicelib import ids, settings
+    from chalicelib.store.messages import message_id
 
     table = settings.get().messages_table
     start_ms = ids.now_ms() - count - 60_000
-    made = [ids.message_id(start_ms + n) for n in range(count)]
+    made = [message_id(n + 1) for n in range(count)]  # ids are seqs (chalicelib/order.py)
     for first in range(0, count, 25):
         requests = [
             {
@@ -74,6 +75,8 @@ def seed_room(dynamodb: Any, room: str, count: int) -> list[str]:
                     "Item": {
                         "room": {"S": room},
                         "id": {"S": message_id},
+                        "seq": {"N": str(first + n + 1)},
+                        "rev": {"N": str(first + n + 1)},
                         "sender": {"S": "seeder"},
                         "text": {"S": f"message {first + n}"},
                         "sent_at": {"S": ids.iso_utc(start_ms + first + n)},

@@ -46,10 +46,14 @@ def seed(dynamodb: Any, memberships: int) -> None:
     """The reader's memberships (the newest 50 are the active rooms) and 1,000 messages."""
     from chalicelib import ids, settings
     from chalicelib.store import initial_read_marker
+    from chalicelib.store.messages import message_id
 
     config = settings.get()
     start_ms = ids.now_ms() - MESSAGES - 60_000
-    entered_ms = start_ms + MESSAGES // 2  # the first half is the past the reader never sees
+    entered_ms = start_ms + MESSAGES // 2
+    # The first half is the past the reader never sees: each room stood at that
+    # revision when the reader entered it (ids are seqs: message n has n + 1).
+    entered_rev = MESSAGES // 2
     items = []
     for n in range(memberships):
         active = n >= memberships - ACTIVE_ROOMS
@@ -57,7 +61,7 @@ def seed(dynamodb: Any, memberships: int) -> None:
         touched = entered_ms if active else entered_ms - 86_400_000 + n  # entered long ago
         items.append({
             "username_key": {"S": READER}, "room": {"S": room}, "username": {"S": READER},
-            "read_marker": {"S": initial_read_marker(touched)}, "kind": {"S": "public"},
+            "read_marker": {"S": initial_read_marker(entered_rev)}, "kind": {"S": "public"},
             "role": {"S": "member"}, "touched_at": {"N": str(touched)},
             "entered_at": {"N": str(touched)}, "since": {"N": str(touched)},
         })
@@ -67,7 +71,9 @@ def seed(dynamodb: Any, memberships: int) -> None:
         at = start_ms + n
         messages.append({
             "room": {"S": f"room-{n % (ACTIVE_ROOMS // 2):02d}"},  # half the rooms are active
-            "id": {"S": ids.message_id(at)},
+            "id": {"S": message_id(n + 1)},
+            "seq": {"N": str(n + 1)},
+            "rev": {"N": str(n + 1)},
             "sender": {"S": "writer"},
             "text": {"S": f"message {n} " + "x" * 80},
             "sent_at": {"S": ids.iso_utc(at)},

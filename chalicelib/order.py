@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-from chalicelib import errors, protocol, store
+from chalicelib import errors, ids, protocol, store
 from chalicelib.model import Message
-from chalicelib.store.messages import Draft, RevisionTaken
+from chalicelib.store.messages import Draft, RevisionTaken, Turn
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,14 @@ T = TypeVar("T")
 
 # 20 writers racing for one room all get through well within this: a writer that
 # lost every race has waited about 4 s in all (API Gateway allows a frame 29 s).
-ATTEMPTS = 40
+ATTEMPTS = 50
 BACKOFF_BASE_S = 0.005
 BACKOFF_CAP_S = 0.25
+# A writer that lost this many races takes the room's lease (store/messages.py):
+# without it, a writer slower than the room's pace between commits never wins.
+LEASE_AFTER = 8
+LEASE_MS = 2_000
+BUSY_SECONDS = 20.0  # API Gateway gives a WebSocket frame's integration 29 s
 
 
 class Tally(NamedTuple):
@@ -52,27 +58,51 @@ def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)))
 
 
-def _at_next_revision(room: str, write: Callable[[int], T], tallies: list[Tally] | None) -> T:
-    """Run write(expected revision) until it commits at the next one, or RoomBusy."""
-    expected = store.messages().room_rev(room)
-    for attempt in range(ATTEMPTS):
-        try:
-            result = write(expected)
-        except RevisionTaken as taken:
-            expected = taken.current
-            _pause(attempt)
-            continue
-        if tallies is not None:
-            tallies.append(Tally(attempt + 1))
-        return result
-    log.warning("room %s: no revision after %d attempts", room, ATTEMPTS)
+def _at_next_revision(
+    room: str, write: Callable[[int, Turn], T], tallies: list[Tally] | None
+) -> T:
+    """Run write(expected revision, turn) until it commits at the next one, or RoomBusy.
+
+    Bounded by lost races (ATTEMPTS) and by time (BUSY_SECONDS): waiting while
+    another writer holds the lease is not a lost race.
+    """
+    repository, writer, leased = store.messages(), secrets.token_hex(8), False
+    expected, lost, attempts = repository.room_rev(room), 0, 0
+    deadline = time.monotonic() + BUSY_SECONDS
+    try:
+        while lost < ATTEMPTS and time.monotonic() < deadline:
+            attempts += 1
+            turn = Turn(writer, ids.now_ms())
+            if lost >= LEASE_AFTER and not leased:
+                leased = repository.take_lease(room, turn, LEASE_MS)
+            try:
+                result = write(expected, turn)
+            except RevisionTaken as taken:
+                current = taken.current
+                expected = current if current is not None else repository.room_rev(room)
+                if taken.leased:
+                    time.sleep(random.uniform(0.02, 0.08))  # its holder commits soon
+                else:
+                    lost += 1
+                    _pause(lost)
+                continue
+            leased = False  # the commit removed it
+            if tallies is not None:
+                tallies.append(Tally(attempts))
+            return result
+    finally:
+        if leased:  # refused, a repeat, or out of attempts: let the others on
+            repository.release_lease(room, Turn(writer, ids.now_ms()))
+    log.warning("room %s: no revision after %d attempts", room, attempts)
     raise RoomBusy("the room is too busy right now; try again")
 
 
 def send(draft: Draft, now_s: int, tallies: list[Tally] | None = None) -> Message | None:
     """Store a new message at the room's next revision; None when its clientId was stored."""
     return _at_next_revision(
-        draft.room, lambda expected: store.messages().append(draft, expected, now_s), tallies
+        draft.room,
+        lambda expected, turn: store.messages().append(draft, expected, now_s, turn),
+        tallies,
     )
 
 
@@ -87,8 +117,8 @@ def change(
     """
     return _at_next_revision(
         room,
-        lambda expected: store.messages().change(
-            room, message_id, sender, text, changed_at, client_id, expected, now_s
+        lambda expected, turn: store.messages().change(
+            room, message_id, sender, text, changed_at, client_id, expected, now_s, turn
         ),
         tallies,
     )

@@ -74,6 +74,8 @@ class Connection:
     wake_scheduled: bool = False
     gone: bool = False
     server_close: tuple[int, str] | None = None  # set when this side closes it
+    transport: Any = None  # the TCP transport (CHATAPP_FAULTS drop-after aborts it)
+    frames_written: int = 0
 
 
 def _bound_send_buffer(request: web.Request) -> None:
@@ -221,6 +223,7 @@ class WebSocketGateway:
             await self._disconnect(connection, 1006, "Upgrade failed")
             raise
         connection.ws = ws
+        connection.transport = request.transport
         _bound_send_buffer(request)
         log.info("connect %s from %s (%d open)", cid, connection.source_ip, self.connection_count)
         writer = asyncio.create_task(self._write(connection))
@@ -318,5 +321,13 @@ class WebSocketGateway:
                     # stalls this loop, and its unsent bytes grow.
                     with self._lock:
                         connection.unsent_bytes -= len(data)
+                    connection.frames_written += 1
+                    drop_after = self.faults.drop_after_frames
+                    if drop_after and connection.frames_written >= drop_after:
+                        log.info("dropping %s after %d frames (CHATAPP_FAULTS)",
+                                 connection.connection_id, connection.frames_written)
+                        if connection.transport is not None:
+                            connection.transport.abort()  # no close frame: a lost network
+                        return
             except (ConnectionError, RuntimeError):
                 return  # closing: the reader loop reports the disconnect

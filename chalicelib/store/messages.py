@@ -16,12 +16,15 @@ the retry policy lives in chalicelib/order.py.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, NamedTuple
 
 from chalicelib import errors, settings
 from chalicelib.model import Message
 
 Item = dict[str, dict[str, Any]]
+# The room item's lease (take_lease) is free, run out, or this writer's.
+_LEASE_FREE = "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me"
 REV_INDEX: str = next(
     index["name"]
     for index in settings.TABLES["messages"].get("local_secondary_indexes", [])
@@ -36,11 +39,24 @@ def message_id(seq: int) -> str:
 
 
 class RevisionTaken(Exception):
-    """Another change took the revision this writer meant to take (try again from `current`)."""
+    """Another change took the revision this writer meant to take, or is taking it now.
 
-    def __init__(self, current: int) -> None:
+    `current` is the room's revision as the failed condition saw it; None when
+    DynamoDB cancelled for a transaction in progress on the same item
+    (TransactionConflict): read the room again.
+    """
+
+    def __init__(self, current: int | None, leased: bool = False) -> None:
         super().__init__(f"the room is at revision {current}")
         self.current = current
+        self.leased = leased  # another writer holds the room's lease: wait, it is not a lost race
+
+
+class Turn(NamedTuple):
+    """Who is writing and when: the room's lease (below) is honoured by this writer's time."""
+
+    writer: str  # unique per change being written (its attempts share it)
+    now_ms: int
 
 
 class Draft(NamedTuple):
@@ -69,6 +85,11 @@ def _failed(reason: dict[str, Any] | None) -> bool:
     return bool(reason) and reason.get("Code") == "ConditionalCheckFailed"
 
 
+def _conflicted(reasons: list[dict[str, Any]]) -> bool:
+    """Another transaction was writing one of the items at that moment (DynamoDB, not moto)."""
+    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+
+
 class Messages:
     """A room's messages by seq (the table's key: room, id) and changes by rev (rev-index)."""
 
@@ -92,25 +113,60 @@ class Messages:
         ).get("Item") or {}
         return int(item["rev"]["N"]) if "rev" in item else 0
 
-    def _advance(self, room: str, expected: int) -> dict[str, Any]:
+    def _advance(self, room: str, expected: int, turn: Turn) -> dict[str, Any]:
         """The transaction's Update of the room item: `rev` from `expected` to the next one.
 
-        SET touches `rev` alone, so whatever else the room item holds (its kind,
-        owner, ...) stays; the first change creates the item.
+        SET touches `rev` (and REMOVE the lease) alone, so whatever else the
+        room item holds (its kind, owner, ...) stays; the first change creates
+        the item. While another writer holds the room's lease, this fails too.
         """
-        update: dict[str, Any] = {
+        values = {":next": _n(expected + 1), ":me": _s(turn.writer), ":now": _n(turn.now_ms)}
+        current = "attribute_not_exists(rev)" if expected == 0 else "rev = :expected"
+        if expected:
+            values[":expected"] = _n(expected)
+        return {
             "TableName": self._rooms,
             "Key": {"room": _s(room)},
-            "UpdateExpression": "SET rev = :next",
-            "ExpressionAttributeValues": {":next": _n(expected + 1)},
+            "UpdateExpression": "SET rev = :next REMOVE lease_owner, lease_until",
+            "ConditionExpression": f"{current} AND ({_LEASE_FREE})",
+            "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if expected == 0:
-            update["ConditionExpression"] = "attribute_not_exists(rev)"
-        else:
-            update["ConditionExpression"] = "rev = :expected"
-            update["ExpressionAttributeValues"][":expected"] = _n(expected)
-        return update
+
+    def take_lease(self, room: str, turn: Turn, lease_ms: int) -> bool:
+        """Hold the room's next revision for this writer for lease_ms; False if another holds it.
+
+        Optimistic writers starve a slow one (each of its attempts is overtaken);
+        after a few lost races a writer takes the lease, the others' transactions
+        fail until it commits (which removes the lease) or the lease runs out
+        (a writer that died). Order never rests on it: the revision condition does.
+        """
+        try:
+            self._client.update_item(
+                TableName=self._rooms,
+                Key={"room": _s(room)},
+                UpdateExpression="SET lease_owner = :me, lease_until = :until",
+                ConditionExpression=_LEASE_FREE,
+                ExpressionAttributeValues={
+                    ":me": _s(turn.writer), ":now": _n(turn.now_ms),
+                    ":until": _n(turn.now_ms + lease_ms),
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_lease(self, room: str, turn: Turn) -> None:
+        """Give the lease back without a change (the change was refused or a repeat)."""
+        # Nothing to give back when it ran out and was taken or removed meanwhile.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._rooms,
+                Key={"room": _s(room)},
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :me",
+                ExpressionAttributeValues={":me": _s(turn.writer)},
+            )
 
     def _marker(self, key: str, message: str, now_s: int) -> dict[str, Any]:
         return {
@@ -125,7 +181,7 @@ class Messages:
 
     # ---------------------------------------------------------------- writes
 
-    def append(self, draft: Draft, expected: int, now_s: int) -> Message | None:
+    def append(self, draft: Draft, expected: int, now_s: int, turn: Turn) -> Message | None:
         """Store a new message at revision expected + 1; None if its clientId was stored before.
 
         RevisionTaken when the room is no longer at `expected`.
@@ -151,7 +207,7 @@ class Messages:
             "ConditionExpression": "attribute_not_exists(id)",
         }
         items: list[dict[str, Any]] = [
-            {"Update": self._advance(draft.room, expected)}, {"Put": put},
+            {"Update": self._advance(draft.room, expected, turn)}, {"Put": put},
         ]
         if draft.client_id is not None:
             item["client_id"] = _s(draft.client_id)
@@ -166,13 +222,15 @@ class Messages:
             if draft.client_id is not None and _failed(reasons[2]):
                 return None  # a retry of a send that was stored
             if _failed(reasons[0]):
-                raise RevisionTaken(_rev_of(reasons[0])) from None
+                raise RevisionTaken(_rev_of(reasons[0]), _leased(reasons[0], turn)) from None
+            if _conflicted(reasons):
+                raise RevisionTaken(None) from None
             raise
         return message
 
     def change(
         self, room: str, message: str, sender: str, text: str | None, changed_at: str,
-        client_id: str | None, expected: int, now_s: int,
+        client_id: str | None, expected: int, now_s: int, turn: Turn,
     ) -> Message | None:
         """Edit (text given) or delete (text None) a message at revision expected + 1.
 
@@ -195,7 +253,7 @@ class Messages:
             else:
                 update += " REMOVE edit_client_id"
         items: list[dict[str, Any]] = [
-            {"Update": self._advance(room, expected)},
+            {"Update": self._advance(room, expected, turn)},
             {"Update": {
                 "TableName": self._messages,
                 "Key": {"room": _s(room), "id": _s(message)},
@@ -223,7 +281,9 @@ class Messages:
                     raise errors.NotFound("no message with that id in this room") from None
                 raise errors.Forbidden("only its sender can change a message") from None
             if _failed(reasons[0]):
-                raise RevisionTaken(_rev_of(reasons[0])) from None
+                raise RevisionTaken(_rev_of(reasons[0]), _leased(reasons[0], turn)) from None
+            if _conflicted(reasons):
+                raise RevisionTaken(None) from None
             raise
         return self.get(room, message)
 
@@ -254,6 +314,16 @@ class Messages:
             ConsistentRead=True,
         )["Items"]
         return [message_from_item(item) for item in items[:limit]], len(items) > limit
+
+
+def _leased(reason: dict[str, Any], turn: Turn) -> bool:
+    """Whether the room item, as the failed condition saw it, is leased to another writer."""
+    old = reason.get("Item") or {}
+    return (
+        "lease_until" in old
+        and int(old["lease_until"]["N"]) >= turn.now_ms
+        and old.get("lease_owner", {}).get("S") != turn.writer
+    )
 
 
 def _rev_of(reason: dict[str, Any]) -> int:

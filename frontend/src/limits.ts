@@ -15,6 +15,7 @@ export const TEXT_MAX: number = limits.text_max;
 export const CLIENT_ID_MAX: number = limits.client_id_max;
 export const FRAME_MAX_BYTES: number = limits.frame_max_bytes;
 export const HISTORY_MAX: number = limits.history_max;
+export const CHANGES_MAX: number = limits.changes_max;
 export const IDLE_TIMEOUT_MS: number = limits.idle_timeout_seconds * 1000;
 export const TYPING_INTERVAL_MS: number = limits.typing_interval_seconds * 1000;
 export const TYPING_DISPLAY_MS: number = limits.typing_display_seconds * 1000;

@@ -13,6 +13,10 @@ export interface ChatMessage {
   editedAt?: string;
   /** A tombstone: the sender deleted it (text is ""). */
   deleted?: boolean;
+  /** The room revision that created it: history is ordered by seq (ids sort the same way). */
+  seq?: number;
+  /** The room revision of its latest change (v3: Order and catch-up). */
+  rev?: number;
 }
 
 export type ErrorCode =
@@ -34,7 +38,8 @@ export type ServerFrame =
   | { type: 'presence'; room: string; username: string; status: 'online' | 'offline' }
   | { type: 'typing'; room: string; username: string }
   | { type: 'messageUpdated'; message: ChatMessage }
-  | { type: 'messageDeleted'; room: string; id: string }
+  | { type: 'messageDeleted'; room: string; id: string; rev?: number }
+  | { type: 'changes'; room: string; messages: ChatMessage[]; rev: number; hasMore: boolean }
   | { type: 'read'; room: string; id: string }
   | { type: 'removed'; room: string }
   | {
@@ -54,7 +59,8 @@ export type ClientFrame =
   | { action: 'typing' }
   | { action: 'editMessage'; id: string; text: string; clientId: string }
   | { action: 'deleteMessage'; id: string; clientId: string }
-  | { action: 'markRead'; id: string };
+  | { action: 'markRead'; id: string }
+  | { action: 'getChanges'; sinceRev: number; limit?: number };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -67,7 +73,7 @@ function optionalString(value: unknown): string | undefined {
 /** A message object from a frame, or null when a field is missing or mistyped. */
 export function parseMessage(value: unknown): ChatMessage | null {
   if (!isRecord(value)) return null;
-  const { id, room, sender, text, sentAt, clientId, editedAt, deleted } = value;
+  const { id, room, sender, text, sentAt, clientId, editedAt, deleted, seq, rev } = value;
   if (
     typeof id !== 'string' ||
     typeof room !== 'string' ||
@@ -81,7 +87,13 @@ export function parseMessage(value: unknown): ChatMessage | null {
   if (typeof clientId === 'string') message.clientId = clientId;
   if (typeof editedAt === 'string') message.editedAt = editedAt;
   if (deleted === true) message.deleted = true;
+  if (isRevision(seq)) message.seq = seq;
+  if (isRevision(rev)) message.rev = rev;
   return message;
+}
+
+function isRevision(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function parseJson(data: unknown): unknown {
@@ -155,6 +167,22 @@ function frameFrom(value: unknown): ServerFrame | null {
       return message ? { type: 'messageUpdated', message } : null;
     }
     case 'messageDeleted':
+      if (typeof value.room !== 'string' || typeof value.id !== 'string') return null;
+      return isRevision(value.rev)
+        ? { type: 'messageDeleted', room: value.room, id: value.id, rev: value.rev }
+        : { type: 'messageDeleted', room: value.room, id: value.id };
+    case 'changes': {
+      if (typeof value.room !== 'string' || !Array.isArray(value.messages) || !isRevision(value.rev)) return null;
+      const messages = value.messages.map(parseMessage);
+      if (messages.some((m) => m === null)) return null;
+      return {
+        type: 'changes',
+        room: value.room,
+        messages: messages as ChatMessage[],
+        rev: value.rev,
+        hasMore: value.hasMore === true,
+      };
+    }
     case 'read':
       return typeof value.room === 'string' && typeof value.id === 'string'
         ? { type: value.type, room: value.room, id: value.id }

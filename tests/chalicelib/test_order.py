@@ -246,3 +246,46 @@ def test_a_late_joiner_has_nothing_unread_and_counts_what_comes_after(chat, clie
     response = client.http.get("/rooms", headers={"Authorization": f"Bearer {token_for('alice')}"})
     (room,) = json.loads(response.body)["rooms"]
     assert (room["room"], room["unread"]) == ("lobby", 1)
+
+
+def test_a_transaction_conflict_is_a_lost_race_read_again_not_an_error():
+    # DynamoDB (not moto) cancels a transaction racing another on the same item
+    # with TransactionConflict; the writer must re-read the room and try again.
+    import boto3
+    from botocore.stub import Stubber
+
+    from chalicelib.store.messages import Messages, RevisionTaken, Turn
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    repository = Messages(client, "messages", "rooms", "guards", 60)
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "transact_write_items", "TransactionCanceledException",
+            response_meta={}, modeled_fields={"CancellationReasons": [
+                {"Code": "TransactionConflict"}, {"Code": "None"}]},
+        )
+        with pytest.raises(RevisionTaken) as taken:
+            repository.append(Draft("lobby", "alice", "hi", ids.iso_utc(0)), 4, 0, Turn("w", 0))
+    assert taken.value.current is None
+
+
+def test_a_writer_holding_the_lease_goes_first_and_a_dead_ones_lease_runs_out(aws):
+    from chalicelib import store
+    from chalicelib.store.messages import RevisionTaken, Turn
+
+    repository, room = store.messages(), "leased"
+    slow, fast = Turn("slow", 10_000), Turn("fast", 10_500)
+    assert repository.take_lease(room, slow, 2_000)
+    assert not repository.take_lease(room, fast, 2_000)
+    with pytest.raises(RevisionTaken):  # the right revision, but not its turn
+        repository.append(Draft(room, "bob", "fast", ids.iso_utc(0)), 0, 0, fast)
+    first = repository.append(Draft(room, "alice", "slow", ids.iso_utc(0)), 0, 0, slow)
+    assert first.seq == 1
+    assert "lease_owner" not in room_item(aws, room)  # the commit gave it back
+    assert repository.append(Draft(room, "bob", "fast", ids.iso_utc(0)), 1, 0, fast).seq == 2
+
+    assert repository.take_lease(room, Turn("dead", 20_000), 2_000)  # and never commits
+    with pytest.raises(RevisionTaken):
+        repository.append(Draft(room, "bob", "x", ids.iso_utc(0)), 2, 0, Turn("b", 21_000))
+    late = repository.append(Draft(room, "bob", "x", ids.iso_utc(0)), 2, 0, Turn("b", 22_001))
+    assert late.seq == 3

@@ -30,7 +30,7 @@ near_valid_frames = st.fixed_dictionaries(
         "text": field_values,
         "clientId": field_values,
         "limit": field_values,
-        "before": field_values | st.just("1764079387123-3fa9c01b2d"),
+        "before": field_values | st.just("000000000042"),
         "after": field_values,
         "room": field_values | st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True),
         "sender": field_values,

@@ -172,3 +172,35 @@ def test_the_slow_write_fault_is_parsed_with_or_without_a_marker():
         slow_write_ms=9, slow_write_marker="MARK")
     with pytest.raises(ValueError, match="slow-write=MS"):
         from_environment({"CHATAPP_FAULTS": "slow-write=soon"})
+
+
+def test_the_drop_after_fault_drops_a_connection_after_n_frames_and_a_reconnect_catches_up(
+    tmp_path,
+):
+    from websockets.exceptions import ConnectionClosed
+
+    from chatapp.faults import Faults, from_environment
+
+    assert from_environment({"CHATAPP_FAULTS": "drop-after=3"}) == Faults(drop_after_frames=3)
+    flaky = start_local_server(tmp_path / "data", env={"CHATAPP_FAULTS": "drop-after=3"})
+    try:
+        room = unique("flaky")
+        (_, token), (_, writer_token) = signup(flaky.api_url), signup(flaky.api_url)
+        reader, timeline = ChatClient(flaky.ws_url, token, room), Timeline()
+        for n in range(5):  # a connection per message: each gets 1-2 frames, under the cap
+            with ChatClient(flaky.ws_url, writer_token, room) as writer:
+                writer.send("sendMessage", text=f"m{n}")
+                next_of(writer, "message", f"m{n}")
+        with pytest.raises(ConnectionClosed):  # 3 frames (presence counts), then dropped
+            while True:
+                frame = reader.recv(timeout=5)
+                if frame["type"] == "message":
+                    timeline.frame(frame)
+        reader.close()
+        assert timeline.rev < 5
+        with ChatClient(flaky.ws_url, token, room) as again:
+            timeline.catch_up(again)
+            assert timeline.view() == history_view(again)
+        assert [text for _, text, _, _ in timeline.view()] == [f"m{n}" for n in range(5)]
+    finally:
+        flaky.stop()

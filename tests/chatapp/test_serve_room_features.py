@@ -54,8 +54,9 @@ def test_an_edit_and_a_delete_reach_the_other_user(local_server):
         assert "editedAt" in updated
         assert b.request("deleteMessage", "error", id=message["id"])["code"] == "forbidden"
         a.send("deleteMessage", id=message["id"])
+        # Revisions: 1 the message, 2 the edit, 3 the delete (PROTOCOL.md v3).
         assert b.recv_type("messageDeleted") == {
-            "type": "messageDeleted", "room": room, "id": message["id"]}
+            "type": "messageDeleted", "room": room, "id": message["id"], "rev": 3}
         (tombstone,) = b.request("getMessages", "messages")["messages"]
         assert tombstone["deleted"] is True and tombstone["text"] == ""
 

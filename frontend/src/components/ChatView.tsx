@@ -98,9 +98,12 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
 
   useEffect(() => {
     client.start();
-    // Back online, or back to a tab the browser throttled: do not wait out the backoff.
+    // Back online, or back to a tab the browser throttled: do not wait out the
+    // backoff, and ask what changed meanwhile (a sleeping tab may have missed frames).
     const retry = () => {
-      if (document.visibilityState === 'visible') client.reconnectNow();
+      if (document.visibilityState !== 'visible') return;
+      client.reconnectNow();
+      client.catchUp();
     };
     window.addEventListener('online', retry);
     document.addEventListener('visibilitychange', retry);

@@ -23,13 +23,19 @@ function setup(overrides: Partial<ChatClientOptions> = {}) {
   return { client, factory, ended, ids, snap: () => client.getSnapshot() };
 }
 
-/** Start, open, and answer the first history request with messages 1..n. */
+/** Start, open, answer the first history request with messages 1..n and the changes since (none). */
 function connected(n = 3, overrides: Partial<ChatClientOptions> = {}) {
   const env = setup(overrides);
   env.client.start();
   env.factory.last().open();
   env.factory.last().receive({ type: 'messages', room: 'general', messages: makeMessages(1, n), hasMore: true });
+  upToDate(env.factory, n);
   return env;
+}
+
+/** Answer the getChanges just asked: nothing changed, the room is at `rev`. */
+function upToDate(factory: ReturnType<typeof socketFactory>, rev: number, room = 'general') {
+  factory.last().receive({ type: 'changes', room, messages: [], rev, hasMore: false });
 }
 
 /** Drop the socket, wait out the backoff, and open the next one. */
@@ -137,6 +143,8 @@ describe('ChatClient: sending', () => {
     factory.last().open();
     expect(factory.last().sentFrames('sendMessage')).toEqual([]);
     factory.last().receive({ type: 'messages', room: 'general', messages: [], hasMore: false });
+    expect(factory.last().sentFrames('sendMessage')).toEqual([]); // not before the changes since
+    upToDate(factory, 0);
     expect(factory.last().sentFrames('sendMessage')).toMatchObject([{ text: 'typed early' }]);
   });
 
@@ -155,18 +163,17 @@ describe('ChatClient: reconnecting', () => {
     reconnect(factory);
     expect(snap().status).toBe('live');
     const socket = factory.last();
-    expect(socket.sentFrames('getMessages')).toEqual([{ action: 'getMessages', limit: HISTORY_MAX, after: '00000003' }]);
+    expect(socket.sentFrames('getMessages')).toEqual([]);
+    expect(socket.sentFrames('getChanges')).toEqual([{ action: 'getChanges', sinceRev: 3, limit: 100 }]);
 
-    socket.receive({ type: 'messages', room: 'general', messages: makeMessages(4, 103), hasMore: true });
+    socket.receive({ type: 'changes', room: 'general', messages: makeMessages(4, 103), rev: 103, hasMore: true });
     // A live message arrives before the catch-up is finished...
     socket.receive({ type: 'message', message: makeMessage(150) });
     // ...and the next page still starts where the last answer ended, not at 150.
-    expect(socket.sentFrames('getMessages').at(-1)).toEqual({
-      action: 'getMessages', limit: HISTORY_MAX, after: '00000103',
-    });
-    socket.receive({ type: 'messages', room: 'general', messages: makeMessages(100, 150), hasMore: false });
+    expect(socket.sentFrames('getChanges').at(-1)).toEqual({ action: 'getChanges', sinceRev: 103, limit: 100 });
+    socket.receive({ type: 'changes', room: 'general', messages: makeMessages(100, 150), rev: 150, hasMore: false });
 
-    expect(socket.sentFrames('getMessages')).toHaveLength(2);
+    expect(socket.sentFrames('getChanges')).toHaveLength(2);
     expect(ids()).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
   });
 
@@ -176,7 +183,7 @@ describe('ChatClient: reconnecting', () => {
     const clientId = factory.sockets[0]!.sentFrames('sendMessage')[0]!.clientId;
     reconnect(factory);
     expect(factory.last().sentFrames('sendMessage')).toEqual([]); // not before the catch-up
-    factory.last().receive({ type: 'messages', room: 'general', messages: [], hasMore: false });
+    upToDate(factory, 3);
     expect(factory.last().sentFrames('sendMessage')).toEqual([{ action: 'sendMessage', text: 'in flight', clientId }]);
     factory.last().receive({ type: 'message', message: makeMessage(4, { sender: 'alice', clientId }) });
     expect(snap().timeline.pending).toEqual([]);
@@ -189,7 +196,7 @@ describe('ChatClient: reconnecting', () => {
     const clientId = factory.sockets[0]!.sentFrames('sendMessage')[0]!.clientId;
     reconnect(factory);
     factory.last().receive({
-      type: 'messages', room: 'general', messages: [makeMessage(4, { sender: 'alice', clientId })], hasMore: false,
+      type: 'changes', room: 'general', messages: [makeMessage(4, { sender: 'alice', clientId })], rev: 4, hasMore: false,
     });
     expect(factory.last().sentFrames('sendMessage')).toEqual([]);
     expect(snap().timeline.pending).toEqual([]);
@@ -242,12 +249,14 @@ describe('ChatClient: history and rooms', () => {
     factory.last().receive({
       type: 'messages', room: 'random', messages: [makeMessage(10, { room: 'random' })], hasMore: false,
     });
+    expect(factory.last().sentFrames('getChanges').at(-1)).toEqual({ action: 'getChanges', sinceRev: 10, limit: 100 });
+    upToDate(factory, 10, 'random');
     expect(ids()).toEqual([10]);
 
     client.joinRoom('general');
     expect(ids()).toEqual([1, 2, 3]); // shown at once, from memory
     factory.last().receive({ type: 'joined', room: 'general' });
-    expect(factory.last().sentFrames('getMessages').at(-1)).toMatchObject({ after: '00000003' });
+    expect(factory.last().sentFrames('getChanges').at(-1)).toEqual({ action: 'getChanges', sinceRev: 3, limit: 100 });
   });
 
   it('files live messages under their own room', () => {
@@ -421,12 +430,13 @@ describe('ChatClient: members, typing, edits and read markers', () => {
     expect(socket.sentFrames('editMessage')).toEqual([
       expect.objectContaining({ action: 'editMessage', id, text: 'fixed' }),
     ]);
-    socket.receive({ type: 'messageUpdated', message: { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z' } });
+    socket.receive({ type: 'messageUpdated', message: { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z', rev: 4 } });
     expect(snap().timeline.messages[1]).toMatchObject({ text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z' });
     client.remove(id);
     expect(socket.sentFrames('deleteMessage')).toEqual([expect.objectContaining({ id })]);
-    socket.receive({ type: 'messageDeleted', room: 'general', id });
-    expect(snap().timeline.messages[1]).toMatchObject({ deleted: true, text: '' });
+    socket.receive({ type: 'messageDeleted', room: 'general', id, rev: 5 });
+    expect(snap().timeline.messages[1]).toMatchObject({ deleted: true, text: '', rev: 5 });
+    expect(socket.sentFrames('getChanges')).toHaveLength(1); // 4 and 5 followed 3: nothing missed
   });
 
   it('marks the open room read up to the newest message shown, at most every 2 s', () => {

@@ -6,9 +6,9 @@
 // History requests go out one at a time: a `messages` frame names its room but
 // not which request it answers, so with one request in flight the answer is
 // unambiguous even where API Gateway may run frames' Lambdas concurrently.
-import { DEFAULT_ROOM, HISTORY_MAX, TYPING_INTERVAL_MS, textProblem } from '../limits';
+import { CHANGES_MAX, DEFAULT_ROOM, HISTORY_MAX, TYPING_INTERVAL_MS, textProblem } from '../limits';
 import { type ChatMessage, type ServerFrame, describeError } from '../protocol';
-import type { BackoffPolicy } from '../connection/backoff';
+import { type BackoffPolicy, backoffDelay } from '../connection/backoff';
 import { ReconnectingSocket, type SocketStatus, type WebSocketLike } from '../connection/socket';
 import {
   type Timeline,
@@ -34,6 +34,7 @@ import {
   stopTyping,
   typingLine,
 } from './presence';
+import { CHANGES_BACKOFF, RevisionSync, applyChanges, newestRev } from './revisions';
 import { type Session, msUntilExpiry } from './session';
 
 export interface ChatSnapshot {
@@ -52,7 +53,9 @@ export interface ChatSnapshot {
   typing: string;
 }
 
-type HistoryKind = 'newest' | 'older' | 'catchup';
+// Catching up is getChanges' job (./revisions): history pages are the newest
+// page of a room entered for the first time, and older pages.
+type HistoryKind = 'newest' | 'older';
 
 interface HistoryRequest {
   kind: HistoryKind;
@@ -79,6 +82,8 @@ export interface ChatClientOptions {
   echoTimeoutMs?: number;
   /** How long a history request may wait before the connection counts as dead. */
   requestTimeoutMs?: number;
+  /** Delays before a getChanges or newest page answered with an error is asked again. */
+  changesBackoff?: BackoffPolicy;
   /** At most one markRead per this long (the read allowance is shared with history). */
   markReadIntervalMs?: number;
   now?: () => number;
@@ -103,6 +108,11 @@ export class ChatClient {
   private readonly options: ChatClientOptions;
   private readonly socket: ReconnectingSocket;
   private readonly timelines = new Map<string, Timeline>();
+  /** Per room: the last revision applied and the getChanges that keep it whole. */
+  private readonly revisions = new Map<string, RevisionSync>();
+  private changesTimer: ReturnType<typeof setTimeout> | null = null;
+  /** getMessages answered with an error this many times in a row (for the backoff). */
+  private historyFailures = 0;
   private readonly listeners = new Set<() => void>();
   private readonly echoTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private room: string;
@@ -190,6 +200,8 @@ export class ChatClient {
     if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
     this.clearRequest();
+    this.clearChangesTimer();
+    for (const revisions of this.revisions.values()) revisions.disconnected();
     for (const timer of this.echoTimers.values()) clearTimeout(timer);
     this.echoTimers.clear();
     if (this.typingTimer !== null) clearTimeout(this.typingTimer);
@@ -200,6 +212,11 @@ export class ChatClient {
   /** Try to reconnect now rather than after the backoff (the browser came back online). */
   reconnectNow(): void {
     this.socket.reconnectNow();
+  }
+
+  /** Ask what changed in the open room since the last revision applied (a tab shown again). */
+  catchUp(): void {
+    if (this.status === 'live' && this.timeline(this.room).loaded) this.revisionsOf(this.room).catchUp();
   }
 
   /**
@@ -261,6 +278,8 @@ export class ChatClient {
   /** Move to another room (already validated and normalized by the caller). */
   joinRoom(room: string): void {
     if (room === this.room) return;
+    this.revisions.get(this.room)?.disconnected(); // getChanges asks about the connection's room
+    this.clearChangesTimer();
     this.room = room;
     this.ready = false;
     this.queue = this.queue.filter((r) => r.room === room);
@@ -301,6 +320,8 @@ export class ChatClient {
       this.ready = false;
       this.clearRequest();
       this.queue = [];
+      this.clearChangesTimer();
+      for (const revisions of this.revisions.values()) revisions.disconnected();
       for (const timer of this.echoTimers.values()) clearTimeout(timer);
       this.echoTimers.clear();
     }
@@ -334,12 +355,28 @@ export class ChatClient {
       case 'message':
         this.receive(frame.message.room, [frame.message]);
         if (frame.message.room === this.room) this.setTypists(stopTyping(this.typists, this.now(), frame.message.sender));
+        this.seen(frame.message.room, frame.message.rev);
         break;
       case 'messageUpdated':
-        this.update(frame.message.room, (t) => updateMessage(t, frame.message));
+        // Placed by seq even when its message was never seen (that gap is filled below).
+        this.update(frame.message.room, (t) =>
+          frame.message.rev === undefined
+            ? updateMessage(t, frame.message)
+            : applyChanges(t, [frame.message], this.session.username),
+        );
+        this.seen(frame.message.room, frame.message.rev);
         break;
-      case 'messageDeleted':
-        this.update(frame.room, (t) => deleteMessage(t, frame.id));
+      case 'messageDeleted': {
+        const held = this.timeline(frame.room).messages.some((m) => m.id === frame.id);
+        this.update(frame.room, (t) => deleteMessage(t, frame.id, frame.rev));
+        // A tombstone needs the message; one not held yet comes by getChanges.
+        if (held) this.seen(frame.room, frame.rev);
+        else if (frame.rev !== undefined && frame.room === this.room) this.revisionsOf(frame.room).missed(frame.rev);
+        break;
+      }
+      case 'changes':
+        if (frame.room === this.room) this.clearChangesTimer();
+        this.revisionsOf(frame.room).onChanges(frame.messages, frame.rev, frame.hasMore);
         break;
       case 'members':
         if (frame.room === this.room) this.members = membersFrom(frame.room, frame.members);
@@ -391,12 +428,19 @@ export class ChatClient {
     if (action === 'getMessages' && this.inflight) {
       const request = this.inflight;
       this.clearRequest();
-      // A refused catch-up must not hold our sends back forever.
-      if (request.kind !== 'older') this.synced(request.room);
+      // An error is no answer: the newest page is asked again (backoff, jitter),
+      // never taken as loaded; a refused older page is the reader's to ask again.
+      if (request.kind === 'newest') this.retryHistory(request);
       this.pump();
     }
     // A room we may not enter: the connection stayed where it was, so do we.
     if (action === 'joinRoom' && code === 'forbidden' && this.entered !== null) this.backTo(this.entered);
+    if (action === 'getChanges') {
+      // Asked again after a backoff: an error never counts as caught up.
+      this.clearChangesTimer();
+      this.revisionsOf(this.room).onError();
+      return;
+    }
     // A read marker or a typing notice that did not go through is nothing to show.
     if (action === 'markRead' || action === 'typing') return;
     this.notice = action === 'joinRoom' ? `Could not join the room: ${words}` : words;
@@ -422,12 +466,59 @@ export class ChatClient {
 
   // ---- history -------------------------------------------------------------
 
-  /** After an open or a join: fetch the newest page, or what we missed since the last id. */
+  /** After an open or a join: the newest page of a new room, or the changes since the last revision. */
   private sync(room: string): void {
     if (room !== this.room) return;
     this.socket.send({ action: 'getMembers' });
-    const after = lastId(this.timeline(room));
-    this.request(after === undefined ? { kind: 'newest', room } : { kind: 'catchup', room, after });
+    if (this.timeline(room).loaded) this.revisionsOf(room).catchUp();
+    else if (!this.hasRequest('newest', room)) this.request({ kind: 'newest', room });
+  }
+
+  /** A live change carried revision `rev`: a skipped revision starts a getChanges. */
+  private seen(room: string, rev: number | undefined): void {
+    if (rev !== undefined && room === this.room) this.revisionsOf(room).seen(rev);
+  }
+
+  private revisionsOf(room: string): RevisionSync {
+    let revisions = this.revisions.get(room);
+    if (!revisions) {
+      revisions = new RevisionSync({
+        request: (sinceRev) => this.requestChanges(room, sinceRev),
+        apply: (messages) => {
+          for (const m of messages) if (m.clientId !== undefined) this.clearEchoTimer(m.clientId);
+          this.update(room, (t) => applyChanges(t, messages, this.session.username));
+          if (room === this.room) this.markRead();
+        },
+        onSynced: () => this.synced(room),
+        backoff: this.options.changesBackoff,
+        random: this.options.random,
+      });
+      this.revisions.set(room, revisions);
+    }
+    return revisions;
+  }
+
+  private requestChanges(room: string, sinceRev: number): boolean {
+    // getChanges answers for the connection's room: only the open room asks.
+    if (room !== this.room || !this.socket.send({ action: 'getChanges', sinceRev, limit: CHANGES_MAX })) return false;
+    this.clearChangesTimer();
+    // No answer at all means a dead connection: reconnecting asks again.
+    this.changesTimer = setTimeout(() => this.socket.drop(), this.options.requestTimeoutMs ?? 15_000);
+    return true;
+  }
+
+  private clearChangesTimer(): void {
+    if (this.changesTimer !== null) clearTimeout(this.changesTimer);
+    this.changesTimer = null;
+  }
+
+  private retryHistory(request: HistoryRequest): void {
+    const wait = backoffDelay(this.historyFailures++, this.options.changesBackoff ?? CHANGES_BACKOFF, this.options.random);
+    setTimeout(() => {
+      if (!this.ended && this.status === 'live' && request.room === this.room && !this.timeline(request.room).loaded) {
+        if (!this.hasRequest('newest', request.room)) this.request(request);
+      }
+    }, wait);
   }
 
   private onHistory(room: string, messages: ChatMessage[], hasMore: boolean): void {
@@ -438,21 +529,13 @@ export class ChatClient {
       return;
     }
     this.clearRequest();
+    this.historyFailures = 0;
     this.receive(room, messages);
-    if (request.kind === 'catchup') {
-      const newest = messages.at(-1)?.id;
-      // Page on from the last id of this answer, never from live messages that
-      // arrived meanwhile: they may lie beyond a gap not yet filled.
-      if (hasMore && newest !== undefined) {
-        this.queue.unshift({ kind: 'catchup', room, after: newest });
-      } else {
-        this.update(room, (t) => ({ ...t, loaded: true }));
-        this.synced(room);
-      }
-    } else {
-      this.update(room, (t) => ({ ...t, hasOlder: hasMore, loaded: true }));
-      if (request.kind === 'newest') this.synced(room);
-    }
+    this.update(room, (t) => ({ ...t, hasOlder: hasMore, loaded: true }));
+    // The newest page reflects the room up to its newest revision at least; the
+    // changes since (edits of older messages, anything newer) come next, and the
+    // room counts as caught up when they are in (./revisions).
+    if (request.kind === 'newest') this.revisionsOf(room).start(newestRev(messages));
     this.pump();
   }
 

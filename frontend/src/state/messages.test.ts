@@ -92,7 +92,7 @@ describe('edits and deletes', () => {
   const base = { ...emptyTimeline('general'), messages: makeMessages(1, 3) };
 
   it('shows an edit in place', () => {
-    const edited = { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z' };
+    const edited = { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z', rev: 10 };
     const next = updateMessage(base, edited);
     expect(next.messages.map((m) => m.text)).toEqual(['message 1', 'fixed', 'message 3']);
   });
@@ -100,18 +100,18 @@ describe('edits and deletes', () => {
   it('replaces a deleted message by its tombstone, for good', () => {
     const next = deleteMessage(base, makeMessage(2).id);
     expect(next.messages[1]).toMatchObject({ id: makeMessage(2).id, deleted: true, text: '' });
-    const late = { ...makeMessage(2), text: 'late edit', editedAt: '2026-11-25T14:09:00.000Z' };
+    const late = { ...makeMessage(2), text: 'late edit', editedAt: '2026-11-25T14:09:00.000Z', rev: 1 };
     expect(updateMessage(next, late)).toBe(next);
   });
 
   it('never lets a message delivered again undo an edit', () => {
-    const edited = updateMessage(base, { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z' });
+    const edited = updateMessage(base, { ...makeMessage(2), text: 'fixed', editedAt: '2026-11-25T14:05:00.000Z', rev: 10 });
     const again = receiveMessages(edited, [makeMessage(2)], 'alice');
     expect(again.messages[1]!.text).toBe('fixed');
   });
 
   it('takes the latest version from a history page', () => {
-    const page = [{ ...makeMessage(3), text: 'newer', editedAt: '2026-11-25T14:05:00.000Z' }, makeMessage(4)];
+    const page = [{ ...makeMessage(3), text: 'newer', editedAt: '2026-11-25T14:05:00.000Z', rev: 10 }, makeMessage(4)];
     const next = receiveMessages(base, page, 'alice');
     expect(next.messages.map((m) => m.text)).toEqual(['message 1', 'message 2', 'newer', 'message 4']);
   });

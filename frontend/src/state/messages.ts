@@ -71,6 +71,8 @@ export function mergeMessages(
  * (delivery is at least once) never undoes an edit.
  */
 export function isLaterVersion(incoming: ChatMessage, held: ChatMessage): boolean {
+  // Revisions order every change of a room (v3); without them, the v2 rules.
+  if (incoming.rev !== undefined && held.rev !== undefined) return incoming.rev > held.rev;
   if (held.deleted) return false;
   if (incoming.deleted) return true;
   return (incoming.editedAt ?? '') > (held.editedAt ?? '');
@@ -86,10 +88,15 @@ export function updateMessage(timeline: Timeline, message: ChatMessage): Timelin
 }
 
 /** The timeline with a message replaced by its tombstone (messageDeleted). */
-export function deleteMessage(timeline: Timeline, id: string): Timeline {
+export function deleteMessage(timeline: Timeline, id: string, rev?: number): Timeline {
   const held = timeline.messages.find((m) => m.id === id);
-  if (!held) return timeline;
-  return updateMessage(timeline, { id, room: held.room, sender: held.sender, sentAt: held.sentAt, text: '', deleted: true });
+  if (!held || held.deleted) return timeline;
+  const tombstone: ChatMessage = { id, room: held.room, sender: held.sender, sentAt: held.sentAt, text: '', deleted: true };
+  if (held.seq !== undefined) tombstone.seq = held.seq;
+  // A delete is final: without a revision it still replaces whatever is held.
+  tombstone.rev = rev ?? (held.rev !== undefined ? held.rev + 1 : undefined);
+  if (tombstone.rev === undefined) delete tombstone.rev;
+  return updateMessage(timeline, tombstone);
 }
 
 /**

@@ -71,6 +71,8 @@ export function makeMessage(n: number, overrides: Partial<ChatMessage> = {}): Ch
     sender: 'bob',
     text: `message ${n}`,
     sentAt: new Date(Date.UTC(2026, 10, 25, 14, 0, n % 60)).toISOString(),
+    seq: n,
+    rev: n,
     ...overrides,
   };
 }
