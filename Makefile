@@ -56,9 +56,9 @@ pytest: venv
 frontend-test: $(NODE_STAMP)
 	cd frontend && npm test
 
-test: venv chromium site lint frontend-test pytest
+test: venv chromium site lint typecheck frontend-test pytest
 
-check: lint
+check: lint typecheck
 	$(BIN)/pytest -q $(PYTEST_PARALLEL) $(UNIT_TESTS)
 
 clean:

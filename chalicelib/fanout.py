@@ -111,7 +111,7 @@ def deliver(
         )
         for room, entries in by_room.items()
     }
-    failures = []
+    failures: list[dict[str, str]] = []
     for room, future in started.items():
         if not future.result():
             failures.extend({"itemIdentifier": seq} for seq, _ in by_room[room])
@@ -353,7 +353,7 @@ def _hand_over(function: str, page: dict[str, Any], frames: list[dict[str, Any]]
 
 def frame_message_id(frame: dict[str, Any]) -> str:
     """The id of the message a stream frame is about."""
-    return frame["message"]["id"] if "message" in frame else frame["id"]
+    return str(frame["message"]["id"] if "message" in frame else frame["id"])
 
 
 def _post_from(

@@ -32,7 +32,7 @@ class Move(NamedTuple):
 
 def on_connection_changes(
     connections: ConnectionsAPI, records: Iterable[Any]
-) -> dict[str, list]:
+) -> dict[str, list[dict[str, str]]]:
     """Handle one connections-stream batch; returns the Lambda partial-batch response.
 
     Records are handled in order; on a failure that record and the rest are

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from chalicelib import errors
@@ -179,11 +180,11 @@ def echoed_fields(body: str | bytes | None) -> dict[str, str]:
         return {}
     if not isinstance(frame, dict):
         return {}
-    echoed = {}
+    echoed: dict[str, str] = {}
     action, client_id = frame.get("action"), frame.get("clientId")
     if isinstance(action, str) and action in _ACTIONS:
         echoed["action"] = action
-    if _is_client_id(client_id):
+    if isinstance(client_id, str) and _is_client_id(client_id):
         echoed["clientId"] = client_id
     return echoed
 
@@ -276,7 +277,7 @@ def _typing(frame: dict[str, Any]) -> Typing:
     return Typing()
 
 
-_ACTIONS = {
+_ACTIONS: dict[str, Callable[[dict[str, Any]], Action]] = {
     "sendMessage": _send_message,
     "getMessages": _get_messages,
     "joinRoom": _join_room,

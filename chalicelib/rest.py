@@ -165,7 +165,8 @@ def direct_room(request: chalice.app.Request) -> dict[str, str]:
 def directory(request: chalice.app.Request) -> dict[str, Any]:
     """GET /directory?prefix=P → 200 {"rooms": [{"room", "online"}]}; 400, 401."""
     _caller(request)
-    return moderation.directory((request.query_params or {}).get("prefix"))
+    query = request.query_params
+    return moderation.directory(query.get("prefix") if query is not None else None)
 
 
 @_as_chalice_errors

@@ -39,6 +39,6 @@ def user_rooms(username: str) -> list[dict[str, Any]]:
         for m, activity in zip(memberships, activities, strict=True)
     ]
     # Newest first, then by name; sentAt strings are ISO-8601 UTC, so they sort as text.
-    rooms.sort(key=lambda room: room["room"])
-    rooms.sort(key=lambda room: room["lastMessageAt"] or "", reverse=True)
+    rooms.sort(key=lambda room: str(room["room"]))
+    rooms.sort(key=lambda room: str(room["lastMessageAt"] or ""), reverse=True)
     return rooms[:ROOMS_MAX]

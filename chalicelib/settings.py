@@ -43,7 +43,7 @@ def index_name(logical: str, hash_key: str) -> str:
     """The name of a table's global secondary index keyed by `hash_key` (tables.json)."""
     for index in TABLES[logical].get("global_secondary_indexes", []):
         if index["hash_key"] == hash_key:
-            return index["name"]
+            return str(index["name"])
     raise KeyError(f"tables.json: {logical} has no index on {hash_key}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import re
@@ -128,7 +129,8 @@ def configure_logging(verbose: bool) -> None:
         handler.addFilter(RedactTokens())
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    sys.stdout.reconfigure(line_buffering=True)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 def run_db(args: argparse.Namespace) -> int:
@@ -155,9 +157,11 @@ def run_db(args: argparse.Namespace) -> int:
         return 1
     if args.exit_with_stdin:
         # The parent holds our stdin open; EOF means it is gone (even after SIGKILL).
-        threading.Thread(
-            target=lambda: (sys.stdin.buffer.read(), stop.set()), daemon=True
-        ).start()
+        def stop_at_eof() -> None:
+            sys.stdin.buffer.read()
+            stop.set()
+
+        threading.Thread(target=stop_at_eof, daemon=True).start()
     if args.ready_fd is not None:
         os.write(args.ready_fd, f"{db.endpoint}\n".encode())
         os.close(args.ready_fd)

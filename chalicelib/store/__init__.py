@@ -505,7 +505,7 @@ def move_read_marker(username: str, room: str, message_id: str) -> str:
         return message_id
     except client().exceptions.ConditionalCheckFailedException as failed:
         old = failed.response.get("Item") or {}
-    return old.get("read_marker", {}).get("S", message_id)
+    return str(old.get("read_marker", {}).get("S", message_id))
 
 
 class Membership(NamedTuple):

@@ -82,7 +82,7 @@ def _reasons(cancelled: Any) -> list[dict[str, Any]]:
 
 
 def _failed(reason: dict[str, Any] | None) -> bool:
-    return bool(reason) and reason.get("Code") == "ConditionalCheckFailed"
+    return reason is not None and reason.get("Code") == "ConditionalCheckFailed"
 
 
 def _conflicted(reasons: list[dict[str, Any]]) -> bool:
