@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -216,6 +217,29 @@ def post_frames(
     return not deliver_room(connections, list(connection_ids), frames, ephemeral=True).failed
 
 
+def tell_room(
+    connections: ConnectionsAPI,
+    room: str,
+    connection_ids: list[str],
+    frames: list[dict[str, Any]],
+    function_name: str | None = None,
+) -> None:
+    """Ephemeral frames to a room's connections: posted here, or paged out like a big room's.
+
+    `function_name` is the running function's deployed name (default: what
+    Lambda says in AWS_LAMBDA_FUNCTION_NAME); the delivery function is its sibling.
+    """
+    big = settings.get().big_room_connections
+    if len(connection_ids) <= big:
+        post_frames(connections, connection_ids, frames)
+        return
+    running = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    function = sibling_function(running, DELIVERY_FUNCTION)
+    for start in range(0, len(connection_ids), big):
+        page = {"room": room, "connectionIds": connection_ids[start:start + big], "ephemeral": True}
+        _hand_over(function, page, frames)
+
+
 def deliver_to_connections(
     connections: ConnectionsAPI,
     page: dict[str, Any],
@@ -230,6 +254,9 @@ def deliver_to_connections(
     retries this page (and keeps it in the on-failure destination after its
     last retry); the other pages are not touched.
     """
+    if page.get("ephemeral"):  # presence, typing, occupancy: one round, nothing handed back
+        post_frames(connections, page["connectionIds"], page["frames"])
+        return
     sleep(min(float(page.get("delay", 0)), REQUEUE_DELAY_SECONDS * 4))
     frames = page.get("frames")
     if frames is None:  # too big for the Invoke: read the messages by key

@@ -523,17 +523,17 @@ def room_occupants(room: str) -> list[tuple[str, str]]:
     ]
 
 
-def pass_typing(connection_id: str, now_ms: int, interval_ms: int) -> bool:
-    """Whether a typing frame from this connection is passed on (one per interval).
+def pass_typing(typist: str, now_ms: int, interval_ms: int) -> bool:
+    """Whether a typing frame from this typist (a user in a room) is passed on (one per interval).
 
-    The last time passed on lives in guards (`typing#<connection id>`), shared by
+    The last time passed on lives in guards (`typing#<typist>`), shared by
     every container and on no streamed table; one conditional put decides.
     """
     try:
         client().put_item(
             TableName=settings.get().guards_table,
             Item={
-                "guard_key": _s(f"typing#{connection_id}"),
+                "guard_key": _s(f"typing#{typist}"),
                 "passed_at": _n(now_ms),
                 "ttl": _n(now_ms // 1000 + 60),
             },

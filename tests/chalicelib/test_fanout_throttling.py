@@ -8,35 +8,19 @@ loopback Lambda endpoint and then run as Lambda would run them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from chalicelib import fanout, send_rate
-from tests.support.management_server import serve_on_loopback
+from tests.support.lambda_invocations import recorded_invocations
 from tests.support.streams import TableStream
 
 
 @pytest.fixture
 def invocations(aws, monkeypatch) -> Iterator[list[dict]]:
     """Asynchronous Invokes the handlers make: their payloads, in order."""
-    seen: list[dict] = []
-
-    class Lambda(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(202)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    with serve_on_loopback(Lambda) as url:
+    with recorded_invocations() as (url, seen):
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
         yield seen
 
