@@ -88,3 +88,15 @@ describe('parseServerFrame: version 2 room frames', () => {
     expect(parseServerFrame('{"type":"messageDeleted","room":"general"}')).toBeNull();
   });
 });
+
+describe('parseServerFrame: version 3 occupancy', () => {
+  it('reads a big room count', () => {
+    const frame = { type: 'occupancy', room: 'arena', count: 250 };
+    expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
+  });
+
+  it('drops one without a count', () => {
+    expect(parseServerFrame('{"type":"occupancy","room":"arena"}')).toBeNull();
+    expect(parseServerFrame('{"type":"occupancy","room":"arena","count":-1}')).toBeNull();
+  });
+});

@@ -169,7 +169,7 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
           />
         </div>
         <div id="members-panel" className="members-slot">
-          <MembersList members={snapshot.members} />
+          <MembersList members={snapshot.members} occupancy={snapshot.occupancy} />
         </div>
       </div>
     </div>

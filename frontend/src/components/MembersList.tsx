@@ -1,11 +1,19 @@
 import { memo } from 'react';
+import type { Occupancy } from '../state/occupancy';
 import type { Members } from '../state/presence';
+import { OnlineCount } from './OnlineCount';
 
-/** Who is online in the room, kept live by presence frames. */
-export const MembersList = memo(function MembersList({ members }: { members: Members }) {
+/** Who is online in the room, kept live by presence frames (a big room: the count only). */
+export const MembersList = memo(function MembersList({
+  members,
+  occupancy,
+}: {
+  members: Members;
+  occupancy: Occupancy | null;
+}) {
   return (
     <div className="side-panel members-panel">
-      <h2 id="members-heading">Online · {members.names.length}</h2>
+      <OnlineCount members={members} occupancy={occupancy} />
       <ul aria-label="Members">
         {members.names.map((name) => (
           <li key={name}>
