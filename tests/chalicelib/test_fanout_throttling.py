@@ -8,6 +8,7 @@ loopback Lambda endpoint and then run as Lambda would run them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -116,3 +117,21 @@ def test_a_connection_gone_mid_round_is_forgotten_and_the_rest_delivered(
     assert deliver(chat, stream) == {"batchItemFailures": []}
     assert texts(outbox, alice) == ["hi"]
     assert fanout.STRIKES_TO_CLOSE > 1 and outbox.closed == []
+
+
+def test_a_handed_back_page_carries_keys_not_text_and_a_message_deleted_since_stays_deleted(
+    chat, outbox, stream, invocations
+):
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    chat.send(alice, {"action": "sendMessage", "text": "regrettable"})
+    for cid in (alice, bob):  # the account's rate, for the whole delivery
+        outbox.script[cid] = ["429"] * 20
+    deliver(chat, stream)
+    (page,) = invocations
+    assert "regrettable" not in json.dumps(page)  # what an on-failure queue would keep
+    (message_id, kind), = page["messages"]
+    assert kind == "message"
+    chat.send(alice, {"action": "deleteMessage", "id": message_id})
+    outbox.script[alice] = outbox.script[bob] = []
+    chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert [f["type"] for f in outbox.frames(bob)] == ["messageDeleted"]
