@@ -6,7 +6,10 @@ or that same MODIFY's old image. Each user is counted once however many tabs
 they have open: memberships keep the set of the user's connections in the
 room, and only the first to enter (`online`) and the last to leave (`offline`)
 tell the room. Set operations are idempotent, so a redelivered record changes
-nothing and at most repeats a presence frame, which clients take as it is.
+nothing and at most repeats a presence frame, which clients take as it is. The
+sets heal: when a user's connection leaves and others of theirs seem to stay,
+those whose connection record is gone are dropped (a lost REMOVE record must
+not leave anyone online forever).
 
 Presence costs what messages cost: a stream batch's frames are grouped by room
 and each connection gets one post per room per batch (a `batch` frame), paged
@@ -101,15 +104,30 @@ def record_move(
 def apply_move(move: Move) -> list[dict[str, Any]]:
     """Count the move in memberships; the presence frames it makes (the user's changes)."""
     frames = []
-    if move.left is not None and store.remove_present_connection(
-        move.username, move.left, move.connection_id
-    ):
+    if move.left is not None and not _still_present(move.username, move.left, move.connection_id):
         frames.append(protocol.presence_frame(move.left, move.username, False))
     if move.entered is not None and store.add_present_connection(
         move.username, move.entered, move.connection_id
     ):
         frames.append(protocol.presence_frame(move.entered, move.username, True))
     return frames
+
+
+def _still_present(username: str, room: str, connection_id: str) -> set[str]:
+    """Uncount a connection; the user's others still in the room, healed of vanished ones.
+
+    A connection whose removal record was lost (a batch Lambda gave up on)
+    would keep its user online forever: ids left in the set whose connection
+    record no longer exists are dropped here, at the user's next departure.
+    """
+    remaining = store.remove_present_connections(username, room, [connection_id])
+    if not remaining:
+        return remaining
+    stale = remaining - store.existing_connections(sorted(remaining))
+    if stale:
+        log.info("dropped %d vanished connections of %s from %s", len(stale), username, room)
+        remaining = store.remove_present_connections(username, room, sorted(stale))
+    return remaining
 
 
 def tell_room(

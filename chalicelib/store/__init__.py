@@ -567,18 +567,23 @@ def add_present_connection(username: str, room: str, connection_id: str) -> bool
 
 def remove_present_connection(username: str, room: str, connection_id: str) -> bool:
     """Stop counting a connection in a room; True when it was the user's last one there."""
+    return not remove_present_connections(username, room, [connection_id])
+
+
+def remove_present_connections(username: str, room: str, connection_ids: list[str]) -> set[str]:
+    """Stop counting these connections in a room; the user's connections still counted there."""
     try:
         new = client().update_item(
             TableName=settings.get().memberships_table,
             Key=_membership_key(username, room),
-            UpdateExpression="DELETE connections :one",
+            UpdateExpression="DELETE connections :gone",
             ConditionExpression="attribute_exists(room)",
-            ExpressionAttributeValues={":one": {"SS": [connection_id]}},
+            ExpressionAttributeValues={":gone": {"SS": connection_ids}},
             ReturnValues="ALL_NEW",
         ).get("Attributes", {})
     except client().exceptions.ConditionalCheckFailedException:
-        return True  # no membership (forgotten at a restart): nobody of theirs counted here
-    return not new.get("connections", {}).get("SS")
+        return set()  # no membership (forgotten at a restart): nobody of theirs counted here
+    return set(new.get("connections", {}).get("SS", []))
 
 
 # -------------------------------------------------- memberships: read markers
