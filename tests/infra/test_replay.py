@@ -9,6 +9,7 @@ invocation's requestPayload), for records the fan-out really failed on.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -171,3 +172,36 @@ def test_a_failed_big_room_page_is_invoked_again_by_its_keys(
     assert run(queue).replayed == 1
     assert texts(outbox, bob) == ["paged"]
     assert lambda_endpoint == ["deliver_to_connections"]
+
+
+def test_a_record_the_mapping_keeps_failing_lands_in_the_destination_and_replays_once(
+    aws, chat, outbox, queue, lambda_endpoint, monkeypatch  # noqa: F811
+):
+    from chatapp import streams as mapping
+
+    monkeypatch.setattr(mapping, "RETRY_BACKOFF_SECONDS", (0.01,))
+    sqs = boto3.client("sqs")
+    stream = TableStream(aws, "messages")
+    poller = mapping.StreamPoller(
+        boto3.client("dynamodbstreams"), stream.arn,
+        chat_app.app.handler_map["on_new_messages"], "on_new_messages", 100, "us-east-1",
+        on_failure=lambda record: sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record)),
+    ).start()
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    outbox.broken.add(bob)  # every attempt fails for bob
+    try:
+        chat.send(alice, {"action": "sendMessage", "text": "given up, not lost"})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sqs.get_queue_attributes(
+            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"] == "0":
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+    assert texts(outbox, bob) == []
+    outbox.broken.clear()
+    report = run(queue)
+    assert (report.found, report.replayed) == (1, 1)
+    assert texts(outbox, bob) == ["given up, not lost"]
+    assert run(queue).found == 0
+    assert texts(outbox, bob) == ["given up, not lost"]
