@@ -246,8 +246,18 @@ class ConnectionsAPI:
     def _request(self, method: str, path: str, body: bytes) -> int:
         headers = self._signer.headers(method, self._host, path, body, time.time())
         connection = self._connections.get(self.base_url)
-        # A bytes body goes out with the headers in one send (http.client joins them).
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
+        reused = connection.sock is not None
+        try:
+            # A bytes body goes out with the headers in one send (http.client joins them).
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
+                raise
+            # The service closed the idle kept-alive connection first: once more, on a new one.
+            self._connections.drop(self.base_url)
+            connection = self._connections.get(self.base_url)
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
         response.read()
         return response.status
