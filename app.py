@@ -125,4 +125,6 @@ def deliver_to_connections(event, context):
 
 @app.on_dynamodb_record(stream_arn=settings.get().connections_stream_arn, batch_size=100)
 def on_connection_changes(event):
-    return presence.on_connection_changes(connections_api.client(), event)
+    return presence.on_connection_changes(
+        connections_api.client(), event, event.context.function_name
+    )

@@ -6,8 +6,13 @@ is answered by chatapp's Management API code (signature checked) after
 recorded and answered 202, as Lambda answers it, for the benchmark to run the
 page itself. Being another process, its CPU is not counted as the sender's.
 
-Commands on stdin, one per line: `count` prints the posts so far; `invocations`
-prints the Invoke payloads recorded since the last time, as one JSON list.
+With an account rate (`AwsStub(latency, account_rate=(10000, 5000))`) every
+Management API call first takes a token from that bucket (chatapp's AccountRate)
+and is answered 429 when it is empty, as the account's API Gateway rate does.
+
+Commands on stdin, one per line: `count` prints the posts so far; `stats` the
+posts, 429s for the rate and DeleteConnections, as JSON; `invocations` prints
+the Invoke payloads recorded since the last time, as one JSON list.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class SlowConnections:
     def __init__(self, latency: float) -> None:
         self.latency = latency
         self.posts = 0
+        self.deleted = 0
         self.lock = threading.Lock()
 
     def post(self, connection_id: str, data: bytes) -> None:
@@ -38,20 +44,22 @@ class SlowConnections:
             self.posts += 1
 
     def delete(self, connection_id: str) -> None:
-        pass
+        with self.lock:
+            self.deleted += 1
 
     def info(self, connection_id: str) -> dict[str, Any]:
         return {"connected_at": 0, "last_active_at": 0, "source_ip": "", "user_agent": ""}
 
 
-def serve(latency: float) -> None:
+def serve(latency: float, rate: float = 0, burst: float = 0) -> None:
     import botocore.session
 
-    from chatapp.management import ManagementAPI
+    from chatapp.management import AccountRate, ManagementAPI
 
     connections = SlowConnections(latency)
     credentials = botocore.session.get_session().get_credentials().get_frozen_credentials()
-    api = ManagementAPI(connections, credentials, "us-east-1")
+    account = AccountRate(rate, burst) if rate else None
+    api = ManagementAPI(connections, credentials, "us-east-1", account)
     invocations: list[Any] = []
     lock = threading.Lock()
 
@@ -67,7 +75,7 @@ def serve(latency: float) -> None:
             else:
                 url = f"http://{self.headers['Host']}{self.path}"
                 status, headers, data = api.answer(
-                    "POST", url, self.path, dict(self.headers.items()), body
+                    self.command, url, self.path, dict(self.headers.items()), body
                 )
             self.send_response(status)
             for name, value in headers.items():
@@ -75,6 +83,8 @@ def serve(latency: float) -> None:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        do_DELETE = do_POST
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -87,6 +97,9 @@ def serve(latency: float) -> None:
     for line in sys.stdin:
         if line.strip() == "count":
             print(connections.posts, flush=True)
+        elif line.strip() == "stats":
+            print(json.dumps({"posts": connections.posts, "deleted": connections.deleted,
+                              "throttled": account.refused if account else 0}), flush=True)
         elif line.strip() == "invocations":
             with lock:
                 taken, invocations[:] = list(invocations), []
@@ -96,12 +109,18 @@ def serve(latency: float) -> None:
 class AwsStub:
     """The stub as a child process: `endpoint`, `posts()`, `invocations()`."""
 
-    def __init__(self, latency: float, environment: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        latency: float,
+        environment: dict[str, str] | None = None,
+        account_rate: tuple[float, float] | None = None,
+    ) -> None:
         """Start it; it accepts the credentials of `environment` (default: this process's)."""
         import os
 
+        rate = [str(n) for n in account_rate] if account_rate else []
         self.process = subprocess.Popen(
-            [sys.executable, __file__, str(latency)],
+            [sys.executable, __file__, str(latency), *rate],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
             env={**(environment or os.environ), "PYTHONPATH": str(PROJECT_ROOT)},
         )
@@ -117,6 +136,9 @@ class AwsStub:
     def posts(self) -> int:
         return int(self._ask("count"))
 
+    def stats(self) -> dict[str, int]:
+        return json.loads(self._ask("stats"))
+
     def invocations(self) -> list[Any]:
         return json.loads(self._ask("invocations"))
 
@@ -128,4 +150,4 @@ class AwsStub:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(PROJECT_ROOT))
-    serve(float(sys.argv[1]))
+    serve(*(float(arg) for arg in sys.argv[1:4]))

@@ -20,7 +20,17 @@ Printed: per room, wall time and CPU ms per post beside the targets; posts for
 a 50-message stream batch into a 100-connection room; the same run's baseline,
 boto3's post_to_connection to the same stub. The last line is one JSON object.
 
+The throttled run (`--throttled-room 10000`, account rate `--account-rate
+10000 --account-burst 5000`): a second stub answers 429 beyond the account's
+rate (chatapp's AccountRate), the pages run at once (threads here, as ~20
+functions would on AWS; they share this process's pool and adaptive rate,
+where each function has its own), hand-backs are run as they come until none
+is left; printed beside the unthrottled room of the same size: wall time, posts
+that went through (every connection exactly once when posts equal the room),
+429s seen and connections closed (target 0).
+
     .venv/bin/python bench/fanout.py [--sizes 100,1000,10000] [--repeat 3] [--latency 0.02]
+        [--throttled-room 10000 --account-rate 10000 --account-burst 5000]
 """
 
 from __future__ import annotations
@@ -115,7 +125,9 @@ class Measure:
         self.cpu = time.process_time() - self.cpu - self.cpu_timer.take()
 
 
-def run(sizes: list[int], repeat: int, latency: float) -> dict[str, Any]:
+def run(
+    sizes: list[int], repeat: int, latency: float, throttled: tuple[int, float, float] | None
+) -> dict[str, Any]:
     from aws_stub import AwsStub
     from chalice.test import Client
 
@@ -188,10 +200,65 @@ def run(sizes: list[int], repeat: int, latency: float) -> dict[str, Any]:
                 batch = deliver(say(BATCH_ROOM, BATCH_MESSAGES))
                 results["batch_posts"] = batch["posts"]
                 results["batch"] = batch
+                if throttled is not None:
+                    size, rate, burst = throttled
+                    if size not in rooms:
+                        rooms[size] = register_connections(dynamodb, f"room{size}", size)
+                    unthrottled = deliver(say(size))
+                    results["throttled"] = {
+                        "room": size, "rate": rate, "burst": burst,
+                        "unthrottled_wall": unthrottled["wall"],
+                        **throttled_delivery(client, say(size), latency, rate, burst,
+                                             (timer, cpu_timer)),
+                    }
             results["baseline"] = baseline(stub.endpoint, latency, settings.get().fanout_threads)
         finally:
             stub.close()
     return results
+
+
+def throttled_delivery(
+    client: Any,
+    event: dict[str, Any],
+    latency: float,
+    rate: float,
+    burst: float,
+    timers: tuple[CallTimer, CallTimer],
+) -> dict[str, Any]:
+    """One message into a room against a stub with the account's rate: what it took.
+
+    Wall time and CPU leave moto's share out, as the unthrottled rooms do.
+    """
+    from aws_stub import AwsStub
+
+    from chalicelib import lazy, send_rate, store
+    from chalicelib.connections_api import ENDPOINT_ENV
+
+    stub = AwsStub(latency, account_rate=(rate, burst))
+    saved = os.environ[ENDPOINT_ENV], os.environ["AWS_ENDPOINT_URL_LAMBDA"]
+    os.environ[ENDPOINT_ENV] = os.environ["AWS_ENDPOINT_URL_LAMBDA"] = stub.endpoint
+    lazy.reset()  # clients for the new endpoints; a fresh rate, starting at the ceiling
+    for timer in timers:
+        timer.attach(store.client().meta.events)
+    try:
+        measure = Measure(*timers).__enter__()
+        payload = client.lambda_.invoke("on_new_messages", event).payload
+        assert payload == {"batchItemFailures": []}, payload
+        rounds = 0
+        while pages := stub.invocations():  # hand-backs come back as new invocations
+            rounds += 1
+            with ThreadPoolExecutor(len(pages)) as functions:
+                list(functions.map(
+                    lambda page: client.lambda_.invoke("deliver_to_connections", page), pages
+                ))
+        measure.__exit__()
+        stats = stub.stats()
+        return {"wall": measure.wall, "cpu": measure.cpu, "moto": measure.moto,
+                "invocation_rounds": rounds, "rate_after": send_rate.get().rate, **stats}
+    finally:
+        os.environ[ENDPOINT_ENV], os.environ["AWS_ENDPOINT_URL_LAMBDA"] = saved
+        lazy.reset()
+        stub.close()
 
 
 def baseline(endpoint: str, latency: float, threads: int, posts: int = 1000) -> dict[str, float]:
@@ -247,10 +314,23 @@ def report(results: dict[str, Any], sizes: list[int], latency: float) -> dict[st
         [[name, base[name], base[name + " wall"]]
          for name in ("boto3 post_to_connection", "lean sender")],
     )
+    if "throttled" in results:
+        t = results["throttled"]
+        print_table(
+            f"One message into a {t['room']}-connection room with the account's rate at "
+            f"{t['rate']:.0f}/s, burst {t['burst']:.0f} (pages at once, hand-backs as they come)",
+            ["run", "wall s (moto left out)", "posts", "429s", "closed", "invocation rounds"],
+            [["unthrottled (same run)", t["unthrottled_wall"], t["room"], 0, 0, 1],
+             ["throttled", t["wall"], t["posts"], t["throttled"], t["deleted"],
+              t["invocation_rounds"]]],
+        )
     print(f"\n{BATCH_MESSAGES} messages in one stream batch into a {BATCH_ROOM}-connection room: "
           f"{results['batch_posts']} posts (target <= {TARGET_BATCH_POSTS}; one post per message "
           f"per connection would be {BATCH_MESSAGES * BATCH_ROOM})")
     summary = {
+        **({"throttled": {k: round(v, 3) if isinstance(v, float) else v
+                          for k, v in results["throttled"].items()}}
+           if "throttled" in results else {}),
         "cpu_ms_per_post": round(cpu_ms_per_post, 3),
         "wall_s": {str(size): round(results["rooms"][size]["wall"], 3) for size in sizes},
         "posts_batch_50x100": results["batch_posts"],
@@ -277,9 +357,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (median)")
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per post")
+    parser.add_argument("--throttled-room", type=int, default=0,
+                        help="also deliver into a room this big under the account's rate")
+    parser.add_argument("--account-rate", type=float, default=10000)
+    parser.add_argument("--account-burst", type=float, default=5000)
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
-    results = run(sizes, args.repeat, args.latency)
+    throttled = ((args.throttled_room, args.account_rate, args.account_burst)
+                 if args.throttled_room else None)
+    results = run(sizes, args.repeat, args.latency, throttled)
     summary = report(results, sizes, args.latency)
     print(json.dumps(summary))
 

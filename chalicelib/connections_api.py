@@ -1,11 +1,12 @@
-"""The API Gateway Management API (`@connections`), lean: signed requests on pooled connections.
+"""The API Gateway Management API (`@connections`), lean: signed requests on kept-alive connections.
 
 boto3's apigatewaymanagementapi client spends about 1 ms of CPU per
 PostToConnection in its call machinery; a fan-out makes thousands. Here a call
-is botocore's own SigV4 signer plus one request on a keep-alive urllib3
-connection (both ship with the Lambda runtime): the same URL, signature and
-answers, about a third of the CPU. What the service answers, and what a call
-then returns:
+is SigV4 written out (the canonical request botocore's SigV4Auth builds, its
+signing key derived once a day) and one HTTP/1.1 request, headers and body in
+one send, on a keep-alive connection each sending thread keeps for itself
+(http.client ships with the runtime): the same URL, signature and answers, a
+fraction of the CPU. What the service answers, and what a call then returns:
 
     200 / 204                   SENT
     410 GoneException           GONE: the caller forgets the connection
@@ -28,16 +29,18 @@ the credentials once per invocation.
 from __future__ import annotations
 
 import enum
+import hmac
+import http.client
 import logging
 import os
 import random
+import threading
 import time
+from hashlib import sha256
 from urllib.parse import quote, urlsplit
 
-import urllib3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
+from botocore.utils import normalize_url_path
 
 from chalicelib import aws, lazy, observability, send_rate, settings
 
@@ -50,7 +53,7 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
 # network errors two quick tries.
 THROTTLED_DELAYS = (0.05, 0.1, 0.2, 0.4)
 ERROR_DELAYS = (0.05, 0.2)
-TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+TIMEOUT_SECONDS = 5.0
 
 
 class Delivery(enum.Enum):
@@ -64,12 +67,81 @@ class Delivery(enum.Enum):
     FAILED = "failed"
 
 
-@lazy.cached(on_reset=lambda pool: pool.clear())
-def _pool() -> urllib3.PoolManager:
-    """Keep-alive connections, one per fan-out thread, reused by every invocation."""
-    return urllib3.PoolManager(
-        maxsize=settings.get().fanout_threads, block=True, retries=False, timeout=TIMEOUT
-    )
+class _Connections(threading.local):
+    """Each thread's kept-alive HTTP connection per endpoint (a fan-out thread reuses its own)."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, http.client.HTTPConnection] = {}
+
+    def get(self, base_url: str) -> http.client.HTTPConnection:
+        connection = self.open.get(base_url)
+        if connection is None:
+            parts = urlsplit(base_url)
+            kind = (http.client.HTTPSConnection if parts.scheme == "https"
+                    else http.client.HTTPConnection)
+            connection = kind(parts.netloc, timeout=TIMEOUT_SECONDS)
+            self.open[base_url] = connection
+        return connection
+
+    def drop(self, base_url: str) -> None:
+        connection = self.open.pop(base_url, None)
+        if connection is not None:
+            connection.close()
+
+
+@lazy.cached()
+def _pool() -> _Connections:
+    """The container's connections, one set per thread, reused by every invocation."""
+    return _Connections()
+
+
+class Signer:
+    """AWS Signature Version 4 for the Management API, as botocore's SigV4Auth signs it.
+
+    Signs host and x-amz-date (and the session token), over the double-encoded
+    path botocore uses for every service but S3; the signing key is derived
+    once per day. chatapp checks these signatures with botocore's own signer.
+    """
+
+    def __init__(self, credentials: ReadOnlyCredentials, region: str) -> None:
+        self.credentials = credentials
+        self._scope_tail = f"{region}/{SERVICE}/aws4_request"
+        self._key_date, self._key = "", b""
+
+    def _signing_key(self, date: str) -> bytes:
+        if date != self._key_date:
+            key = ("AWS4" + self.credentials.secret_key).encode()
+            for part in (date, *self._scope_tail.split("/")):
+                key = hmac.new(key, part.encode(), sha256).digest()
+            self._key_date, self._key = date, key
+        return self._key
+
+    def headers(self, method: str, host: str, path: str, body: bytes, now: float) -> dict[str, str]:
+        """The headers that sign this request (Host, X-Amz-Date, Authorization, token)."""
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        date = amz_date[:8]
+        token = self.credentials.token
+        canonical_headers = f"host:{host}\nx-amz-date:{amz_date}\n"
+        signed = "host;x-amz-date"
+        if token:
+            canonical_headers += f"x-amz-security-token:{token}\n"
+            signed += ";x-amz-security-token"
+        canonical = "\n".join((
+            method, quote(normalize_url_path(path), safe="/~"), "", canonical_headers, signed,
+            sha256(body).hexdigest(),
+        ))
+        scope = f"{date}/{self._scope_tail}"
+        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.new(self._signing_key(date), to_sign.encode(), sha256).hexdigest()
+        headers = {
+            "Host": host,
+            "X-Amz-Date": amz_date,
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={self.credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed}, Signature={signature}",
+        }
+        if token:
+            headers["X-Amz-Security-Token"] = token
+        return headers
 
 
 def endpoint(domain_name: str | None = None, stage: str | None = None) -> str:
@@ -108,8 +180,12 @@ class ConnectionsAPI:
 
     def __init__(self, base_url: str, region: str, credentials: ReadOnlyCredentials) -> None:
         self.base_url = base_url
-        self._signer = SigV4Auth(credentials, SERVICE, region)
-        self._http = _pool().connection_from_url(base_url)
+        self._signer = Signer(credentials, region)
+        parts = urlsplit(base_url)
+        # The host as SigV4 signs it: without the scheme's default port.
+        default_port = {"http": 80, "https": 443}[parts.scheme]
+        self._host = (parts.hostname or "") if parts.port in (None, default_port) else parts.netloc
+        self._connections = _pool()
 
     def post(self, connection_id: str, data: bytes) -> Delivery:
         """PostToConnection: data (at most 32 KB) to one connection; a 429 is not retried."""
@@ -135,15 +211,15 @@ class ConnectionsAPI:
         body: bytes,
         throttled_delays: tuple[float, ...] = THROTTLED_DELAYS,
     ) -> Delivery:
-        url = f"{self.base_url}/@connections/{quote(connection_id, safe='')}"
-        path = urlsplit(url).path
+        path = urlsplit(f"{self.base_url}/@connections/{quote(connection_id, safe='')}").path
         throttled, errors = iter(throttled_delays), iter(ERROR_DELAYS)
         rate = send_rate.get()
         while True:
             rate.acquire()
             try:
-                status = self._request(method, url, path, body)
-            except urllib3.exceptions.HTTPError as failure:  # reset, refused, timed out
+                status = self._request(method, path, body)
+            except (OSError, http.client.HTTPException) as failure:  # reset, refused, timed out
+                self._connections.drop(self.base_url)
                 status, reason = 0, repr(failure)
             else:
                 reason = f"HTTP {status}"
@@ -170,10 +246,21 @@ class ConnectionsAPI:
                 return Delivery.FAILED
             time.sleep(delay * random.uniform(0.5, 1.5))
 
-    def _request(self, method: str, url: str, path: str, body: bytes) -> int:
-        request = AWSRequest(method=method, url=url, data=body)
-        self._signer.add_auth(request)
-        response = self._http.urlopen(
-            method, path, body=body or None, headers=dict(request.headers.items())
-        )
+    def _request(self, method: str, path: str, body: bytes) -> int:
+        headers = self._signer.headers(method, self._host, path, body, time.time())
+        connection = self._connections.get(self.base_url)
+        reused = connection.sock is not None
+        try:
+            # A bytes body goes out with the headers in one send (http.client joins them).
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
+                raise
+            # The service closed the idle kept-alive connection first: once more, on a new one.
+            self._connections.drop(self.base_url)
+            connection = self._connections.get(self.base_url)
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        response.read()
         return response.status

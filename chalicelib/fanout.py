@@ -23,15 +23,16 @@ as failed (batchItemFailures) only when its connections could not be listed or
 handed back, or the service kept failing after retries.
 
 Rooms above settings' big_room_connections are paged out: each page of
-connection ids, with the frames (or the messages' keys when the frames would
-not fit in an asynchronous Invoke), goes to `deliver_to_connections`, so a
-room of 10,000 is delivered by ~20 functions at once.
+connection ids, with the messages' keys (never their text: a failed page is
+kept in the on-failure queue), goes to `deliver_to_connections`, so a room of
+10,000 is delivered by ~20 functions at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -45,8 +46,6 @@ from chalicelib.connections_api import ConnectionsAPI, Delivery
 log = logging.getLogger(__name__)
 
 DELIVERY_FUNCTION = "deliver_to_connections"
-# Lambda's limit for an asynchronous Invoke's payload is 256 KB; keep a margin.
-INVOKE_PAYLOAD_MAX_BYTES = 250_000
 # Pauses between a room's rounds (whole room, before jitter): 4 rounds in ~1.7 s.
 ROOM_BACKOFF_SECONDS = (0.2, 0.5, 1.0)
 # A round's refusals are evidence about each refusing connection only when
@@ -226,6 +225,29 @@ def post_frames(
     return not deliver_room(connections, list(connection_ids), frames, ephemeral=True).failed
 
 
+def tell_room(
+    connections: ConnectionsAPI,
+    room: str,
+    connection_ids: list[str],
+    frames: list[dict[str, Any]],
+    function_name: str | None = None,
+) -> None:
+    """Ephemeral frames to a room's connections: posted here, or paged out like a big room's.
+
+    `function_name` is the running function's deployed name (default: what
+    Lambda says in AWS_LAMBDA_FUNCTION_NAME); the delivery function is its sibling.
+    """
+    big = settings.get().big_room_connections
+    if len(connection_ids) <= big:
+        post_frames(connections, connection_ids, frames)
+        return
+    running = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    function = sibling_function(running, DELIVERY_FUNCTION)
+    for start in range(0, len(connection_ids), big):
+        page = {"room": room, "connectionIds": connection_ids[start:start + big], "ephemeral": True}
+        _hand_over(function, page, frames)
+
+
 def deliver_to_connections(
     connections: ConnectionsAPI,
     page: dict[str, Any],
@@ -240,10 +262,16 @@ def deliver_to_connections(
     retries this page (and keeps it in the on-failure destination after its
     last retry); the other pages are not touched.
     """
+    if page.get("ephemeral"):  # presence, typing, occupancy: one round, nothing handed back
+        post_frames(connections, page["connectionIds"], page["frames"])
+        return
     sleep(min(float(page.get("delay", 0)), REQUEUE_DELAY_SECONDS * 4))
-    frames = page.get("frames")
-    if frames is None:  # too big for the Invoke: read the messages by key
+    if "messages" in page:
+        frames = frames_by_key(page["room"], page["messages"])
+    elif "messageIds" in page:  # pages handed over before keys carried the frame type
         frames = [_frame_of(m) for m in store.messages_by_id(page["room"], page["messageIds"])]
+    else:
+        frames = page["frames"]
     attempt = int(page.get("attempt", 0))
     result = deliver_room(connections, page["connectionIds"], frames, sleep=sleep)
     handed_back = not result.not_reached or (
@@ -341,14 +369,40 @@ def _frames_in(post: bytes) -> int:
 
 
 def _hand_over(function: str, page: dict[str, Any], frames: list[dict[str, Any]]) -> None:
-    """One asynchronous Invoke of the delivery function for one page."""
-    page = {**page, "frames": frames}
+    """One asynchronous Invoke of the delivery function for one page.
+
+    Messages go by key, never by text: a failed invocation is kept in the
+    on-failure queue, and a message deleted meanwhile must not live on there
+    (the delivery function reads each message as it is when it runs).
+    Ephemeral frames (presence, typing, occupancy) go as they are.
+    """
+    if page.get("ephemeral"):
+        page = {**page, "frames": frames}
+    else:
+        page = {**page, "messages": [[frame_message_id(f), f["type"]] for f in frames]}
     payload = json.dumps(page, ensure_ascii=False).encode()
-    if len(payload) > INVOKE_PAYLOAD_MAX_BYTES:
-        del page["frames"]
-        page["messageIds"] = [frame_message_id(frame) for frame in frames]
-        payload = json.dumps(page).encode()
     _lambda().invoke(FunctionName=function, InvocationType="Event", Payload=payload)
+
+
+def frames_by_key(room: str, keys: list[list[str]]) -> list[dict[str, Any]]:
+    """The frames a page's (message id, frame type) keys stand for, from the messages now.
+
+    A message deleted since becomes its messageDeleted (once); one gone is left out.
+    """
+    found = {m.id: m for m in store.messages_by_id(room, list(dict.fromkeys(k for k, _ in keys)))}
+    frames, deleted = [], set()
+    for message_id, kind in keys:
+        message = found.get(message_id)
+        if message is None or message_id in deleted:
+            continue
+        if message.deleted:
+            deleted.add(message_id)
+            frames.append(protocol.message_deleted_frame(message))
+        elif kind == "messageUpdated":
+            frames.append(protocol.message_updated_frame(message))
+        else:
+            frames.append(protocol.message_frame(message))
+    return frames
 
 
 def frame_message_id(frame: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from chalicelib import (
     ids,
     observability,
     order,
+    presence,
     protocol,
     settings,
     store,
@@ -217,15 +218,19 @@ def _get_members(
 def _typing(
     sender: WebsocketSender, connection: store.Connection, action: protocol.Typing
 ) -> None:
-    # Passed on directly, never stored; thinned to one per interval per connection.
+    # Passed on directly, never stored; thinned to one per interval per user and
+    # room (whatever the number of the user's tabs); a crowded room gets occupancy.
     interval_ms = LIMITS["typing_interval_seconds"] * 1000
-    if not store.pass_typing(connection.connection_id, ids.now_ms(), interval_ms):
+    typist = f"{connection.room}#{connection.username.lower()}"
+    if not store.pass_typing(typist, ids.now_ms(), interval_ms):
+        return
+    occupants = store.room_occupants(connection.room)
+    if presence.crowded(occupants):
         return
     me = connection.username.lower()
-    others = [cid for cid, username in store.room_occupants(connection.room)
-              if username.lower() != me]
+    others = [cid for cid, username in occupants if username.lower() != me]
     frame = protocol.typing_frame(connection.room, connection.username)
-    fanout.post_frames(sender, others, [frame])
+    fanout.tell_room(sender, connection.room, others, [frame])
 
 
 def _edit_message(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import logging
 import os
 import secrets
@@ -147,6 +148,21 @@ def account_rate(options: ServeOptions) -> AccountRate | None:
     burst = options.connections_burst or max(1, options.connections_rate // 2)
     log.info("Management API account rate: %d calls/s, burst %d", options.connections_rate, burst)
     return AccountRate(options.connections_rate, burst)
+
+
+FAILED_STREAM_BATCHES = "failed-stream-batches.jsonl"
+
+
+def failed_batches_file(data_dir: Path) -> Any:
+    """The stream mappings' on-failure destination, locally: a line per batch given up."""
+    path = data_dir / FAILED_STREAM_BATCHES
+
+    def keep(record: dict[str, Any]) -> None:
+        with path.open("a") as file:
+            file.write(json.dumps(record, default=str) + "\n")
+        log.warning("stream batch given up: kept in %s", path)
+
+    return keep
 
 
 def apply_environment(environment: dict[str, str]) -> None:
@@ -336,7 +352,8 @@ async def _serve(options: ServeOptions) -> int:
     for source, entry_point in dynamodb_event_sources(app):
         pollers.append(
             StreamPoller(
-                streams, source.stream_arn, entry_point, source.name, source.batch_size, REGION
+                streams, source.stream_arn, entry_point, source.name, source.batch_size, REGION,
+                on_failure=failed_batches_file(options.data_dir),
             ).start()
         )
     for source in app.event_sources:

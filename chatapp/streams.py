@@ -11,7 +11,11 @@ the records before the first failed one are done and the next invocation starts
 at it; an exception or an unknown identifier retries the whole batch. Unlike
 Lambda's default (retry until the record leaves the stream, blocking the shard
 for up to a day), a batch is given up after MAX_ATTEMPTS with a log line: a
-poison record must not silence a local chat forever.
+poison record must not silence a local chat forever. What is given up goes to
+the mapping's on-failure destination when it has one (`on_failure`), as the
+record Lambda writes there: where the batch is in the stream
+(`DDBStreamBatchInfo`), never the records (`python -m infra.tools replay`
+re-drives such records on AWS).
 
 Memory stays bounded: each shard holds at most one batch, and the iterators
 moto keeps are expired by the embedded database (chatapp.motointernals).
@@ -147,7 +151,9 @@ class StreamPoller:
         function_name: str,
         batch_size: int,
         region: str,
+        on_failure: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self.on_failure = on_failure
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
@@ -233,10 +239,10 @@ class StreamPoller:
             )
         if not buffer:
             return False
-        self._deliver(buffer)
+        self._deliver(buffer, shard_id)
         return True
 
-    def _deliver(self, buffer: list[dict[str, Any]]) -> None:
+    def _deliver(self, buffer: list[dict[str, Any]], shard_id: str = "") -> None:
         """Invoke the handler until the batch is done; leaves only unfinished records."""
         batch = buffer[: self.batch_size]
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -273,7 +279,39 @@ class StreamPoller:
             batch[0]["dynamodb"]["SequenceNumber"],
             MAX_ATTEMPTS,
         )
+        if self.on_failure is not None:
+            try:
+                self.on_failure(on_failure_record(self.function_name, shard_id, batch))
+            except Exception:
+                log.exception("%s: the on-failure destination refused it", self.function_name)
         del buffer[: len(batch)]
+
+
+def on_failure_record(
+    function_name: str, shard_id: str, batch: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What Lambda sends a stream mapping's on-failure destination: where the batch is."""
+    first, last = batch[0], batch[-1]
+    return {
+        "requestContext": {
+            "requestId": f"local-{first['eventID']}",
+            "functionArn": f"arn:aws:lambda:{first['awsRegion']}:000000000000:function:"
+            f"{function_name}",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": MAX_ATTEMPTS,
+        },
+        "version": "1.0",
+        "timestamp": datetime.now().astimezone().isoformat(),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": first["dynamodb"]["ApproximateCreationDateTime"],
+            "approximateArrivalOfLastRecord": last["dynamodb"]["ApproximateCreationDateTime"],
+            "batchSize": len(batch),
+            "streamArn": first["eventSourceARN"],
+        },
+    }
 
 
 def dynamodb_event_sources(app: Any) -> list[tuple[Any, Callable[[dict, Any], Any]]]:

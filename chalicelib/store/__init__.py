@@ -402,17 +402,17 @@ def room_occupants(room: str) -> list[tuple[str, str]]:
     ]
 
 
-def pass_typing(connection_id: str, now_ms: int, interval_ms: int) -> bool:
-    """Whether a typing frame from this connection is passed on (one per interval).
+def pass_typing(typist: str, now_ms: int, interval_ms: int) -> bool:
+    """Whether a typing frame from this typist (a user in a room) is passed on (one per interval).
 
-    The last time passed on lives in guards (`typing#<connection id>`), shared by
+    The last time passed on lives in guards (`typing#<typist>`), shared by
     every container and on no streamed table; one conditional put decides.
     """
     try:
         client().put_item(
             TableName=settings.get().guards_table,
             Item={
-                "guard_key": _s(f"typing#{connection_id}"),
+                "guard_key": _s(f"typing#{typist}"),
                 "passed_at": _n(now_ms),
                 "ttl": _n(now_ms // 1000 + 60),
             },
@@ -446,18 +446,23 @@ def add_present_connection(username: str, room: str, connection_id: str) -> bool
 
 def remove_present_connection(username: str, room: str, connection_id: str) -> bool:
     """Stop counting a connection in a room; True when it was the user's last one there."""
+    return not remove_present_connections(username, room, [connection_id])
+
+
+def remove_present_connections(username: str, room: str, connection_ids: list[str]) -> set[str]:
+    """Stop counting these connections in a room; the user's connections still counted there."""
     try:
         new = client().update_item(
             TableName=settings.get().memberships_table,
             Key=_membership_key(username, room),
-            UpdateExpression="DELETE connections :one",
+            UpdateExpression="DELETE connections :gone",
             ConditionExpression="attribute_exists(room)",
-            ExpressionAttributeValues={":one": {"SS": [connection_id]}},
+            ExpressionAttributeValues={":gone": {"SS": connection_ids}},
             ReturnValues="ALL_NEW",
         ).get("Attributes", {})
     except client().exceptions.ConditionalCheckFailedException:
-        return True  # no membership (forgotten at a restart): nobody of theirs counted here
-    return not new.get("connections", {}).get("SS")
+        return set()  # no membership (forgotten at a restart): nobody of theirs counted here
+    return set(new.get("connections", {}).get("SS", []))
 
 
 # -------------------------------------------------- memberships: read markers

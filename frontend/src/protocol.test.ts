@@ -109,3 +109,15 @@ describe("API Gateway's own error answers", () => {
     expect(parseServerFrame(JSON.stringify({ message: 'hi' }))).toBeNull();
   });
 });
+
+describe('parseServerFrame: version 3 occupancy', () => {
+  it('reads a big room count', () => {
+    const frame = { type: 'occupancy', room: 'arena', count: 250 };
+    expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
+  });
+
+  it('drops one without a count', () => {
+    expect(parseServerFrame('{"type":"occupancy","room":"arena"}')).toBeNull();
+    expect(parseServerFrame('{"type":"occupancy","room":"arena","count":-1}')).toBeNull();
+  });
+});

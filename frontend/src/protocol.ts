@@ -37,6 +37,7 @@ export type ServerFrame =
   | { type: 'members'; room: string; members: string[]; count: number }
   | { type: 'presence'; room: string; username: string; status: 'online' | 'offline' }
   | { type: 'typing'; room: string; username: string }
+  | { type: 'occupancy'; room: string; count: number }
   | { type: 'messageUpdated'; message: ChatMessage }
   | { type: 'messageDeleted'; room: string; id: string; rev?: number }
   | { type: 'changes'; room: string; messages: ChatMessage[]; rev: number; hasMore: boolean }
@@ -161,6 +162,10 @@ function frameFrom(value: unknown): ServerFrame | null {
     case 'typing':
       return typeof value.room === 'string' && typeof value.username === 'string'
         ? { type: 'typing', room: value.room, username: value.username }
+        : null;
+    case 'occupancy':
+      return typeof value.room === 'string' && typeof value.count === 'number' && value.count >= 0
+        ? { type: 'occupancy', room: value.room, count: value.count }
         : null;
     case 'messageUpdated': {
       const message = parseMessage(value.message);

@@ -13,6 +13,7 @@ from . import (
     delivery,
     event_source,
     leftovers,
+    replay,
     rotate_secret,
     site,
     stage_config,
@@ -91,14 +92,18 @@ def combined_api_origins(args: argparse.Namespace) -> int:
 def stream_mappings(args: argparse.Namespace) -> int:
     """Turn on ReportBatchItemFailures (and friends) on every stream handler's mapping."""
     client = _boto3().client("lambda", region_name=args.region)
-    streams = _outputs(args.outputs)["stream_arns"]
+    outputs = _outputs(args.outputs)
+    streams = outputs["stream_arns"]
+    destinations = outputs.get("failed_stream_batches_queue_arns", {})
     state = chalice_state.read(args.stage)
     for function, table in stage_config.stream_sources().items():
         if state is None or function not in state.functions:
             print(f"{function}: not in this app (yet)")
             continue
         name = stage_config.lambda_name(args.stage, function)
-        changed = event_source.configure(client, name, streams[table])
+        changed = event_source.configure(
+            client, name, streams[table], destinations.get(function)
+        )
         print(f"{function} ← {table} stream: {'updated' if changed else 'unchanged'}")
     return 0
 
@@ -155,6 +160,25 @@ def delivery_destination(args: argparse.Namespace) -> int:
     client = _boto3().client("lambda", region_name=args.region)
     print("updated" if delivery.configure(client, args.function, args.queue_arn) else "unchanged")
     return 0
+
+
+def replay_failures(args: argparse.Namespace) -> int:
+    """Re-drive what the on-failure queues kept (stream batches, big-room pages), once each."""
+    boto3 = _boto3()
+    outputs = _outputs(args.outputs)
+    queues = [*outputs.get("failed_stream_batches_queue_arns", {}).values()]
+    if outputs.get("failed_deliveries_queue_arn"):
+        queues.append(outputs["failed_deliveries_queue_arn"])
+    sqs = boto3.client("sqs", region_name=args.region)
+    report = replay.replay_queues(
+        sqs,
+        boto3.client("dynamodbstreams", region_name=args.region),
+        boto3.client("lambda", region_name=args.region),
+        [replay.queue_url(sqs, arn) for arn in queues],
+        dry_run=args.dry_run,
+    )
+    print(report.summary())
+    return 0 if not report.kept else 1
 
 
 def upload_site(args: argparse.Namespace) -> int:
@@ -239,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     command("stream-mappings", stream_mappings, stage, region, outputs)
     command("throttles", apply_throttles, stage, region, outputs)
     command("available-concurrency", available_concurrency, stage, region)
+    command(
+        "replay",
+        replay_failures,
+        region,
+        outputs,
+        (["--dry-run"], {"action": "store_true", "help": "report what would be re-driven only"}),
+    )
     command(
         "delivery-destination",
         delivery_destination,

@@ -129,6 +129,10 @@ def override(package: dict[str, Any]) -> dict[str, Any]:
             "bisect_batch_on_function_error": wanted["BisectBatchOnFunctionError"],
             "maximum_retry_attempts": wanted["MaximumRetryAttempts"],
             "maximum_record_age_in_seconds": wanted["MaximumRecordAgeInSeconds"],
+            # infra/delivery.tf's queue for this function keeps what Lambda gives up on.
+            "destination_config": {"on_failure": {
+                "destination_arn": f'${{aws_sqs_queue.failed_stream_batches["{function}"].arn}}'
+            }},
         }
         for function in stage_config.stream_sources()
         if stream_mapping(function) in resources.get("aws_lambda_event_source_mapping", {})
@@ -170,6 +174,7 @@ def additions(package: dict[str, Any]) -> dict[str, Any]:
         }
         for name in functions
         if stage_config.PERMISSIONS.get(name, {}).get("on_failure_queue")
+        and name not in stage_config.stream_sources()  # theirs is on the stream mapping
     }
     return {
         "resource": {

@@ -4,7 +4,10 @@ Chalice creates the DynamoDB stream mapping of each `on_dynamodb_record` handler
 but never sets FunctionResponseTypes, so the handler's batchItemFailures would be
 ignored and a single bad record would make Lambda retry the whole batch (re-sending
 every message in it) until the records expire. These settings make a failure
-cost one record, a bounded number of times.
+cost one record, a bounded number of times; what Lambda then gives up on goes
+to the mapping's on-failure destination (infra/delivery.tf's queue for that
+function: a pointer into the stream, which `python -m infra.tools replay`
+re-drives), never nowhere.
 """
 
 from __future__ import annotations
@@ -22,8 +25,18 @@ WANTED: dict[str, Any] = {
 }
 
 
-def configure(lambda_client: Any, function_name: str, stream_arn: str) -> list[str]:
-    """Apply WANTED to the function's mappings of that stream; the UUIDs it changed."""
+def wanted(on_failure_arn: str | None = None) -> dict[str, Any]:
+    """WANTED, with the on-failure destination when there is one."""
+    if not on_failure_arn:
+        return dict(WANTED)
+    return {**WANTED, "DestinationConfig": {"OnFailure": {"Destination": on_failure_arn}}}
+
+
+def configure(
+    lambda_client: Any, function_name: str, stream_arn: str, on_failure_arn: str | None = None
+) -> list[str]:
+    """Apply wanted() to the function's mappings of that stream; the UUIDs it changed."""
+    settings = wanted(on_failure_arn)
     # By ARN: Chalice registers the mapping with the function's ARN, and some
     # emulators match FunctionName= literally; AWS accepts either.
     function_arn = lambda_client.get_function_configuration(FunctionName=function_name)[
@@ -48,8 +61,8 @@ def configure(lambda_client: Any, function_name: str, stream_arn: str) -> list[s
         )
     changed = []
     for mapping in mappings:
-        if all(mapping.get(key) == value for key, value in WANTED.items()):
+        if all(mapping.get(key) == value for key, value in settings.items()):
             continue
-        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], **WANTED)
+        lambda_client.update_event_source_mapping(UUID=mapping["UUID"], **settings)
         changed.append(mapping["UUID"])
     return changed

@@ -10,33 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from chalicelib import fanout, send_rate
-from tests.support.management_server import serve_on_loopback
+from tests.support.lambda_invocations import recorded_invocations
 from tests.support.streams import TableStream
 
 
 @pytest.fixture
 def invocations(aws, monkeypatch) -> Iterator[list[dict]]:
     """Asynchronous Invokes the handlers make: their payloads, in order."""
-    seen: list[dict] = []
-
-    class Lambda(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(202)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    with serve_on_loopback(Lambda) as url:
+    with recorded_invocations() as (url, seen):
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
         yield seen
 
@@ -132,3 +117,21 @@ def test_a_connection_gone_mid_round_is_forgotten_and_the_rest_delivered(
     assert deliver(chat, stream) == {"batchItemFailures": []}
     assert texts(outbox, alice) == ["hi"]
     assert fanout.STRIKES_TO_CLOSE > 1 and outbox.closed == []
+
+
+def test_a_handed_back_page_carries_keys_not_text_and_a_message_deleted_since_stays_deleted(
+    chat, outbox, stream, invocations
+):
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    chat.send(alice, {"action": "sendMessage", "text": "regrettable"})
+    for cid in (alice, bob):  # the account's rate, for the whole delivery
+        outbox.script[cid] = ["429"] * 20
+    deliver(chat, stream)
+    (page,) = invocations
+    assert "regrettable" not in json.dumps(page)  # what an on-failure queue would keep
+    (message_id, kind), = page["messages"]
+    assert kind == "message"
+    chat.send(alice, {"action": "deleteMessage", "id": message_id})
+    outbox.script[alice] = outbox.script[bob] = []
+    chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert [f["type"] for f in outbox.frames(bob)] == ["messageDeleted"]

@@ -109,3 +109,19 @@ def test_a_failing_batch_is_handed_back_from_the_failed_record(
     answer = presence(batch)
     sequence = [r["dynamodb"]["SequenceNumber"] for r in batch["Records"]]
     assert answer == {"batchItemFailures": [{"itemIdentifier": s} for s in sequence]}
+
+
+def test_a_connection_whose_departure_was_lost_does_not_keep_its_user_online(
+        chat, outbox, presence, connections_stream, aws):
+    from chalicelib import settings
+
+    watcher = chat.join("bob", "lobby")
+    first, second = chat.join("alice", "lobby"), chat.join("alice", "lobby")
+    presence()
+    # `first` vanished and its REMOVE record was never handled (a batch given up on).
+    aws.delete_item(TableName=settings.get().connections_table,
+                    Key={"connection_id": {"S": first}})
+    connections_stream.event()  # that record, lost
+    chat.disconnect(second)
+    presence()
+    assert seen(outbox, watcher) == [("alice", "online"), ("alice", "offline")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,41 +16,50 @@ from tests.support.localserver import start_local_server
 HANDSHAKES = 40
 
 
-def open_at_once(ws_url: str, token: str, count: int) -> tuple[list[ChatClient], list[int]]:
+def open_at_once(
+    ws_url: str, token: str, count: int
+) -> tuple[list[ChatClient], list[int | str]]:
     """`count` handshakes released together; the clients let in and the refusals' statuses."""
     start = threading.Barrier(count)
 
-    def handshake(_: int) -> ChatClient | int:
+    def handshake(_: int) -> ChatClient | int | str:
         start.wait()
         try:
             return ChatClient(ws_url, token)
         except InvalidStatus as refused:
             return refused.response.status_code
+        except Exception as failure:  # shown in the assertion, not raised from the pool
+            return repr(failure)
 
     with ThreadPoolExecutor(count) as pool:
         outcomes = list(pool.map(handshake, range(count)))
     return ([o for o in outcomes if isinstance(o, ChatClient)],
-            [o for o in outcomes if isinstance(o, int)])
+            [o for o in outcomes if not isinstance(o, ChatClient)])
 
 
 def test_forty_simultaneous_handshakes_of_one_user_leave_exactly_ten_open(local_server):
     _, token = signup(local_server.api_url)
     opened, refused = open_at_once(local_server.ws_url, token, HANDSHAKES)
     try:
+        assert refused == [429] * (HANDSHAKES - LIMITS["connections_per_user"])
         assert len(opened) == LIMITS["connections_per_user"]
-        assert refused == [429] * (HANDSHAKES - len(opened))
         for client in opened:  # each one let in really works
             assert client.request("ping", "pong") == {"type": "pong"}
     finally:
         for client in opened:
             client.close()
-    # Every close gave its slot back: the user can open as many again.
-    again, _ = open_at_once(local_server.ws_url, token, LIMITS["connections_per_user"])
-    try:
-        assert len(again) == LIMITS["connections_per_user"]
-    finally:
+    # Every close gives its slot back ($disconnect runs just after the close):
+    # the user can open as many again.
+    allowed = LIMITS["connections_per_user"]
+    deadline = time.monotonic() + 15
+    while True:
+        again, failed = open_at_once(local_server.ws_url, token, allowed)
         for client in again:
             client.close()
+        if len(again) == allowed or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert failed == [] and len(again) == allowed
 
 
 def test_a_crash_forgets_the_slots_with_the_connections(tmp_path):

@@ -342,6 +342,9 @@ def test_stream_mapping_reports_batch_item_failures(moto: Moto, outputs: dict) -
     assert mapping["EventSourceArn"] == outputs["stream_arns"]["messages"]
     for key, value in event_source.WANTED.items():
         assert mapping[key] == value, key
+    # What Lambda gives up on is kept (a pointer into the stream) for `infra.tools replay`.
+    destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == outputs["failed_stream_batches_queue_arns"]["on_new_messages"]
 
 
 def test_failed_deliveries_go_to_the_queue(moto: Moto, outputs: dict) -> None:

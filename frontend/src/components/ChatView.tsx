@@ -252,6 +252,7 @@ export function ChatView({ config, session, onLogout, onSessionEnded, refresh }:
           <div id="members-panel" className="members-slot">
             <MembersList
               members={snapshot.members}
+              occupancy={snapshot.occupancy}
               me={session.username}
               canModerate={moderates}
               blocked={blocked}

@@ -1,9 +1,12 @@
 import { memo } from 'react';
+import type { Occupancy } from '../state/occupancy';
 import type { Members } from '../state/presence';
 import { isMe } from '../state/messages';
+import { OnlineCount } from './OnlineCount';
 
 interface Props {
   members: Members;
+  occupancy: Occupancy | null;
   me: string;
   canModerate: boolean;
   blocked: ReadonlySet<string>;
@@ -12,13 +15,14 @@ interface Props {
   onBlock: (username: string, block: boolean) => void;
 }
 
-/** Who is online in the room, kept live by presence frames; a DM, a block or a removal per name. */
+/** Who is online in the room, kept live by presence frames (a big room: the count only);
+ * a DM, a block or a removal per name. */
 export const MembersList = memo(function MembersList({
-  members, me, canModerate, blocked, onMessage, onRemove, onBlock,
+  members, occupancy, me, canModerate, blocked, onMessage, onRemove, onBlock,
 }: Props) {
   return (
     <div className="side-panel members-panel">
-      <h2 id="members-heading">Online · {members.names.length}</h2>
+      <OnlineCount members={members} occupancy={occupancy} />
       <ul aria-label="Members">
         {members.names.map((name) => {
           const isBlocked = blocked.has(name.toLowerCase());

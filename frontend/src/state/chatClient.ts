@@ -35,6 +35,7 @@ import {
   typingLine,
 } from './presence';
 import { CHANGES_BACKOFF, RevisionSync, applyChanges, newestRev } from './revisions';
+import { afterPresence, type Occupancy, occupancyFrom, occupancyOfMembers } from './occupancy';
 import { type Session, msUntilExpiry } from './session';
 
 export interface ChatSnapshot {
@@ -49,6 +50,8 @@ export interface ChatSnapshot {
   notice: string | null;
   /** Who is online in the room. */
   members: Members;
+  /** A big room's count of users online (occupancy), when the list cannot say it. */
+  occupancy: Occupancy | null;
   /** "alice is typing…", or "". */
   typing: string;
 }
@@ -137,6 +140,7 @@ export class ChatClient {
   private refusalSuspected = false;
   private snapshot: ChatSnapshot;
   private members: Members;
+  private occupancy: Occupancy | null = null;
   private typists: Typists = new Map();
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private lastTypingSent = -Infinity;
@@ -285,6 +289,7 @@ export class ChatClient {
     this.queue = this.queue.filter((r) => r.room === room);
     this.notice = null;
     this.members = noMembers(room);
+    this.occupancy = null;
     this.typists = new Map();
     if (!this.timelines.has(room)) this.timelines.set(room, emptyTimeline(room));
     this.socket.send({ action: 'joinRoom', room });
@@ -379,12 +384,19 @@ export class ChatClient {
         this.revisionsOf(frame.room).onChanges(frame.messages, frame.rev, frame.hasMore);
         break;
       case 'members':
-        if (frame.room === this.room) this.members = membersFrom(frame.room, frame.members);
+        if (frame.room === this.room) {
+          this.members = membersFrom(frame.room, frame.members);
+          this.occupancy = occupancyOfMembers(frame.room, frame.members, frame.count);
+        }
         break;
       case 'presence':
         if (frame.room === this.room) {
           this.members = applyPresence(this.members, frame.username, frame.status === 'online');
+          this.occupancy = afterPresence(this.occupancy, frame.room);
         }
+        break;
+      case 'occupancy':
+        if (frame.room === this.room) this.occupancy = occupancyFrom(frame.room, frame.count);
         break;
       case 'typing':
         if (frame.room === this.room && !isMe(frame.username, this.session.username)) {
@@ -725,6 +737,7 @@ export class ChatClient {
       loadingOlder: this.hasRequest('older', this.room),
       notice: this.notice,
       members: this.members,
+      occupancy: this.occupancy,
       typing: typingLine(this.typists),
     };
   }
