@@ -138,7 +138,8 @@ def _json_formatter() -> Any:
     handler.setFormatter(formatter)
     package = logging.getLogger("chalicelib")
     package.handlers = [handler]
-    package.setLevel(logging.INFO)
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    package.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)
     package.propagate = False  # once, as JSON; not again through the root logger
     return formatter
 

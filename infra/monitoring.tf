@@ -15,6 +15,12 @@ variable "stream_iterator_age_alarm_ms" {
   default     = 30000
 }
 
+variable "throttled_share_alarm" {
+  description = "Alarm when more than this share of posts to connections is answered 429 over 5 minutes."
+  type        = number
+  default     = 0.05
+}
+
 variable "concurrency_alarm_share" {
   description = "Alarm when the REST function uses this share of its reserved concurrency."
   type        = number
@@ -32,6 +38,9 @@ locals {
     for name, spec in jsondecode(file(local.permissions_file)) :
     name => local.monitored_functions[name] if !startswith(name, "_") && length(try(spec.streams, [])) > 0
   }
+  # The handlers' EMF metrics (chalicelib/observability.py; stage_config puts it in
+  # METRICS_NAMESPACE).
+  metrics_namespace = "${var.app_name}/${var.stage}"
   # chalice names the REST API after the app; its stage is "api".
   rest_api_name = var.app_name
   rest_stage    = "api"
@@ -135,6 +144,67 @@ resource "aws_cloudwatch_metric_alarm" "failed_deliveries_queued" {
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
+resource "aws_cloudwatch_metric_alarm" "failed_stream_batches_queued" {
+  for_each = aws_sqs_queue.failed_stream_batches
+
+  alarm_name          = "${each.value.name}-queued"
+  alarm_description   = "A batch of ${each.key}'s stream records kept failing and was set aside: replay it (docs/OPERATIONS.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# From the handlers' own EMF metric: a 429 is the account's request rate (or a
+# full client buffer); a share of them means the whole region's API Gateway
+# budget is being spent.
+resource "aws_cloudwatch_metric_alarm" "connections_throttled" {
+  alarm_name          = "${var.app_name}-${var.stage}-connections-throttled"
+  alarm_description   = "More than ${var.throttled_share_alarm * 100}% of posts to connections were answered 429 in 5 minutes: the account's API Gateway request rate is spent (docs/OPERATIONS.md)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.throttled_share_alarm
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "share"
+    expression  = "IF(sent + throttled > 0, throttled / (sent + throttled), 0)"
+    label       = "share of posts throttled"
+    return_data = true
+  }
+
+  metric_query {
+    id = "sent"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "Deliveries"
+      dimensions  = { outcome = "sent" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id = "throttled"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "Deliveries"
+      dimensions  = { outcome = "throttled" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "rest_concurrency" {
   count = local.api_reserved_concurrency > 0 ? 1 : 0
 
@@ -209,6 +279,11 @@ resource "aws_cloudwatch_dashboard" "stage" {
       },
     ]
   })
+}
+
+output "metrics_namespace" {
+  description = "Namespace of the handlers' EMF metrics (METRICS_NAMESPACE)."
+  value       = local.metrics_namespace
 }
 
 output "alarm_topic_arn" {

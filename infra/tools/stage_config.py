@@ -69,6 +69,9 @@ class StageValues:
     api_reserved_concurrency: int = 0
     # The Powertools layer (infra/monitoring.tf); empty: none (an emulator, the placeholder).
     powertools_layer_arn: str = ""
+    # The handlers' EMF namespace (infra/monitoring.tf, which its alarms read); empty: the
+    # placeholder's, f"{APP_NAME}/{stage}".
+    metrics_namespace: str = ""
     # ADMIN_USERS (comma-separated); empty: the stage has no admins.
     admin_users: str = ""
 
@@ -94,6 +97,7 @@ class StageValues:
                 websocket_api_id=websocket_api_id,
                 api_reserved_concurrency=int(value["throttles"]["api_reserved_concurrency"]),
                 powertools_layer_arn=value.get("powertools_layer_arn", ""),
+                metrics_namespace=value.get("metrics_namespace", ""),
                 admin_users=",".join(value.get("admin_users") or []),
             )
         except (KeyError, TypeError) as missing:
@@ -136,7 +140,7 @@ def environment(values: StageValues) -> dict[str, str]:
     env.update(stream_environment(values))
     env.update(CORS_ORIGIN=values.site_origin, WEBSOCKET_STAGE=WEBSOCKET_STAGE)
     # The handlers' EMF metrics (chalicelib/observability.py): one namespace per stage.
-    env.update(METRICS_NAMESPACE=f"{APP_NAME}/{values.stage}")
+    env.update(METRICS_NAMESPACE=values.metrics_namespace or f"{APP_NAME}/{values.stage}")
     if values.admin_users:
         env["ADMIN_USERS"] = values.admin_users
     return dict(sorted(env.items()))
