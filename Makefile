@@ -1,5 +1,5 @@
 # The commands a user needs: `make run`, `make test` (everything, as CI runs it) and
-# `make check` (lint + unit tests, about a minute: the inner loop). Each sets up
+# `make check` (lint, types and unit tests, under a minute: the inner loop). Each sets up
 # what it uses (venv, pinned pip and npm deps, Debian's chromium).
 PYTHON ?= python3
 VENV := .venv
