@@ -58,105 +58,73 @@ resource "aws_sns_topic_subscription" "alarm_email" {
   endpoint  = var.alarm_email
 }
 
-resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
-  for_each = local.stream_functions
-
-  alarm_name          = "${each.value}-iterator-age"
-  alarm_description   = "${each.key} is more than ${var.stream_iterator_age_alarm_ms / 1000} s behind its stream: deliveries are late (docs/OPERATIONS.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = var.stream_iterator_age_alarm_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+# Every alarm on one AWS metric against a threshold, by name (the 429 share below
+# is metric math). Each notifies the topic when it fires and when it clears, and
+# treats missing data as fine: a quiet stage is a healthy one.
+locals {
+  queues = merge(
+    { "failed-deliveries" = aws_sqs_queue.failed_deliveries.name },
+    { for function, queue in aws_sqs_queue.failed_stream_batches : "failed-${function}" => queue.name },
+  )
+  alarms = merge(
+    {
+      for name, function in local.stream_functions : "${function}-iterator-age" => {
+        description = "${name} is more than ${var.stream_iterator_age_alarm_ms / 1000} s behind its stream: deliveries are late."
+        namespace   = "AWS/Lambda", metric = "IteratorAge", dimensions = { FunctionName = function }
+        statistic   = "Maximum", period = 60, periods = 1, threshold = var.stream_iterator_age_alarm_ms
+        comparison  = "GreaterThanThreshold"
+      }
+    },
+    merge([
+      for name, function in local.monitored_functions : {
+        for metric in ["Errors", "Throttles"] : "${function}-${lower(metric)}" => {
+          description = metric == "Errors" ? "${name} failed at least once in a minute." : "${name} was throttled by Lambda's concurrency limits."
+          namespace   = "AWS/Lambda", metric = metric, dimensions = { FunctionName = function }
+          statistic   = "Sum", period = 60, periods = 1, threshold = 0, comparison = "GreaterThanThreshold"
+        }
+      }
+    ]...),
+    {
+      "${var.app_name}-${var.stage}-rest-5xx" = {
+        description = "The REST API answered 5xx."
+        namespace   = "AWS/ApiGateway", metric = "5XXError"
+        dimensions  = { ApiName = local.rest_api_name, Stage = local.rest_stage }
+        statistic   = "Sum", period = 60, periods = 1, threshold = 0, comparison = "GreaterThanThreshold"
+      }
+    },
+    {
+      for name, queue in local.queues : "${var.app_name}-${var.stage}-${name}-queued" => {
+        description = "${queue} holds what kept failing: fix the cause, then replay it."
+        namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = { QueueName = queue }
+        statistic   = "Maximum", period = 300, periods = 1, threshold = 0, comparison = "GreaterThanThreshold"
+      }
+    },
+    local.api_reserved_concurrency > 0 ? {
+      "${var.app_name}-${var.stage}-rest-concurrency" = {
+        description = "The REST function uses ${var.concurrency_alarm_share * 100}% of its reserved concurrency: logins and signups will be throttled next."
+        namespace   = "AWS/Lambda", metric = "ConcurrentExecutions"
+        dimensions  = { FunctionName = local.monitored_functions["api_handler"] }
+        statistic   = "Maximum", period = 60, periods = 3
+        threshold   = ceil(local.api_reserved_concurrency * var.concurrency_alarm_share)
+        comparison  = "GreaterThanOrEqualToThreshold"
+      }
+    } : {},
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  for_each = local.monitored_functions
+resource "aws_cloudwatch_metric_alarm" "threshold" {
+  for_each = local.alarms
 
-  alarm_name          = "${each.value}-errors"
-  alarm_description   = "${each.key} failed at least once in a minute (docs/OPERATIONS.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
-  for_each = local.monitored_functions
-
-  alarm_name          = "${each.value}-throttles"
-  alarm_description   = "${each.key} was throttled by Lambda's concurrency limits (docs/OPERATIONS.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "rest_5xx" {
-  alarm_name          = "${var.app_name}-${var.stage}-rest-5xx"
-  alarm_description   = "The REST API answered 5xx (docs/OPERATIONS.md)."
-  namespace           = "AWS/ApiGateway"
-  metric_name         = "5XXError"
-  dimensions          = { ApiName = local.rest_api_name, Stage = local.rest_stage }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "failed_deliveries_queued" {
-  alarm_name          = "${var.app_name}-${var.stage}-failed-deliveries-queued"
-  alarm_description   = "Big-room deliveries failed and wait in their on-failure queue: replay them (docs/OPERATIONS.md)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.failed_deliveries.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "failed_stream_batches_queued" {
-  for_each = aws_sqs_queue.failed_stream_batches
-
-  alarm_name          = "${each.value.name}-queued"
-  alarm_description   = "A batch of ${each.key}'s stream records kept failing and was set aside: replay it (docs/OPERATIONS.md)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
+  alarm_name          = each.key
+  alarm_description   = "${each.value.description} (docs/OPERATIONS.md)"
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
+  comparison_operator = each.value.comparison
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
@@ -203,24 +171,6 @@ resource "aws_cloudwatch_metric_alarm" "connections_throttled" {
       period      = 300
     }
   }
-}
-
-resource "aws_cloudwatch_metric_alarm" "rest_concurrency" {
-  count = local.api_reserved_concurrency > 0 ? 1 : 0
-
-  alarm_name          = "${var.app_name}-${var.stage}-rest-concurrency"
-  alarm_description   = "The REST function uses ${var.concurrency_alarm_share * 100}% of its reserved concurrency: logins and signups will be throttled next (docs/OPERATIONS.md)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "ConcurrentExecutions"
-  dimensions          = { FunctionName = local.monitored_functions["api_handler"] }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 3
-  threshold           = ceil(local.api_reserved_concurrency * var.concurrency_alarm_share)
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_dashboard" "stage" {

@@ -130,3 +130,16 @@ def test_presence_in_a_room_of_many_connections_is_paged_out(
     assert set(posts_per_connection(outbox)) == set(room)
     assert max(posts_per_connection(outbox).values()) == 1
     lazy.reset()
+
+
+def test_forty_typing_frames_from_ten_tabs_pass_on_at_most_once_per_interval(chat, outbox):
+    tabs = [chat.join("alice", "busy") for _ in range(10)]
+    bob = chat.join("bob", "busy")
+    started = time.monotonic()
+    for _ in range(4):
+        for tab in tabs:
+            chat.send(tab, {"action": "typing"})
+    elapsed = time.monotonic() - started
+    passed = [f for f in outbox.frames(bob) if f["type"] == "typing"]
+    # One per interval that the 40 frames spanned (one when sent within 2 s).
+    assert 1 <= len(passed) <= 1 + int(elapsed // LIMITS["typing_interval_seconds"])

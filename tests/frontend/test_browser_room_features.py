@@ -76,7 +76,8 @@ def test_two_people_see_presence_typing_an_edit_and_a_delete(server, open_page, 
     edited = confirmed(alice, "the plan")
     expect(edited).to_contain_text("(edited)")
     expect(confirmed(alice, "teh plan")).to_have_count(0)
-    expect(confirmed(alice, "what's up?").get_by_role("button", name="Edit message")).to_have_count(1)
+    mine = confirmed(alice, "what's up?")
+    expect(mine.get_by_role("button", name="Edit message")).to_have_count(1)
     expect(edited.get_by_role("button", name="Edit message")).to_have_count(0)  # not hers
 
     confirmed(bob, "the plan").get_by_role("button", name="Delete message").click()

@@ -10,16 +10,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.frontend.accessibility import DESKTOP, PHONE, axe_violations
 from tests.frontend.chat_page import confirmed, join, log, send, sign_up, unique
-from tests.support.localserver import PROJECT_ROOT, LocalServer, start_local_server
+from tests.support.localserver import LocalServer, start_local_server
 
 pytestmark = pytest.mark.browser
 # One admin per test that needs one: each signs up fresh in its own browser context.
 ADMINS = {use: f"admin{uuid.uuid4().hex[:8]}" for use in ("reports", "desktop", "phone")}
-AXE = PROJECT_ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
-# WCAG 2.1 A/AA, and axe's best practices (a main landmark, all content in landmarks).
-WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
-DESKTOP, PHONE = {"width": 1100, "height": 760}, {"width": 390, "height": 800}
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +50,6 @@ def invite(page: Page, room: str, username: str) -> None:
     dialog.get_by_role("button", name="Add to room").click()
     expect(dialog.get_by_role("status")).to_have_text(f"{username} is now a member.")
     dialog.get_by_role("button", name="Close").click()
-
-
-def axe_violations(page: Page) -> list[dict]:
-    """axe-core's findings on the page as it is (WCAG 2.1 A/AA and axe's best practices)."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "async (tags) => {"
-        " const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});"
-        " return {passes: r.passes.length, violations: r.violations.map(v => ({id: v.id,"
-        " impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))}; }",
-        WCAG_21_AA,
-    )
-    assert result["passes"] >= 10, result  # the rules ran on a real page
-    return result["violations"]
 
 
 def test_two_people_talk_in_a_private_room_a_third_cannot_open(server, open_page, shots):
