@@ -21,9 +21,7 @@ only (the messages stay visible).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 VISIBILITY_SECONDS = 120  # a replayed invocation's time to finish before another run sees it
@@ -122,25 +120,11 @@ def stream_records(streams: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
         if not batch or int(batch[-1]["dynamodb"]["SequenceNumber"]) >= end:
             break
         iterator = answer.get("NextShardIterator")
+    # The shape Lambda hands a function: the same code as the local event source mapping.
+    from chatapp.streams import lambda_record
+
     region = arn.split(":")[3]
-    return [_lambda_record(record, arn, region) for record in records]
-
-
-def _lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    dynamodb = dict(record["dynamodb"])
-    created = dynamodb.get("ApproximateCreationDateTime")
-    dynamodb["ApproximateCreationDateTime"] = (
-        int(created.timestamp()) if isinstance(created, datetime) else int(created or time.time())
-    )
-    return {
-        "eventID": record["eventID"],
-        "eventName": record["eventName"],
-        "eventVersion": record.get("eventVersion", "1.1"),
-        "eventSource": "aws:dynamodb",
-        "awsRegion": record.get("awsRegion") or region,
-        "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
-    }
+    return [lambda_record(record, arn, region) for record in records]
 
 
 def _invoke(lambda_client: Any, function: str, payload: dict[str, Any]) -> Any:
