@@ -139,7 +139,7 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     now = int(time.time())
     senders = [f"cold-sender-{n}=" for n in range(runs)]
     for connection in [*senders, "cold-reader-1=", "cold-reader-2="]:
-        store.put_connection(connection, "coldstart", "cold", now, now + 3600)
+        store.connections().put(connection, "coldstart", "cold", now, now + 3600)
 
     arn = stream_arn(dynamodb, settings.get().messages_table)
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)

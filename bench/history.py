@@ -117,7 +117,7 @@ def run(sizes: list[int], limits: list[int]) -> list[dict[str, Any]]:
                 print(f"seeded {size} messages in {time.perf_counter() - started:.1f} s")
                 connection = f"reader-{size}="
                 now = int(time.time())
-                store.put_connection(connection, "reader", room, now, now + 3600)
+                store.connections().put(connection, "reader", room, now, now + 3600)
                 cursors = [("newest", {}), ("before middle", {"before": made[size // 2]}),
                            ("after start", {"after": made[0]})]
                 for limit in limits:

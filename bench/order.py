@@ -211,7 +211,7 @@ def catch_up(total: int) -> list[list[Any]]:
                 held = [m.id for m in everything if m.seq <= since]
                 after, more = max(held) if held else None, True
                 while more:
-                    page, more = store.message_page(room, 100, after=after)
+                    page, more = store.messages().page(room, 100, after=after)
                     got.update({m.id: m.rev for m in page})
                     after = page[-1].id if page else after
             calls = counter.take()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from chalicelib import errors, settings
-from chalicelib.store import blocks, roles, rooms
+from chalicelib import errors, settings, store
+from chalicelib.store import roles
 from chalicelib.store.roles import MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
@@ -44,7 +44,7 @@ def is_admin(username: str) -> bool:
 
 def standing(username: str, room: str) -> Standing:
     """Read the room and the user's membership of it (two GetItems)."""
-    found = rooms.repository().get(room)
+    found = store.rooms().get(room)
     held = roles.repository().get(username, room)
     owner = found.owner if found else None
     role = OWNER if owner is not None and owner.lower() == username.lower() else held.role
@@ -80,7 +80,7 @@ def enter(username: str, room: str, now_ms: int, created_at: str) -> Standing:
     s = standing(username, room)
     check_enter(s)
     if not s.exists:
-        rooms.repository().create(room, PUBLIC, None, created_at)
+        store.rooms().create(room, PUBLIC, None, created_at)
     if s.kind == PUBLIC or s.role is not None:  # an admin visiting a private room: no trace
         roles.repository().enter(username, room, s.kind, now_ms, s.other_member())
     return s
@@ -98,7 +98,7 @@ def check_action(username: str, room: str, action: str) -> Standing:
     check_enter(s)
     if action == "sendMessage" and s.kind == DIRECT:
         other = s.other_member()
-        if other is not None and blocks.repository().either(username, other):
+        if other is not None and store.blocks().either(username, other):
             raise errors.Forbidden("you cannot message this user")
     return s
 

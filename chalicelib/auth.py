@@ -40,7 +40,7 @@ from typing import NamedTuple
 from chalicelib import clock, errors, ids, keys, lazy, observability, settings, store
 from chalicelib.protocol import Credentials
 from chalicelib.settings import LIMITS
-from chalicelib.store.sessions import SessionRecord, Sessions, Spent
+from chalicelib.store.sessions import SessionRecord, Spent
 
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -72,12 +72,6 @@ class SessionReused(errors.Unauthorized):
     def __init__(self, ended: SessionRecord | None) -> None:
         super().__init__("this refresh token was used before; the session is ended: log in again")
         self.ended = ended
-
-
-@lazy.cached()
-def sessions() -> Sessions:
-    """The sessions table's repository (one per process)."""
-    return Sessions(store.client(), settings.get().sessions_table, clock.get())
 
 
 def _prehash(password: str) -> bytes:
@@ -134,13 +128,13 @@ def signup(credentials: Credentials, source_ip: str) -> Session:
     config = settings.get()
     now_s = clock.now_s()
     if not is_loopback(source_ip):
-        wait = store.take_from_window(
+        wait = store.guards().take_from_window(
             f"signup#ip#{source_ip}", config.signups_per_ip, config.signup_window_seconds, now_s,
         )
         if wait:
             raise errors.TooManyRequests("too many signups from your address; try later", wait)
     password_hash = hash_password(credentials.password)
-    store.create_user(credentials.username, password_hash, ids.iso_utc(now_s * 1000))
+    store.users().create(credentials.username, password_hash, ids.iso_utc(now_s * 1000))
     return start_session(credentials.username, now_s)
 
 
@@ -167,14 +161,14 @@ def login(credentials: Credentials, source_ip: str, device_token: str | None = N
     reserved: list[str] = []
     windows = _login_windows(credentials.username, source_ip, device_nonce is not None)
     for key, limit in windows:
-        wait = store.take_from_window(key, limit, config.login_window_seconds, now_s)
+        wait = store.guards().take_from_window(key, limit, config.login_window_seconds, now_s)
         if wait:
             for taken in reserved:
-                store.give_back_to_window(taken)
+                store.guards().give_back_to_window(taken)
             observability.count("Logins", outcome="throttled")
             raise errors.TooManyRequests("too many failed logins; try again later", wait)
         reserved.append(key)
-    user = store.get_user(credentials.username)
+    user = store.users().get(credentials.username)
     # Exactly one bcrypt check on every path, so timing does not reveal names.
     stored_hash = user.password_hash if user else _decoy_hash()
     if not check_password(credentials.password, stored_hash) or user is None:
@@ -182,9 +176,9 @@ def login(credentials: Credentials, source_ip: str, device_token: str | None = N
         raise errors.Unauthorized("wrong username or password")  # the reservations stay
     # The right password from this address: its own failures are forgiven;
     # the name's and the address's windows only get this attempt back.
-    store.forget_window(reserved[0])
+    store.guards().forget_window(reserved[0])
     for key in reserved[1:]:
-        store.give_back_to_window(key)
+        store.guards().give_back_to_window(key)
     observability.count("Logins", outcome="ok")
     return start_session(user.username, now_s, device_nonce)
 
@@ -196,9 +190,9 @@ def refresh(refresh_token: str | None) -> Session:
     now_s = clock.now_s()
     new_refresh = secrets.token_urlsafe(32)
     try:
-        session = sessions().rotate(_hash(refresh_token), _hash(new_refresh), now_s)
+        session = store.sessions().rotate(_hash(refresh_token), _hash(new_refresh), now_s)
     except Spent as reuse:
-        ended = sessions().end(reuse.session_id, now_s)
+        ended = store.sessions().end(reuse.session_id, now_s)
         _forget_checked(reuse.session_id)
         raise SessionReused(ended) from None
     if session is None:
@@ -211,16 +205,16 @@ def logout(token: str | None, everywhere: bool = False) -> list[SessionRecord]:
     """End the token's session (or every session of its user); the sessions as ended."""
     claims = authenticate(token)
     now_s = clock.now_s()
-    ids_to_end = sessions().of_user(claims.username) if everywhere else [claims.session_id]
+    ids_to_end = store.sessions().of_user(claims.username) if everywhere else [claims.session_id]
     if claims.session_id not in ids_to_end:
         ids_to_end.append(claims.session_id)
     ended = []
     for session_id in ids_to_end:
-        record = sessions().end(session_id, now_s)
+        record = store.sessions().end(session_id, now_s)
         _forget_checked(session_id)
         if record is not None:
             ended.append(record)
-    sessions().forget_user_sessions(claims.username, ids_to_end)
+    store.sessions().forget_user_sessions(claims.username, ids_to_end)
     return ended
 
 
@@ -230,7 +224,7 @@ def start_session(username: str, now_s: int, device_nonce: str | None = None) ->
     refresh_token = secrets.token_urlsafe(32)
     nonce = device_nonce or secrets.token_urlsafe(16)
     expires_at = now_s + settings.get().session_lifetime_seconds
-    sessions().start(session_id, username, _hash(refresh_token), nonce, expires_at)
+    store.sessions().start(session_id, username, _hash(refresh_token), nonce, expires_at)
     return _pair(username, session_id, expires_at, refresh_token, nonce, now_s)
 
 
@@ -356,7 +350,7 @@ def verify_token(token: str | None) -> Claims:
 def authenticate(token: str | None) -> Claims:
     """The claims of a valid token whose session is live (a consistent read), or Unauthorized."""
     claims = verify_token(token)
-    session = sessions().get(claims.session_id)
+    session = store.sessions().get(claims.session_id)
     if session is None or not session.active(clock.now_s()):
         _forget_checked(claims.session_id)
         raise errors.Unauthorized("this session has ended; log in again")
@@ -385,6 +379,12 @@ def _forget_checked(session_id: str) -> None:
         checked.seen[session_id] = (time.monotonic(), False)  # an ended session stays ended
 
 
+def check_not_expired(expires_at: int | None, now_s: int) -> None:
+    """Unauthorized once a connection's token has expired (None: a record that carries none)."""
+    if expires_at is not None and expires_at <= now_s:
+        raise errors.Unauthorized("your token has expired; log in again")
+
+
 def session_is_live(session_id: str, now_s: int) -> bool:
     """Whether a connection's session is live: read at most every SESSION_CHECK_SECONDS here."""
     checked, now = _checked(), time.monotonic()
@@ -392,7 +392,7 @@ def session_is_live(session_id: str, now_s: int) -> bool:
         seen = checked.seen.get(session_id)
     if seen is not None and (not seen[1] or now - seen[0] < SESSION_CHECK_SECONDS):
         return seen[1]
-    session = sessions().get(session_id)
+    session = store.sessions().get(session_id)
     live = session is not None and session.active(now_s)
     with checked.lock:
         if len(checked.seen) > 10_000:  # bounded: a warm container meets many sessions

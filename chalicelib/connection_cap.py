@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib import errors, lazy, settings, store
-from chalicelib.store.connection_slots import ConnectionSlots
+from chalicelib import errors, settings, store
 
 log = logging.getLogger(__name__)
 
@@ -25,32 +24,25 @@ log = logging.getLogger(__name__)
 STALE_AFTER_SECONDS = 60
 
 
-@lazy.cached()
-def slots() -> ConnectionSlots:
-    """The container's connection slots repository."""
-    config = settings.get()
-    return ConnectionSlots(store.client(), config.guards_table, config.connection_ttl_seconds)
-
-
 def take(username: str, connection_id: str, now_s: int) -> None:
     """Take one of the user's slots for this connection, or raise TooManyRequests."""
     limit = settings.get().connections_per_user
-    held = slots().take(username, connection_id, limit, now_s)
+    held = store.connection_slots().take(username, connection_id, limit, now_s)
     if not held:
         return
     candidates = [cid for cid, at in held.items() if at <= now_s - STALE_AFTER_SECONDS]
-    alive = store.existing_connections(candidates) if candidates else set()
+    alive = store.connections().existing(candidates) if candidates else set()
     healed = [
         cid for cid in candidates
-        if cid not in alive and slots().drop_stale(username, cid, held[cid])
+        if cid not in alive and store.connection_slots().drop_stale(username, cid, held[cid])
     ]
     if healed:
         log.info("freed %d stale connection slots of %s", len(healed), username)
-        if not slots().take(username, connection_id, limit, now_s):
+        if not store.connection_slots().take(username, connection_id, limit, now_s):
             return
     raise errors.TooManyRequests(f"at most {limit} open connections per user")
 
 
 def give_back(username: str, connection_id: str) -> None:
     """Free the connection's slot (idempotent)."""
-    slots().give_back(username, connection_id)
+    store.connection_slots().give_back(username, connection_id)

@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 
 from chalicelib import aws, connection_cap, ids, lazy, observability, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI, Delivery
+from chalicelib.store.messages import message_from_item
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def record_frame(
     """
     if event_name not in ("INSERT", "MODIFY") or new_image is None:
         return None
-    message = store.message_from_item(new_image)
+    message = message_from_item(new_image)
     if event_name == "INSERT":
         return message.room, protocol.message_frame(message)
     if message.deleted:
@@ -269,7 +270,7 @@ def deliver_to_connections(
     if "messages" in page:
         frames = frames_by_key(page["room"], page["messages"])
     elif "messageIds" in page:  # pages handed over before keys carried the frame type
-        frames = [_frame_of(m) for m in store.messages_by_id(page["room"], page["messageIds"])]
+        frames = [_frame_of(m) for m in store.messages().by_ids(page["room"], page["messageIds"])]
     else:
         frames = page["frames"]
     attempt = int(page.get("attempt", 0))
@@ -319,7 +320,7 @@ def _deliver_stream_room(
     """One room of a stream batch, delivered here or paged out; False: report its records."""
     big = settings.get().big_room_connections
     try:
-        pages = store.room_connection_pages(room, big)
+        pages = store.connections().room_pages(room, big)
         first = next(pages, [])
         second = next(pages, None)
         if second is not None:
@@ -389,7 +390,8 @@ def frames_by_key(room: str, keys: list[list[str]]) -> list[dict[str, Any]]:
 
     A message deleted since becomes its messageDeleted (once); one gone is left out.
     """
-    found = {m.id: m for m in store.messages_by_id(room, list(dict.fromkeys(k for k, _ in keys)))}
+    wanted = list(dict.fromkeys(message_id for message_id, _ in keys))
+    found = {m.id: m for m in store.messages().by_ids(room, wanted)}
     frames, deleted = [], set()
     for message_id, kind in keys:
         message = found.get(message_id)
@@ -432,7 +434,7 @@ def _strike_key(connection_id: str) -> str:
 def _strike(connection_id: str) -> bool:
     """Count a strike against a connection; True at its STRIKES_TO_CLOSE-th in the window."""
     try:
-        over = store.take_from_window(
+        over = store.guards().take_from_window(
             _strike_key(connection_id), STRIKES_TO_CLOSE - 1, STRIKE_WINDOW_SECONDS,
             ids.now_ms() // 1000,
         )
@@ -444,7 +446,7 @@ def _strike(connection_id: str) -> bool:
 
 def _clear_strikes(connection_id: str) -> None:
     try:
-        store.forget_window(_strike_key(connection_id))
+        store.guards().forget_window(_strike_key(connection_id))
     except Exception:  # the strikes expire with their window
         log.exception("could not clear the strikes of %s", connection_id)
 
@@ -460,7 +462,7 @@ def _close_for_not_reading(connections: ConnectionsAPI, connection_id: str) -> N
 
 def _forget(connection_id: str) -> None:
     try:
-        gone = store.delete_connection(connection_id)
+        gone = store.connections().delete(connection_id)
         if gone is not None:
             connection_cap.give_back(gone.username, connection_id)
     except Exception:  # its TTL removes it later; the delivery itself is done

@@ -15,7 +15,8 @@ from typing import Any
 from chalicelib import access, errors, lazy, protocol, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
-from chalicelib.store import blocks, reports, roles, rooms
+from chalicelib.store import roles
+from chalicelib.store.reports import Report
 from chalicelib.store.roles import MEMBER, MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
@@ -33,7 +34,7 @@ def _user(username: Any) -> str:
     """An existing user's name as spelled at signup: 400 for a bad name, 404 for nobody."""
     if not isinstance(username, str):
         raise errors.InvalidInput("username is required and must be a string")
-    found = store.get_user(protocol.validate_username(username))
+    found = store.users().get(protocol.validate_username(username))
     if found is None:
         raise errors.NotFound(f"no user {username}")
     return found.username
@@ -55,8 +56,8 @@ def _moderating(caller: str, room: Any) -> access.Standing:
 
 def remove_connections(sender: ConnectionsAPI, username: str, room: str) -> None:
     """Take the user's connections out of the room (into none) and tell each `removed`."""
-    for connection_id in store.user_connections(username):
-        if store.leave_room(connection_id, room):
+    for connection_id in store.connections().of_user(username):
+        if store.connections().leave(connection_id, room):
             sender.send(connection_id, protocol.encode(protocol.removed_frame(room)))
 
 
@@ -67,7 +68,7 @@ def create_room(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) ->
         raise errors.InvalidInput('kind must be "public" or "private"')
     if room.startswith(access.DIRECT_PREFIX):
         raise errors.InvalidInput(f"names starting {access.DIRECT_PREFIX} are direct rooms'")
-    if not rooms.repository().create(room, kind, caller, now_iso):
+    if not store.rooms().create(room, kind, caller, now_iso):
         raise errors.RoomTaken(f"a room named {room} exists")
     roles.repository().grant(caller, room, kind, OWNER, now_ms)
     return {"room": room, "kind": kind, "role": OWNER}
@@ -132,10 +133,10 @@ def open_direct(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) ->
     target = _user(body.get("username"))
     if target.lower() == caller.lower():
         raise errors.InvalidInput("a direct room needs another user")
-    if blocks.repository().either(caller, target):
+    if store.blocks().either(caller, target):
         raise errors.Forbidden("you cannot message this user")
     room = direct_room_name(caller, target)
-    rooms.repository().create(room, DIRECT, None, now_iso, members=(caller, target))
+    store.rooms().create(room, DIRECT, None, now_iso, members=(caller, target))
     for one, other in ((caller, target), (target, caller)):
         roles.repository().grant(one, room, DIRECT, MEMBER, now_ms, with_user=other)
     return {"room": room, "kind": DIRECT, "with": target}
@@ -146,9 +147,9 @@ def directory(prefix: Any) -> dict[str, list[dict[str, Any]]]:
     prefix = prefix or ""
     if prefix and (len(prefix) > LIMITS["room_max"] or not protocol.ROOM.fullmatch(prefix)):
         raise errors.InvalidInput("prefix must be up to 64 characters of a-z 0-9 _ -")
-    names = rooms.repository().directory(prefix, LIMITS["directory_max"])
+    names = store.rooms().directory(prefix, LIMITS["directory_max"])
     online = _pool().map(
-        lambda room: len({user.lower() for _, user in store.room_occupants(room)}), names
+        lambda room: len({user.lower() for _, user in store.connections().occupants(room)}), names
     )
     return {"rooms": [{"room": r, "online": n} for r, n in zip(names, online, strict=True)]}
 
@@ -159,14 +160,14 @@ def block(caller: str, username: Any, blocked: bool, now_iso: str) -> None:
     if target.lower() == caller.lower():
         raise errors.InvalidInput("you cannot block yourself")
     if blocked:
-        blocks.repository().add(caller, target, now_iso)
+        store.blocks().add(caller, target, now_iso)
     else:
-        blocks.repository().remove(caller, target)
+        store.blocks().remove(caller, target)
 
 
 def blocked(caller: str) -> dict[str, list[str]]:
     """GET /blocks."""
-    return {"blocked": sorted(blocks.repository().of(caller), key=str.lower)}
+    return {"blocked": sorted(store.blocks().of(caller), key=str.lower)}
 
 
 def report(caller: str, body: dict[str, Any], now_iso: str) -> bool:
@@ -180,10 +181,10 @@ def report(caller: str, body: dict[str, Any], now_iso: str) -> bool:
     s = _existing(caller, room)
     if not access.may_enter(s) or (s.kind != PUBLIC and s.role is None):
         raise errors.Forbidden("only a member of the room may report its messages")
-    message = store.find_message(room, message_id)
+    message = store.messages().get(room, message_id)
     if message is None or message.deleted:
         raise errors.NotFound("no message with that id in this room")
-    return reports.repository().add(reports.Report(
+    return store.reports().add(Report(
         room, message_id, message.sender, message.text, caller, reason.strip(), now_iso,
     ))
 
@@ -192,4 +193,4 @@ def reports_list(caller: str) -> dict[str, list[dict[str, str]]]:
     """GET /reports: admins only, newest first."""
     if not access.is_admin(caller):
         raise errors.Forbidden("only admins read reports")
-    return {"reports": [r.to_wire() for r in reports.repository().newest(LIMITS["reports_max"])]}
+    return {"reports": [r.to_wire() for r in store.reports().newest(LIMITS["reports_max"])]}

@@ -25,10 +25,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from chalicelib import fanout, ids, lazy, protocol, settings, store
+from chalicelib import fanout, ids, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
-from chalicelib.store.room_occupancy import RoomOccupancy
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +42,6 @@ class Move(NamedTuple):
     username: str
     left: str | None
     entered: str | None
-
-
-@lazy.cached()
-def occupancy() -> RoomOccupancy:
-    """The container's record of what big rooms were last told."""
-    return RoomOccupancy(store.client(), settings.get().guards_table)
 
 
 def on_connection_changes(
@@ -123,7 +116,7 @@ def _still_present(username: str, room: str, connection_id: str) -> set[str]:
     remaining = store.remove_present_connections(username, room, [connection_id])
     if not remaining:
         return remaining
-    stale = remaining - store.existing_connections(sorted(remaining))
+    stale = remaining - store.connections().existing(sorted(remaining))
     if stale:
         log.info("dropped %d vanished connections of %s from %s", len(stale), username, room)
         remaining = store.remove_present_connections(username, room, sorted(stale))
@@ -138,10 +131,10 @@ def tell_room(
     function_name: str | None = None,
 ) -> None:
     """A room's presence frames of one batch: one post per connection, or occupancy."""
-    occupants = store.room_occupants(room)
+    occupants = store.connections().occupants(room)
     if crowded(occupants):
         count = len({name.lower() for _, name in occupants})
-        if occupancy().claim(room, count, now_s, OCCUPANCY_INTERVAL_SECONDS):
+        if store.room_occupancy().claim(room, count, now_s, OCCUPANCY_INTERVAL_SECONDS):
             frame = occupancy_frame(room, count)
             everyone = [cid for cid, _ in occupants]
             fanout.tell_room(connections, room, everyone, [frame], function_name)

@@ -3,7 +3,7 @@
 The connections come from the session item itself, read by the very update
 that ended it (strongly consistent, unlike the connections table's user
 index): a connection registered before the end is in that set, and one
-registered after is refused at $connect (store.sessions.attach_connection).
+registered after is refused at $connect (store.sessions().attach_connection).
 
 Each connection gets an `unauthorized` frame, then DeleteConnection. A delete
 the service refuses (429, 5xx) is tried again until CLOSE_SECONDS - 1 have
@@ -68,7 +68,7 @@ def _close(sender: ConnectionsAPI, connection_id: str, deadline: float) -> bool:
 
 def _still_registered(connection_id: str) -> bool:
     try:
-        store.get_connection(connection_id)
+        store.connections().get(connection_id)
     except errors.ConnectionGone:
         return False
     return True

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import (
     access,
+    allowances,
     auth,
     clock,
     connection_cap,
@@ -29,6 +30,7 @@ from chalicelib import (
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
+from chalicelib.store.connections import Connection
 from chalicelib.store.messages import Draft
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         log.info("refused connect: %s", refused.message)
         return {"statusCode": refused.status}
     try:
-        store.put_connection(
+        store.connections().put(
             connection_id,
             claims.username,
             room,
@@ -68,8 +70,8 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         raise
     # Registered on the session item under the condition that it has not ended:
     # a logout running now either sees this connection or makes this fail.
-    if not auth.sessions().attach_connection(claims.session_id, connection_id, clock.now_s()):
-        store.delete_connection(connection_id)
+    if not store.sessions().attach_connection(claims.session_id, connection_id, clock.now_s()):
+        store.connections().delete(connection_id)
         connection_cap.give_back(claims.username, connection_id)
         log.info("refused connect: the session ended while connecting")
         return {"statusCode": 401}
@@ -79,12 +81,12 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
 
 def disconnect(connection_id: str) -> None:
     """$disconnect: forget the connection, give back its slot, take it off its session."""
-    gone = store.delete_connection(connection_id)
+    gone = store.connections().delete(connection_id)
     observability.count("ConnectionsClosed")
     if gone is not None:
         connection_cap.give_back(gone.username, connection_id)
         if gone.session_id:
-            auth.sessions().detach_connection(gone.session_id, connection_id)
+            store.sessions().detach_connection(gone.session_id, connection_id)
 
 
 def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) -> None:
@@ -98,11 +100,7 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
             _count_invalid(connection_id, now_s)
             raise
         run, allowance = _ACTIONS[type(frame.action)]
-        # One read of the connection (it carries its session and expiry) and one count
-        # of the frame against the user's allowance.
-        connection = store.take_allowance(connection_id, allowance, now_s)
-        if connection.session_id and not auth.session_is_live(connection.session_id, now_s):
-            raise errors.Unauthorized("this session has ended; log in again")
+        connection = _admit(connection_id, allowance, now_s)
         if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
             access.check_action(connection.username, connection.room, frame.name)
         reply = run(sender, connection, frame.action)
@@ -125,6 +123,23 @@ class _Flooding(errors.TooManyRequests):
     """Invalid frames kept coming after rate_limited: answered so, then the connection closes."""
 
 
+def _admit(connection_id: str, allowance: str | None, now_s: int) -> Connection:
+    """The frame's connection, its frame counted against the user's named allowance.
+
+    One read of the connection (it carries its token's expiry and its session)
+    and, with an allowance named, one count in the user's window. Unauthorized
+    once the token has expired or the session ended; TooManyRequests over the
+    allowance; ConnectionGone when not registered.
+    """
+    connection = store.connections().get(connection_id)
+    auth.check_not_expired(connection.token_exp, now_s)
+    if allowance is not None:  # typing: thinned per connection instead (pass_typing)
+        allowances.take(connection.username, allowance, now_s)
+    if connection.session_id and not auth.session_is_live(connection.session_id, now_s):
+        raise errors.Unauthorized("this session has ended; log in again")
+    return connection
+
+
 def _count_invalid(connection_id: str, now_s: int) -> None:
     """Count a malformed frame against its user: rate_limited past the allowance, then closed.
 
@@ -132,18 +147,16 @@ def _count_invalid(connection_id: str, now_s: int) -> None:
     the same size; when that one is full too, the connection is closed.
     """
     try:
-        connection = store.take_allowance(connection_id, store.INVALID, now_s)
+        _admit(connection_id, allowances.INVALID, now_s)
     except errors.ConnectionGone:
         return  # nobody to count it against: the frame still gets its bad_request
     except errors.TooManyRequests as limited:
         config = settings.get()
         key = f"rate#invalid-over#{connection_id}"
         window = config.rate_limit_window_seconds
-        if store.take_from_window(key, config.rate_limit_invalid, window, now_s):
+        if store.guards().take_from_window(key, config.rate_limit_invalid, window, now_s):
             raise _Flooding(limited.message + "; closing this connection") from None
         raise
-    if connection.session_id and not auth.session_is_live(connection.session_id, now_s):
-        raise errors.Unauthorized("this session has ended; log in again")
 
 
 def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> None:
@@ -163,7 +176,7 @@ def close(sender: WebsocketSender, connection_id: str) -> None:
 
 
 def _send_message(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.SendMessage
+    sender: WebsocketSender, connection: Connection, action: protocol.SendMessage
 ) -> None:
     # Stored only, at the room's next revision (chalicelib/order.py); the stream
     # handler delivers it to the room, the sender included.
@@ -184,47 +197,47 @@ def _send_message(
 
 
 def _get_messages(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.GetMessages
+    sender: WebsocketSender, connection: Connection, action: protocol.GetMessages
 ) -> dict[str, Any]:
     room = connection.room
     if action.after is not None:
         observability.count("CatchUpRequests", kind="getMessages")
-    page, has_more = store.message_page(room, action.limit, action.before, action.after)
+    page, has_more = store.messages().page(room, action.limit, action.before, action.after)
     return protocol.messages_frame(room, page, has_more, keep_newest=action.after is None)
 
 
 def _join_room(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.JoinRoom
+    sender: WebsocketSender, connection: Connection, action: protocol.JoinRoom
 ) -> dict[str, Any]:
     now_ms = ids.now_ms()
     access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
-    store.move_connection(connection.connection_id, action.room)
+    store.connections().move(connection.connection_id, action.room)
     return protocol.joined_frame(action.room)
 
 
 def _ping(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.Ping
+    sender: WebsocketSender, connection: Connection, action: protocol.Ping
 ) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
 def _get_members(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.GetMembers
+    sender: WebsocketSender, connection: Connection, action: protocol.GetMembers
 ) -> dict[str, Any]:
-    occupants = store.room_occupants(connection.room)
+    occupants = store.connections().occupants(connection.room)
     return protocol.members_frame(connection.room, [username for _, username in occupants])
 
 
 def _typing(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.Typing
+    sender: WebsocketSender, connection: Connection, action: protocol.Typing
 ) -> None:
     # Passed on directly, never stored; thinned to one per interval per user and
     # room (whatever the number of the user's tabs); a crowded room gets occupancy.
     interval_ms = LIMITS["typing_interval_seconds"] * 1000
     typist = f"{connection.room}#{connection.username.lower()}"
-    if not store.pass_typing(typist, ids.now_ms(), interval_ms):
+    if not store.guards().pass_typing(typist, ids.now_ms(), interval_ms):
         return
-    occupants = store.room_occupants(connection.room)
+    occupants = store.connections().occupants(connection.room)
     if presence.crowded(occupants):
         return
     me = connection.username.lower()
@@ -234,7 +247,7 @@ def _typing(
 
 
 def _edit_message(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.EditMessage
+    sender: WebsocketSender, connection: Connection, action: protocol.EditMessage
 ) -> None:
     # The room hears of it from the messages stream (a MODIFY → messageUpdated).
     order.change(
@@ -244,7 +257,7 @@ def _edit_message(
 
 
 def _delete_message(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.DeleteMessage
+    sender: WebsocketSender, connection: Connection, action: protocol.DeleteMessage
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
     try:
@@ -256,7 +269,7 @@ def _delete_message(
         # Someone else's message: the room's owner, moderators and admins may delete it.
         if not access.may_moderate(access.standing(connection.username, connection.room)):
             raise
-        found = store.find_message(connection.room, action.id)
+        found = store.messages().get(connection.room, action.id)
         if found is None:
             raise errors.NotFound("no message with that id in this room") from None
         order.change(
@@ -266,9 +279,9 @@ def _delete_message(
 
 
 def _mark_read(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.MarkRead
+    sender: WebsocketSender, connection: Connection, action: protocol.MarkRead
 ) -> dict[str, Any]:
-    if store.find_message(connection.room, action.id) is None:
+    if store.messages().get(connection.room, action.id) is None:
         raise errors.NotFound("no message with that id in this room")
     marker = store.move_read_marker(connection.username, connection.room, action.id)
     # A marker still at the entry time is past this id, but is no message id itself.
@@ -277,7 +290,7 @@ def _mark_read(
 
 
 def _get_changes(
-    sender: WebsocketSender, connection: store.Connection, action: protocol.GetChanges
+    sender: WebsocketSender, connection: Connection, action: protocol.GetChanges
 ) -> dict[str, Any]:
     frame = order.changes_frame(connection.room, action.since_rev, action.limit)
     observability.count("CatchUpRequests", kind="getChanges")
@@ -288,16 +301,16 @@ def _get_changes(
 _ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
-Run = Callable[[WebsocketSender, store.Connection, Any], dict[str, Any] | None]
+Run = Callable[[WebsocketSender, Connection, Any], dict[str, Any] | None]
 _ACTIONS: dict[type, tuple[Run, str | None]] = {
-    protocol.SendMessage: (_send_message, store.WRITES),
-    protocol.EditMessage: (_edit_message, store.WRITES),
-    protocol.DeleteMessage: (_delete_message, store.WRITES),
-    protocol.GetMessages: (_get_messages, store.READS),
-    protocol.GetChanges: (_get_changes, store.READS),
-    protocol.GetMembers: (_get_members, store.READS),
-    protocol.JoinRoom: (_join_room, store.READS),
-    protocol.MarkRead: (_mark_read, store.READS),
-    protocol.Ping: (_ping, store.READS),
+    protocol.SendMessage: (_send_message, allowances.WRITES),
+    protocol.EditMessage: (_edit_message, allowances.WRITES),
+    protocol.DeleteMessage: (_delete_message, allowances.WRITES),
+    protocol.GetMessages: (_get_messages, allowances.READS),
+    protocol.GetChanges: (_get_changes, allowances.READS),
+    protocol.GetMembers: (_get_members, allowances.READS),
+    protocol.JoinRoom: (_join_room, allowances.READS),
+    protocol.MarkRead: (_mark_read, allowances.READS),
+    protocol.Ping: (_ping, allowances.READS),
     protocol.Typing: (_typing, None),  # thinned per connection, counted against neither
 }

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import lazy, settings
-from chalicelib.store import client as dynamodb_client
-
 
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
@@ -51,9 +48,3 @@ class Blocks:
             ProjectionExpression="blocked",
         )
         return [item["blocked"]["S"] for page in pages for item in page["Items"]]
-
-
-@lazy.cached()
-def repository() -> Blocks:
-    """The process's blocks repository."""
-    return Blocks(dynamodb_client(), settings.get().blocks_table)

@@ -168,16 +168,20 @@ class Messages:
                 ExpressionAttributeValues={":me": _s(turn.writer)},
             )
 
-    def _marker(self, key: str, message: str, now_s: int) -> dict[str, Any]:
-        return {
+    def _marker(
+        self, kind: str, room: str, sender: str, client_id: str, message: str, now_s: int
+    ) -> dict[str, Any]:
+        """The Put of a change's idempotency marker (`client#…` a send, `edit#…` an edit or
+        delete): it fails when the same clientId of the same user in the room came before."""
+        return {"Put": {
             "TableName": self._guards,
             "Item": {
-                "guard_key": _s(key),
+                "guard_key": _s(f"{kind}#{room}#{sender.lower()}#{client_id}"),
                 "message_id": _s(message),
                 "ttl": _n(now_s + self._client_id_ttl),
             },
             "ConditionExpression": "attribute_not_exists(guard_key)",
-        }
+        }}
 
     # ---------------------------------------------------------------- writes
 
@@ -211,8 +215,9 @@ class Messages:
         ]
         if draft.client_id is not None:
             item["client_id"] = _s(draft.client_id)
-            key = f"client#{draft.room}#{draft.sender.lower()}#{draft.client_id}"
-            items.append({"Put": self._marker(key, message.id, now_s)})
+            items.append(self._marker(
+                "client", draft.room, draft.sender, draft.client_id, message.id, now_s
+            ))
         try:
             # botocore gives the call one ClientRequestToken for all its retries, so a
             # transaction whose answer was lost is not applied twice.
@@ -267,8 +272,7 @@ class Messages:
             }},
         ]
         if client_id is not None:
-            key = f"edit#{room}#{sender.lower()}#{client_id}"
-            items.append({"Put": self._marker(key, message, now_s)})
+            items.append(self._marker("edit", room, sender, client_id, message, now_s))
         try:
             self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as cancelled:
@@ -297,6 +301,37 @@ class Messages:
             ConsistentRead=True,
         ).get("Item")
         return message_from_item(item) if item is not None else None
+
+    def by_ids(self, room: str, message_ids: list[str]) -> list[Message]:
+        """The messages of a room with these ids, in that order (missing ones left out)."""
+        found = (self.get(room, message_id) for message_id in message_ids)
+        return [message for message in found if message is not None]
+
+    def page(
+        self, room: str, limit: int, before: str | None = None, after: str | None = None
+    ) -> tuple[list[Message], bool]:
+        """Up to `limit` messages of a room, oldest first, and whether more exist that way.
+
+        One Query reading limit + 1 items: the newest, those just before `before`,
+        or those just after `after`; cost follows the page, not the history.
+        """
+        condition, values = "room = :room", {":room": _s(room)}
+        if before is not None:
+            condition, values[":cursor"] = condition + " AND id < :cursor", _s(before)
+        elif after is not None:
+            condition, values[":cursor"] = condition + " AND id > :cursor", _s(after)
+        items = self._client.query(
+            TableName=self._messages,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=after is not None,
+            Limit=limit + 1,
+            ConsistentRead=True,
+        )["Items"]
+        page = [message_from_item(item) for item in items[:limit]]
+        if after is None:
+            page.reverse()
+        return page, len(items) > limit
 
     def changes(self, room: str, since_rev: int, limit: int) -> tuple[list[Message], bool]:
         """Messages whose latest change is after since_rev, in rev order, and whether more exist.

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from chalicelib import lazy, settings
-from chalicelib.store import client as dynamodb_client
-
 LISTED = "report"  # the one partition of recent-index (a moderation queue, not a hot path)
 
 
@@ -70,11 +67,3 @@ class Reports:
                 "room", "id", "sender", "text", "reporter", "reason", "reported_at")))
             for item in items
         ]
-
-
-@lazy.cached()
-def repository() -> Reports:
-    """The process's reports repository."""
-    return Reports(
-        dynamodb_client(), settings.get().reports_table, settings.index_name("reports", "listed")
-    )

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from chalicelib import lazy, settings
-from chalicelib.store import client as dynamodb_client
-
 PUBLIC, PRIVATE, DIRECT = "public", "private", "direct"
 KINDS = (PUBLIC, PRIVATE, DIRECT)
 
@@ -101,10 +98,3 @@ class Rooms:
             Limit=limit,
         )["Items"]
         return [item["room"]["S"] for item in items]
-
-
-@lazy.cached()
-def repository() -> Rooms:
-    """The process's rooms repository."""
-    config = settings.get()
-    return Rooms(dynamodb_client(), config.rooms_table, settings.index_name("rooms", "listed"))

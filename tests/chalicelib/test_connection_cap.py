@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib import connection_cap, settings
+from chalicelib import connection_cap, settings, store
 from chalicelib.settings import LIMITS
 from tests.chalicelib.conftest import token_for
 from tests.support.streams import TableStream
@@ -49,7 +49,7 @@ def test_slots_of_connections_that_vanished_without_a_trace_heal_at_the_next_han
     allowed = LIMITS["connections_per_user"]
     long_ago = int(time.time()) - connection_cap.STALE_AFTER_SECONDS - 1
     for n in range(allowed):  # slots whose connections left no record (a lost $disconnect)
-        connection_cap.slots().take("alice", f"lost-{n}", allowed, long_ago)
+        store.connection_slots().take("alice", f"lost-{n}", allowed, long_ago)
     connection, status = chat.connect({"token": token_for("alice")})
     assert status == 200
     assert connection in slots_of(aws, "alice")
@@ -60,7 +60,7 @@ def test_young_slots_without_a_record_are_handshakes_in_progress_and_stay(chat, 
     allowed = LIMITS["connections_per_user"]
     now = int(time.time())
     for n in range(allowed):
-        connection_cap.slots().take("alice", f"starting-{n}", allowed, now)
+        store.connection_slots().take("alice", f"starting-{n}", allowed, now)
     _, status = chat.connect({"token": token_for("alice")})
     assert status == 429
     assert len(slots_of(aws, "alice")) == allowed

@@ -84,12 +84,12 @@ def test_a_batch_reaches_each_connection_as_one_post_in_order_and_queries_each_r
     from chalicelib import store
 
     queried = []
-    real = store.room_connection_pages
+    real = store.connections().room_pages
     def counted(room, size=None):
         queried.append(room)
         return real(room, size)
 
-    monkeypatch.setattr(store, "room_connection_pages", counted)
+    monkeypatch.setattr(store.connections(), "room_pages", counted)
     a, b, b2 = chat.join("alice", "a"), chat.join("bob", "b"), chat.join("bea", "b")
     for i in range(3):
         say(chat, a, f"a{i}")

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from chalice.local import LambdaEventConverter
 
-from chalicelib import auth, clock, keys, lazy, settings
+from chalicelib import auth, clock, keys, lazy, settings, store
 from chalicelib.settings import LIMITS
 
 JSON = {"Content-Type": "application/json"}
@@ -207,8 +207,8 @@ def test_a_refused_delete_is_retried_until_the_connection_is_gone(client, chat):
 def test_a_connect_after_its_session_ended_registers_nothing(client, chat, aws):
     session = signup(client)
     claims = auth.verify_token(session["token"])
-    auth.sessions().end(claims.session_id, clock.now_s())
-    assert not auth.sessions().attach_connection(claims.session_id, "late=", clock.now_s())
+    store.sessions().end(claims.session_id, clock.now_s())
+    assert not store.sessions().attach_connection(claims.session_id, "late=", clock.now_s())
     assert chat.connect({"token": session["token"]})[1] == 401
     assert aws.scan(TableName=settings.get().connections_table)["Items"] == []
 
@@ -218,7 +218,7 @@ def test_a_frame_on_a_connection_of_an_ended_session_gets_unauthorized(client, c
     connection = chat.connect({"token": session["token"]})[0]
     chat.outbox.delete_script[connection] = ["429"] * 100  # logout cannot close it
     claims = auth.verify_token(session["token"])
-    auth.sessions().end(claims.session_id, clock.now_s())
+    store.sessions().end(claims.session_id, clock.now_s())
     lazy.reset()  # another container: it never saw this session (the 5 s cache is per process)
     (reply,) = chat.send(connection, {"action": "ping"})
     assert reply["code"] == "unauthorized"

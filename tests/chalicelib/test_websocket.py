@@ -368,7 +368,7 @@ def test_a_handler_failure_is_an_internal_error_frame(chat, aws, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("DynamoDB fell over")
 
-    monkeypatch.setattr(store, "message_page", broken)
+    monkeypatch.setattr(store.messages(), "page", broken)
     connection = chat.join("alice")
     (reply,) = chat.send(connection, {"action": "getMessages", "clientId": "c-1"})
     assert reply["type"] == "error"

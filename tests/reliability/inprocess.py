@@ -21,8 +21,9 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 
-from chalicelib import auth, settings, store
+from chalicelib import auth, settings
 from chalicelib.errors import ConnectionGone
+from chalicelib.store.messages import message_from_item
 from chatapp.streams import failed_from, lambda_record
 from tests.support import events
 from tests.support.frames import unwrap
@@ -232,7 +233,7 @@ class Backend:
         }
         while True:
             page = self.dynamodb.query(**kwargs)
-            items += [store.message_from_item(item).to_wire() for item in page["Items"]]
+            items += [message_from_item(item).to_wire() for item in page["Items"]]
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
