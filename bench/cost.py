@@ -28,6 +28,8 @@ import math
 import _common
 from _common import print_table
 
+from chalicelib.settings import LIMITS
+
 PRICES = {
     "lambda_gb_second": 0.0000166667,  # Lambda, x86, per GB-second
     "lambda_request": 0.20 / 1e6,  # Lambda, per request (async Invoke included)
@@ -39,7 +41,7 @@ ROOMS = (10, 100, 1000)
 MEMORY_GB = 1769 / 1024  # on_new_messages and deliver_to_connections (.chalice/config.json)
 ROUND_TRIP_S = 0.020  # PostToConnection, as in bench/fanout.py
 THREADS = 64  # FANOUT_THREADS
-BIG_ROOM = 500  # limits.json big_room_connections
+BIG_ROOM = LIMITS.big_room_connections
 INDEX_ITEM_BYTES = 100  # a room-index entry read by the Query (keys + connection_id)
 TABLE_ITEM_BYTES = 250  # a whole connection item, what a Scan reads
 INVOCATION_OVERHEAD_S = 0.010  # the handler's own work per invocation besides posting

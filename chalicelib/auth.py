@@ -45,7 +45,7 @@ from chalicelib.store.sessions import SessionRecord, Spent
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-SESSION_CHECK_SECONDS: int = LIMITS["session_check_cache_seconds"]
+SESSION_CHECK_SECONDS: int = LIMITS.session_check_cache_seconds
 
 
 class Session(NamedTuple):

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from chalicelib import aws, lazy, settings
 from chalicelib.settings import LIMITS
 
-REFRESH_SECONDS: int = LIMITS["signing_keys_refresh_seconds"]
+REFRESH_SECONDS: int = LIMITS.signing_keys_refresh_seconds
 
 
 class KeySet(NamedTuple):

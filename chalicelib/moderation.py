@@ -20,7 +20,7 @@ from chalicelib.store.reports import Report
 from chalicelib.store.roles import MEMBER, MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
-REASON_MAX: int = LIMITS["report_reason_max"]
+REASON_MAX: int = LIMITS.report_reason_max
 MESSAGE_ID_MAX = 128  # ids are issue 17's to shape; anything longer is no id of ours
 
 
@@ -145,9 +145,9 @@ def open_direct(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) ->
 def directory(prefix: Any) -> dict[str, list[dict[str, Any]]]:
     """GET /directory?prefix=P → up to 50 public rooms by name, with users online in each."""
     prefix = prefix or ""
-    if prefix and (len(prefix) > LIMITS["room_max"] or not protocol.ROOM.fullmatch(prefix)):
+    if prefix and (len(prefix) > LIMITS.room_max or not protocol.ROOM.fullmatch(prefix)):
         raise errors.InvalidInput("prefix must be up to 64 characters of a-z 0-9 _ -")
-    names = store.rooms().directory(prefix, LIMITS["directory_max"])
+    names = store.rooms().directory(prefix, LIMITS.directory_max)
     online = _pool().map(
         lambda room: len({user.lower() for _, user in store.connections().occupants(room)}), names
     )
@@ -193,4 +193,4 @@ def reports_list(caller: str) -> dict[str, list[dict[str, str]]]:
     """GET /reports: admins only, newest first."""
     if not access.is_admin(caller):
         raise errors.Forbidden("only admins read reports")
-    return {"reports": [r.to_wire() for r in store.reports().newest(LIMITS["reports_max"])]}
+    return {"reports": [r.to_wire() for r in store.reports().newest(LIMITS.reports_max)]}

@@ -31,8 +31,8 @@ from chalicelib.settings import LIMITS
 
 log = logging.getLogger(__name__)
 
-OCCUPANCY_USERS: int = LIMITS["occupancy_users"]
-OCCUPANCY_INTERVAL_SECONDS: int = LIMITS["occupancy_interval_seconds"]
+OCCUPANCY_USERS: int = LIMITS.occupancy_users
+OCCUPANCY_INTERVAL_SECONDS: int = LIMITS.occupancy_interval_seconds
 
 
 class Move(NamedTuple):

@@ -16,10 +16,10 @@ from chalicelib import errors
 from chalicelib.model import Message
 from chalicelib.settings import LIMITS
 
-USERNAME = re.compile(LIMITS["username_pattern"], re.ASCII)
-ROOM = re.compile(LIMITS["room_pattern"], re.ASCII)
+USERNAME = re.compile(LIMITS.username_pattern, re.ASCII)
+ROOM = re.compile(LIMITS.room_pattern, re.ASCII)
 MESSAGE_ID = re.compile(r"[0-9]{12}", re.ASCII)  # a zero-padded seq (chalicelib/order.py)
-FRAME_MAX_BYTES: int = LIMITS["frame_max_bytes"]
+FRAME_MAX_BYTES: int = LIMITS.frame_max_bytes
 
 
 class Credentials(NamedTuple):
@@ -131,7 +131,7 @@ def parse_logout(raw_body: bytes | str | None) -> bool:
 
 
 def validate_username(username: str) -> str:
-    low, high = LIMITS["username_min"], LIMITS["username_max"]
+    low, high = LIMITS.username_min, LIMITS.username_max
     if not (low <= len(username) <= high) or not USERNAME.fullmatch(username):
         raise errors.InvalidInput(
             f"username must be {low}-{high} characters of A-Z a-z 0-9 _ . -"
@@ -140,7 +140,7 @@ def validate_username(username: str) -> str:
 
 
 def validate_password(password: str) -> str:
-    low, high = LIMITS["password_min"], LIMITS["password_max"]
+    low, high = LIMITS.password_min, LIMITS.password_max
     if not (low <= len(password) <= high):
         raise errors.InvalidInput(f"password must be {low}-{high} characters")
     return password
@@ -148,7 +148,7 @@ def validate_password(password: str) -> str:
 
 def validate_room(room: Any) -> str:
     """A room name per the protocol, or InvalidInput."""
-    low, high = LIMITS["room_min"], LIMITS["room_max"]
+    low, high = LIMITS.room_min, LIMITS.room_max
     if not isinstance(room, str) or not (low <= len(room) <= high) or not ROOM.fullmatch(room):
         raise errors.InvalidInput(f"room must be {low}-{high} characters of a-z 0-9 _ -")
     return room
@@ -213,7 +213,7 @@ def _client_id(frame: dict[str, Any]) -> str | None:
     client_id = frame.get("clientId")
     if client_id is not None and not _is_client_id(client_id):
         raise errors.InvalidInput(
-            f"clientId must be a string of 1-{LIMITS['client_id_max']} characters"
+            f"clientId must be a string of 1-{LIMITS.client_id_max} characters"
         )
     return client_id
 
@@ -224,10 +224,10 @@ def _text(frame: dict[str, Any]) -> str:
     if not isinstance(text, str):
         raise errors.InvalidInput("text is required and must be a string")
     text = text.strip()
-    if len(text) > LIMITS["text_max"]:
-        raise errors.TooLarge(f"text must be 1-{LIMITS['text_max']} characters")
+    if len(text) > LIMITS.text_max:
+        raise errors.TooLarge(f"text must be 1-{LIMITS.text_max} characters")
     if not text:
-        raise errors.InvalidInput(f"text must be 1-{LIMITS['text_max']} characters")
+        raise errors.InvalidInput(f"text must be 1-{LIMITS.text_max} characters")
     return text
 
 
@@ -239,9 +239,9 @@ def _message_id(frame: dict[str, Any], name: str) -> str:
 
 
 def _get_messages(frame: dict[str, Any]) -> GetMessages:
-    limit = frame.get("limit", LIMITS["history_default"])
-    if type(limit) is not int or not (1 <= limit <= LIMITS["history_max"]):
-        raise errors.InvalidInput(f"limit must be an integer from 1 to {LIMITS['history_max']}")
+    limit = frame.get("limit", LIMITS.history_default)
+    if type(limit) is not int or not (1 <= limit <= LIMITS.history_max):
+        raise errors.InvalidInput(f"limit must be an integer from 1 to {LIMITS.history_max}")
     before, after = frame.get("before"), frame.get("after")
     if before is not None and after is not None:
         raise errors.InvalidInput("give before or after, not both")
@@ -255,9 +255,9 @@ def _get_changes(frame: dict[str, Any]) -> GetChanges:
     since_rev = frame.get("sinceRev")
     if type(since_rev) is not int or since_rev < 0:
         raise errors.InvalidInput("sinceRev is required and must be an integer of at least 0")
-    limit = frame.get("limit", LIMITS["changes_max"])
-    if type(limit) is not int or not (1 <= limit <= LIMITS["changes_max"]):
-        raise errors.InvalidInput(f"limit must be an integer from 1 to {LIMITS['changes_max']}")
+    limit = frame.get("limit", LIMITS.changes_max)
+    if type(limit) is not int or not (1 <= limit <= LIMITS.changes_max):
+        raise errors.InvalidInput(f"limit must be an integer from 1 to {LIMITS.changes_max}")
     return GetChanges(since_rev, limit)
 
 
@@ -292,7 +292,7 @@ _ACTIONS: dict[str, Callable[[dict[str, Any]], Action]] = {
 
 
 def _is_client_id(value: Any) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= LIMITS["client_id_max"]
+    return isinstance(value, str) and 1 <= len(value) <= LIMITS.client_id_max
 
 
 def _json_object(raw: str | bytes | None, what: str) -> dict[str, Any]:
@@ -302,7 +302,7 @@ def _json_object(raw: str | bytes | None, what: str) -> dict[str, Any]:
     return value
 
 
-JSON_MAX_DEPTH: int = LIMITS["json_max_depth"]
+JSON_MAX_DEPTH: int = LIMITS.json_max_depth
 # A JSON string token, or one bracket: enough to measure nesting without parsing.
 _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -422,7 +422,7 @@ def members_frame(room: str, usernames: list[str]) -> dict[str, Any]:
     return {
         "type": "members",
         "room": room,
-        "members": distinct[: LIMITS["members_max"]],
+        "members": distinct[: LIMITS.members_max],
         "count": len(distinct),
     }
 

@@ -27,7 +27,7 @@ from chalicelib.store.sessions import SessionRecord
 
 log = logging.getLogger(__name__)
 
-CLOSE_SECONDS: int = LIMITS["logout_close_seconds"]
+CLOSE_SECONDS: int = LIMITS.logout_close_seconds
 RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8)  # then 0.8 s apart until the deadline
 
 

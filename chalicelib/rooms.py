@@ -17,8 +17,8 @@ from chalicelib import lazy, store
 from chalicelib.settings import LIMITS
 from chalicelib.store import roles
 
-ROOMS_MAX: int = LIMITS["rooms_max"]
-UNREAD_MAX: int = LIMITS["unread_max"]
+ROOMS_MAX: int = LIMITS.rooms_max
+UNREAD_MAX: int = LIMITS.unread_max
 
 
 @lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))

@@ -1,19 +1,25 @@
-"""Every setting of the backend, read once from the environment.
+"""Every setting of the backend, read once from the environment, and the protocol limits.
 
 Table definitions come from tables.json and protocol limits from limits.json
-(both beside this file, the one copy everything else reads too). Environment
-variables, set per stage in .chalice/config.json, choose names, secrets and
-the tunable limits. `load()` builds a frozen `Settings`; `get()` keeps it per
-container (chalicelib.lazy).
+(both beside this file, the one copy everything else reads too: the local
+runtime, the tests and the site, which imports limits.json at build time).
+`LIMITS` is limits.json as a typed, frozen object (`LIMITS.text_max`).
+
+Environment variables, set per stage in .chalice/config.json, choose names,
+secrets and the tunable limits. Each setting is one field of `Settings`, which
+names its environment variable, its default and its lower bound; `load()`
+reads every field the same way and builds a frozen `Settings`; `get()` keeps it
+per container (chalicelib.lazy).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, get_type_hints
 
 from chalicelib import lazy
 
@@ -23,8 +29,75 @@ TABLES: dict[str, dict[str, Any]] = {
     for name, spec in json.loads((HERE / "tables.json").read_text()).items()
     if not name.startswith("_")
 }
-LIMITS: dict[str, Any] = json.loads((HERE / "limits.json").read_text())
 
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """limits.json (docs/PROTOCOL.md's limits): one attribute per key, every key required."""
+
+    username_min: int
+    username_max: int
+    username_pattern: str
+    password_min: int
+    password_max: int
+    room_min: int
+    room_max: int
+    room_pattern: str
+    default_room: str
+    text_max: int
+    client_id_max: int
+    frame_max_bytes: int
+    history_default: int
+    history_max: int
+    changes_max: int
+    rate_limit_window_seconds: int
+    login_window_seconds: int
+    token_lifetime_seconds: int
+    session_lifetime_seconds: int
+    session_check_cache_seconds: int
+    connection_ttl_seconds: int
+    client_id_ttl_seconds: int
+    idle_timeout_seconds: int
+    rate_limit_writes: int
+    rate_limit_reads: int
+    rate_limit_invalid: int
+    connections_per_user: int
+    typing_interval_seconds: int
+    typing_display_seconds: int
+    occupancy_users: int
+    occupancy_interval_seconds: int
+    members_max: int
+    rooms_max: int
+    unread_max: int
+    directory_max: int
+    reports_max: int
+    report_reason_max: int
+    rooms_refresh_seconds: int
+    json_max_depth: int
+    login_failures_per_user_ip: int
+    login_failures_per_ip: int
+    login_failures_per_user: int
+    signups_per_ip: int
+    signup_window_seconds: int
+    signing_keys_refresh_seconds: int
+    big_room_connections: int
+    client_buffer_max_bytes: int
+    logout_close_seconds: int
+
+    @classmethod
+    def read(cls, path: Path) -> Limits:
+        """The limits in a JSON file; ValueError for a missing, unknown or mistyped key."""
+        raw = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+        names = {f.name for f in dataclasses.fields(cls)}
+        if raw.keys() != names:
+            raise ValueError(f"{path.name}: keys differ from Limits: {sorted(raw.keys() ^ names)}")
+        for name, kind in get_type_hints(cls).items():
+            if type(raw[name]) is not kind:
+                raise ValueError(f"{path.name}: {name} must be {kind.__name__}, got {raw[name]!r}")
+        return cls(**raw)
+
+
+LIMITS = Limits.read(HERE / "limits.json")
 
 
 def placeholder_stream_arn(logical: str) -> str:
@@ -49,88 +122,79 @@ def index_name(logical: str, hash_key: str) -> str:
 
 PLACEHOLDER_STREAM_ARN = placeholder_stream_arn("messages")
 
-# Documented defaults for every environment variable that is not a table name.
-ENVIRONMENT_DEFAULTS: dict[str, str] = {
-    **{
-        spec["stream_arn_env"]: placeholder_stream_arn(logical)
-        for logical, spec in TABLES.items()
-        if "stream_arn_env" in spec
-    },
-    "JWT_SECRET": "",  # local runs: the secret itself
-    "JWT_SECRET_PARAMETER": "",  # deployed: an SSM SecureString with the key set (keys.py)
-    "TOKEN_LIFETIME_SECONDS": str(LIMITS["token_lifetime_seconds"]),
-    "SESSION_LIFETIME_SECONDS": str(LIMITS["session_lifetime_seconds"]),
-    "BCRYPT_ROUNDS": "12",
-    "LOGIN_FAILURES_PER_USER_IP": str(LIMITS["login_failures_per_user_ip"]),
-    "LOGIN_FAILURES_PER_IP": str(LIMITS["login_failures_per_ip"]),
-    "LOGIN_FAILURES_PER_USER": str(LIMITS["login_failures_per_user"]),
-    "LOGIN_WINDOW_SECONDS": str(LIMITS["login_window_seconds"]),
-    "SIGNUPS_PER_IP": str(LIMITS["signups_per_ip"]),
-    "SIGNUP_WINDOW_SECONDS": str(LIMITS["signup_window_seconds"]),
-    "RATE_LIMIT_WRITES": str(LIMITS["rate_limit_writes"]),  # 0 disables
-    "RATE_LIMIT_READS": str(LIMITS["rate_limit_reads"]),  # 0 disables
-    "RATE_LIMIT_INVALID": str(LIMITS["rate_limit_invalid"]),  # 0 disables
-    "RATE_LIMIT_WINDOW_SECONDS": str(LIMITS["rate_limit_window_seconds"]),
-    "CONNECTIONS_PER_USER": str(LIMITS["connections_per_user"]),
-    "CORS_ORIGIN": "*",  # deployed stages set the site's origin
+
+def _env(name: str, default: object, minimum: int = 0) -> Any:
+    """A field read from environment variable `name` (else `default`); an int is >= minimum."""
+    return dataclasses.field(metadata={"env": name, "default": str(default), "minimum": minimum})
+
+
+def _table(logical: str) -> Any:
+    """A table's physical name: its variable and default name are in tables.json."""
+    return _env(TABLES[logical]["name_env"], TABLES[logical]["default_name"])
+
+
+def _stream(logical: str) -> Any:
+    return _env(TABLES[logical]["stream_arn_env"], placeholder_stream_arn(logical))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting: each field's environment variable, default and lower bound beside it."""
+
+    users_table: str = _table("users")
+    connections_table: str = _table("connections")
+    messages_table: str = _table("messages")
+    rooms_table: str = _table("rooms")
+    guards_table: str = _table("guards")
+    memberships_table: str = _table("memberships")
+    sessions_table: str = _table("sessions")
+    blocks_table: str = _table("blocks")
+    reports_table: str = _table("reports")
+    messages_stream_arn: str = _stream("messages")
+    connections_stream_arn: str = _stream("connections")
+    jwt_secret: str = _env("JWT_SECRET", "")  # local runs: the secret itself
+    # Deployed: an SSM SecureString with the key set (keys.py).
+    jwt_secret_parameter: str = _env("JWT_SECRET_PARAMETER", "")
+    token_lifetime_seconds: int = _env("TOKEN_LIFETIME_SECONDS", LIMITS.token_lifetime_seconds, 1)
+    session_lifetime_seconds: int = _env(
+        "SESSION_LIFETIME_SECONDS", LIMITS.session_lifetime_seconds, 1)
+    bcrypt_rounds: int = _env("BCRYPT_ROUNDS", 12, 4)
+    login_failures_per_user_ip: int = _env(
+        "LOGIN_FAILURES_PER_USER_IP", LIMITS.login_failures_per_user_ip, 1)
+    login_failures_per_ip: int = _env("LOGIN_FAILURES_PER_IP", LIMITS.login_failures_per_ip, 1)
+    login_failures_per_user: int = _env(
+        "LOGIN_FAILURES_PER_USER", LIMITS.login_failures_per_user, 1)
+    login_window_seconds: int = _env("LOGIN_WINDOW_SECONDS", LIMITS.login_window_seconds, 1)
+    signups_per_ip: int = _env("SIGNUPS_PER_IP", LIMITS.signups_per_ip, 1)
+    signup_window_seconds: int = _env("SIGNUP_WINDOW_SECONDS", LIMITS.signup_window_seconds, 1)
+    # The per-user allowances (chalicelib/allowances.py); 0 turns one off.
+    rate_limit_writes: int = _env("RATE_LIMIT_WRITES", LIMITS.rate_limit_writes)
+    rate_limit_reads: int = _env("RATE_LIMIT_READS", LIMITS.rate_limit_reads)
+    rate_limit_invalid: int = _env("RATE_LIMIT_INVALID", LIMITS.rate_limit_invalid)
+    rate_limit_window_seconds: int = _env(
+        "RATE_LIMIT_WINDOW_SECONDS", LIMITS.rate_limit_window_seconds, 1)
+    connections_per_user: int = _env("CONNECTIONS_PER_USER", LIMITS.connections_per_user, 1)
+    cors_origin: str = _env("CORS_ORIGIN", "*")  # deployed stages set the site's origin
     # Posts in flight per function: a 20 ms round trip over ~0.3 ms of CPU per post
     # keeps one vCPU busy with about 64 (a page of 500 takes 8 round trips).
-    "FANOUT_THREADS": "64",
+    fanout_threads: int = _env("FANOUT_THREADS", 64, 1)
     # Management API calls per second per function process: where the adaptive
     # rate starts and the most it climbs back to (the account's rate), and the
     # least it slows down to on 429s (chalicelib/send_rate.py).
-    "FANOUT_RATE_MAX": "10000",
-    "FANOUT_RATE_MIN": "50",
+    fanout_rate_max: int = _env("FANOUT_RATE_MAX", 10000, 1)
+    fanout_rate_min: int = _env("FANOUT_RATE_MIN", 50, 1)
     # Rooms with more connections are delivered by several functions at once.
-    "BIG_ROOM_CONNECTIONS": str(LIMITS["big_room_connections"]),
-    "WEBSOCKET_API_ID": "",  # needed by the stream handler to post to connections
-    "WEBSOCKET_STAGE": "api",
-    "CONNECTION_TTL_SECONDS": str(LIMITS["connection_ttl_seconds"]),
-    "CLIENT_ID_TTL_SECONDS": str(LIMITS["client_id_ttl_seconds"]),
-    "ADMIN_USERS": "",  # comma-separated usernames who moderate every public and private room
-}
-
-
-class Settings(NamedTuple):
-    users_table: str
-    connections_table: str
-    messages_table: str
-    rooms_table: str
-    guards_table: str
-    memberships_table: str
-    sessions_table: str
-    room_index: str
-    user_index: str
-    messages_stream_arn: str
-    connections_stream_arn: str
-    jwt_secret: str
-    jwt_secret_parameter: str
-    token_lifetime_seconds: int
-    session_lifetime_seconds: int
-    bcrypt_rounds: int
-    login_failures_per_user_ip: int
-    login_failures_per_ip: int
-    login_failures_per_user: int
-    login_window_seconds: int
-    signups_per_ip: int
-    signup_window_seconds: int
-    rate_limit_writes: int
-    rate_limit_reads: int
-    rate_limit_invalid: int
-    rate_limit_window_seconds: int
-    connections_per_user: int
-    cors_origin: str
-    fanout_threads: int
-    fanout_rate_max: int
-    fanout_rate_min: int
-    big_room_connections: int
-    websocket_api_id: str
-    websocket_stage: str
-    connection_ttl_seconds: int
-    client_id_ttl_seconds: int
-    blocks_table: str = ""
-    reports_table: str = ""
-    admin_users: frozenset[str] = frozenset()  # lowercased
+    big_room_connections: int = _env("BIG_ROOM_CONNECTIONS", LIMITS.big_room_connections, 1)
+    websocket_api_id: str = _env("WEBSOCKET_API_ID", "")  # the stream handler posts with it
+    websocket_stage: str = _env("WEBSOCKET_STAGE", "api")
+    connection_ttl_seconds: int = _env(
+        "CONNECTION_TTL_SECONDS", LIMITS.connection_ttl_seconds, 1)
+    client_id_ttl_seconds: int = _env("CLIENT_ID_TTL_SECONDS", LIMITS.client_id_ttl_seconds, 1)
+    # Usernames (comma-separated; kept lowercased) who moderate every public and private room.
+    admin_users: frozenset[str] = _env("ADMIN_USERS", "")
+    # Fixed by tables.json, not by the environment.
+    room_index: str = index_name("connections", "room")
+    user_index: str = index_name("connections", "username_key")
 
 
 def table_name(logical: str, environ: Mapping[str, str] | None = None) -> str:
@@ -141,60 +205,31 @@ def table_name(logical: str, environ: Mapping[str, str] | None = None) -> str:
     )
 
 
-def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from an environment mapping (default: os.environ)."""
-    env = dict(ENVIRONMENT_DEFAULTS)
-    env.update(environ if environ is not None else os.environ)
-
-    def integer(name: str, minimum: int = 0) -> int:
-        value = int(env[name])
+def _parse(name: str, kind: Any, raw: str, minimum: int) -> Any:
+    if kind is int:
+        value = int(raw)
         if value < minimum:
             raise ValueError(f"{name} must be at least {minimum}, got {value}")
         return value
+    if kind is str:
+        return raw
+    if kind == frozenset[str]:
+        return frozenset(item.strip().lower() for item in raw.split(",") if item.strip())
+    raise TypeError(f"settings: no reader for {kind!r} ({name})")
 
-    return Settings(
-        users_table=table_name("users", env),
-        connections_table=table_name("connections", env),
-        messages_table=table_name("messages", env),
-        rooms_table=table_name("rooms", env),
-        guards_table=table_name("guards", env),
-        memberships_table=table_name("memberships", env),
-        sessions_table=table_name("sessions", env),
-        room_index=index_name("connections", "room"),
-        user_index=index_name("connections", "username_key"),
-        messages_stream_arn=env["MESSAGES_STREAM_ARN"],
-        connections_stream_arn=env["CONNECTIONS_STREAM_ARN"],
-        jwt_secret=env["JWT_SECRET"],
-        jwt_secret_parameter=env["JWT_SECRET_PARAMETER"],
-        token_lifetime_seconds=integer("TOKEN_LIFETIME_SECONDS", 1),
-        session_lifetime_seconds=integer("SESSION_LIFETIME_SECONDS", 1),
-        bcrypt_rounds=integer("BCRYPT_ROUNDS", 4),
-        login_failures_per_user_ip=integer("LOGIN_FAILURES_PER_USER_IP", 1),
-        login_failures_per_ip=integer("LOGIN_FAILURES_PER_IP", 1),
-        login_failures_per_user=integer("LOGIN_FAILURES_PER_USER", 1),
-        login_window_seconds=integer("LOGIN_WINDOW_SECONDS", 1),
-        signups_per_ip=integer("SIGNUPS_PER_IP", 1),
-        signup_window_seconds=integer("SIGNUP_WINDOW_SECONDS", 1),
-        rate_limit_writes=integer("RATE_LIMIT_WRITES", 0),
-        rate_limit_reads=integer("RATE_LIMIT_READS", 0),
-        rate_limit_invalid=integer("RATE_LIMIT_INVALID", 0),
-        rate_limit_window_seconds=integer("RATE_LIMIT_WINDOW_SECONDS", 1),
-        connections_per_user=integer("CONNECTIONS_PER_USER", 1),
-        cors_origin=env["CORS_ORIGIN"],
-        fanout_threads=integer("FANOUT_THREADS", 1),
-        fanout_rate_max=integer("FANOUT_RATE_MAX", 1),
-        fanout_rate_min=integer("FANOUT_RATE_MIN", 1),
-        big_room_connections=integer("BIG_ROOM_CONNECTIONS", 1),
-        websocket_api_id=env["WEBSOCKET_API_ID"],
-        websocket_stage=env["WEBSOCKET_STAGE"],
-        connection_ttl_seconds=integer("CONNECTION_TTL_SECONDS", 1),
-        client_id_ttl_seconds=integer("CLIENT_ID_TTL_SECONDS", 1),
-        blocks_table=table_name("blocks", env),
-        reports_table=table_name("reports", env),
-        admin_users=frozenset(
-            name.strip().lower() for name in env["ADMIN_USERS"].split(",") if name.strip()
-        ),
-    )
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (default: os.environ); ValueError for nonsense."""
+    env = environ if environ is not None else os.environ
+    kinds = get_type_hints(Settings)
+    values = {
+        field.name: _parse(
+            field.metadata["env"], kinds[field.name],
+            env.get(field.metadata["env"], field.metadata["default"]), field.metadata["minimum"],
+        )
+        for field in dataclasses.fields(Settings) if "env" in field.metadata
+    }
+    return Settings(**values)
 
 
 @lazy.cached()

@@ -45,7 +45,7 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
     query = event.get("queryStringParameters") or {}
     try:
         claims = auth.authenticate(query.get("token"))
-        room = protocol.validate_room(query.get("room", LIMITS["default_room"]))
+        room = protocol.validate_room(query.get("room", LIMITS.default_room))
         now_ms = ids.now_ms()
         connection_id = event["requestContext"]["connectionId"]
         access.enter(claims.username, room, now_ms, ids.iso_utc(now_ms))  # 403: not theirs
@@ -233,7 +233,7 @@ def _typing(
 ) -> None:
     # Passed on directly, never stored; thinned to one per interval per user and
     # room (whatever the number of the user's tabs); a crowded room gets occupancy.
-    interval_ms = LIMITS["typing_interval_seconds"] * 1000
+    interval_ms = LIMITS.typing_interval_seconds * 1000
     typist = f"{connection.room}#{connection.username.lower()}"
     if not store.guards().pass_typing(typist, ids.now_ms(), interval_ms):
         return

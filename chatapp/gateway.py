@@ -45,7 +45,7 @@ log = logging.getLogger("chatapp.gateway")
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway: 128 KB per message (in 32 KB frames)
 # A client with more unsent data than this is too slow: PostToConnection answers
 # LimitExceededException (429), as API Gateway does.
-CLIENT_BUFFER_MAX_BYTES: int = LIMITS["client_buffer_max_bytes"]
+CLIENT_BUFFER_MAX_BYTES: int = LIMITS.client_buffer_max_bytes
 # The kernel's share of that buffering. Left to autotuning, a loopback socket's
 # send buffer grows to megabytes and a client that stops reading is never noticed.
 SOCKET_SEND_BUFFER_BYTES = 32 * 1024

@@ -47,7 +47,7 @@ log = logging.getLogger("chatapp.management")
 PATH_PREFIX = "/@connections/"
 OPERATIONS = {"POST": "PostToConnection", "DELETE": "DeleteConnection", "GET": "GetConnection"}
 # API Gateway WebSocket frames are at most 32 KB; PostToConnection refuses more.
-FRAME_MAX_BYTES: int = LIMITS["frame_max_bytes"]
+FRAME_MAX_BYTES: int = LIMITS.frame_max_bytes
 _request_ids = itertools.count(1)
 
 

@@ -335,7 +335,7 @@ async def _serve(options: ServeOptions) -> int:
         app,
         EventFactory(API_ID, config.websocket_stage, domain),
         executor,
-        idle_timeout=float(settings.LIMITS["idle_timeout_seconds"]),
+        idle_timeout=float(settings.LIMITS.idle_timeout_seconds),
         faults=faults,
         origin_allowed=origins.allows,
     )

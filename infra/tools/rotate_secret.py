@@ -26,7 +26,7 @@ from chalicelib import keys
 from chalicelib.settings import LIMITS
 
 MARGIN_SECONDS = 60  # clock skew and a slow cold start
-TOKEN_LIFETIME_SECONDS: int = LIMITS["token_lifetime_seconds"]  # a stage may set its own
+TOKEN_LIFETIME_SECONDS: int = LIMITS.token_lifetime_seconds  # a stage may set its own
 
 
 def _stamp(epoch: int) -> str:

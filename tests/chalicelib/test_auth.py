@@ -53,7 +53,7 @@ def test_keys_come_from_an_ssm_secure_string_kept_until_the_refresh_interval(aws
         Name="/chat/test/jwt", Value="t" * 48, Type="SecureString", Overwrite=True
     )
     assert keys.current().keys == {keys.key_id("s" * 48): "s" * 48}  # still cached
-    assert keys.current.ttl_seconds == LIMITS["signing_keys_refresh_seconds"] == 300
+    assert keys.current.ttl_seconds == LIMITS.signing_keys_refresh_seconds == 300
 
 
 def test_without_any_secret_tokens_cannot_be_made(fresh_secret):

@@ -27,7 +27,7 @@ def test_each_open_connection_holds_one_slot_and_disconnect_gives_it_back(chat, 
 
 
 def test_a_refused_connect_takes_no_slot(chat, aws):
-    connections = {chat.join("alice") for _ in range(LIMITS["connections_per_user"])}
+    connections = {chat.join("alice") for _ in range(LIMITS.connections_per_user)}
     _, status = chat.connect({"token": token_for("alice")})
     assert status == 429
     assert slots_of(aws, "alice") == connections
@@ -46,7 +46,7 @@ def test_a_connection_found_gone_by_the_fanout_gives_its_slot_back(chat, aws, ou
 def test_slots_of_connections_that_vanished_without_a_trace_heal_at_the_next_handshake(
     chat, aws
 ):
-    allowed = LIMITS["connections_per_user"]
+    allowed = LIMITS.connections_per_user
     long_ago = int(time.time()) - connection_cap.STALE_AFTER_SECONDS - 1
     for n in range(allowed):  # slots whose connections left no record (a lost $disconnect)
         store.connection_slots().take("alice", f"lost-{n}", allowed, long_ago)
@@ -57,7 +57,7 @@ def test_slots_of_connections_that_vanished_without_a_trace_heal_at_the_next_han
 
 
 def test_young_slots_without_a_record_are_handshakes_in_progress_and_stay(chat, aws):
-    allowed = LIMITS["connections_per_user"]
+    allowed = LIMITS.connections_per_user
     now = int(time.time())
     for n in range(allowed):
         store.connection_slots().take("alice", f"starting-{n}", allowed, now)

@@ -204,7 +204,7 @@ def test_get_changes_is_cut_to_one_frame_and_says_has_more(chat):
     reply = changes(chat, alice, 0)
     assert reply["hasMore"] is True and 0 < len(reply["messages"]) < 12
     assert reply["rev"] == reply["messages"][-1]["rev"]
-    assert len(chat.outbox.posts[-1][1]) <= LIMITS["frame_max_bytes"]
+    assert len(chat.outbox.posts[-1][1]) <= LIMITS.frame_max_bytes
 
 
 @pytest.mark.parametrize("frame", [

@@ -18,7 +18,7 @@ from chalicelib.settings import LIMITS
 from tests.support.lambda_invocations import recorded_invocations
 from tests.support.streams import TableStream
 
-CROWD = LIMITS["occupancy_users"] + 50  # 250 users online
+CROWD = LIMITS.occupancy_users + 50  # 250 users online
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_a_room_of_more_than_200_users_gets_occupancy_not_presence_or_typing(
     late = chat.join("latecomer", "arena")  # within 5 s of the last occupancy: not told yet
     presence()
     assert outbox.posts[before:] == []
-    clock[0] += LIMITS["occupancy_interval_seconds"] * 1_000_000_000
+    clock[0] += LIMITS.occupancy_interval_seconds * 1_000_000_000
     chat.disconnect(late)
     chat.join("another", "arena")
     chat.join("and-one-more", "arena")
@@ -142,4 +142,4 @@ def test_forty_typing_frames_from_ten_tabs_pass_on_at_most_once_per_interval(cha
     elapsed = time.monotonic() - started
     passed = [f for f in outbox.frames(bob) if f["type"] == "typing"]
     # One per interval that the 40 frames spanned (one when sent within 2 s).
-    assert 1 <= len(passed) <= 1 + int(elapsed // LIMITS["typing_interval_seconds"])
+    assert 1 <= len(passed) <= 1 + int(elapsed // LIMITS.typing_interval_seconds)

@@ -20,22 +20,22 @@ def encoded_size(frame) -> int:
 
 
 def test_frames_keep_unicode_unescaped_so_a_full_text_fits_one_frame():
-    frame = protocol.message_frame(message(1, "😀" * LIMITS["text_max"]))
-    assert encoded_size(frame) <= LIMITS["frame_max_bytes"]
+    frame = protocol.message_frame(message(1, "😀" * LIMITS.text_max))
+    assert encoded_size(frame) <= LIMITS.frame_max_bytes
 
 
 def test_a_history_page_paging_back_keeps_the_newest_and_fits():
-    page = [message(i, "é" * LIMITS["text_max"]) for i in range(10)]
+    page = [message(i, "é" * LIMITS.text_max) for i in range(10)]
     frame = protocol.messages_frame("r", page, has_more=False, keep_newest=True)
-    assert encoded_size(frame) <= LIMITS["frame_max_bytes"]
+    assert encoded_size(frame) <= LIMITS.frame_max_bytes
     assert frame["messages"][-1]["id"] == page[-1].id
     assert frame["hasMore"] is True
 
 
 def test_a_history_page_catching_up_keeps_the_oldest_and_fits():
-    page = [message(i, "é" * LIMITS["text_max"]) for i in range(10)]
+    page = [message(i, "é" * LIMITS.text_max) for i in range(10)]
     frame = protocol.messages_frame("r", page, has_more=False, keep_newest=False)
-    assert encoded_size(frame) <= LIMITS["frame_max_bytes"]
+    assert encoded_size(frame) <= LIMITS.frame_max_bytes
     assert frame["messages"][0]["id"] == page[0].id
     assert frame["hasMore"] is True
 
@@ -48,7 +48,7 @@ def test_a_small_page_is_untouched():
 
 
 def test_frame_size_is_measured_in_bytes():
-    text = "é" * (LIMITS["frame_max_bytes"] // 2)  # under the limit in characters only
+    text = "é" * (LIMITS.frame_max_bytes // 2)  # under the limit in characters only
     try:
         protocol.parse_frame(json.dumps({"action": "ping", "pad": text}, ensure_ascii=False))
     except protocol.errors.TooLarge:
@@ -65,7 +65,7 @@ def test_lone_surrogates_are_measured_then_refused_without_crashing():
     raise AssertionError("an unpaired surrogate was accepted")
 
 
-DEPTH = LIMITS["json_max_depth"]
+DEPTH = LIMITS.json_max_depth
 HOSTILE_JSON = {
     "nested-33-arrays": "[" * (DEPTH + 1) + "]" * (DEPTH + 1),
     "nested-33-objects": '{"a":' * (DEPTH + 1) + "1" + "}" * (DEPTH + 1),

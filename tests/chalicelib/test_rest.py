@@ -188,7 +188,7 @@ def test_unknown_user_still_costs_one_bcrypt_check(client, monkeypatch):
     assert checks[0].startswith(f"$2b${settings.get().bcrypt_rounds:02d}$")
 
 
-PER_USER_IP = settings.LIMITS["login_failures_per_user_ip"]
+PER_USER_IP = settings.LIMITS.login_failures_per_user_ip
 
 
 @pytest.fixture

@@ -95,8 +95,8 @@ def test_mark_read_clears_unread_up_to_the_id(client, chat):
 
 def test_unread_stops_counting_at_the_cap(client, chat):
     chat.join("alice", "flood")
-    stored("flood", "bob", LIMITS["unread_max"] + 3)
-    assert get_rooms(client, "alice")[0]["unread"] == LIMITS["unread_max"]
+    stored("flood", "bob", LIMITS.unread_max + 3)
+    assert get_rooms(client, "alice")[0]["unread"] == LIMITS.unread_max
 
 
 def test_deleted_messages_still_count_as_unread(client, chat):
@@ -111,7 +111,7 @@ def test_deleted_messages_still_count_as_unread(client, chat):
 def test_at_most_the_cap_of_rooms_the_room_entered_longest_ago_ages_out(client, chat):
     # Bounded cost (issue 19): one Query finds the cap most recently entered rooms,
     # so a user's 101st-newest room drops off however active it is.
-    cap = LIMITS["rooms_max"]
+    cap = LIMITS.rooms_max
     for i in range(cap + 1):
         roles.repository().enter("alice", f"room-{i:03d}", "public", ids.now_ms() + i)
     stored("room-050", "bob", 1)

@@ -228,7 +228,7 @@ def test_a_frame_on_a_connection_of_an_ended_session_gets_unauthorized(client, c
 
 
 def guess_from_many_addresses(client, from_address, addresses=20):
-    per_address = LIMITS["login_failures_per_user_ip"]
+    per_address = LIMITS.login_failures_per_user_ip
     for n in range(addresses):
         from_address(f"198.51.100.{n + 1}")
         for _ in range(per_address):
@@ -253,7 +253,7 @@ def test_a_device_token_from_an_earlier_login_gets_its_owner_past_a_lockout(
 def test_a_device_token_does_not_lift_the_limit_per_name_and_address(client, from_address):
     from_address("203.0.113.7")
     device = signup(client)["deviceToken"]
-    for _ in range(LIMITS["login_failures_per_user_ip"]):
+    for _ in range(LIMITS.login_failures_per_user_ip):
         login(client, "alice", "wrong password", device=device)
     assert login(client, device=device).status_code == 429
 

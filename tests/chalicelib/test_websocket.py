@@ -41,7 +41,7 @@ def test_connect_with_a_valid_token_is_accepted_into_general(chat, aws):
     assert status == 200
     item = connection_item(aws, connection)
     assert item["username"]["S"] == "alice"
-    assert item["room"]["S"] == LIMITS["default_room"]
+    assert item["room"]["S"] == LIMITS.default_room
     assert int(item["ttl"]["N"]) > time.time() + 2 * 3600
 
 
@@ -119,7 +119,7 @@ def test_send_message_stores_it_as_the_authenticated_user(chat, aws):
 
 def test_text_of_exactly_the_limit_is_accepted(chat, aws):
     connection = chat.join("alice")
-    assert chat.send(connection, {"action": "sendMessage", "text": "é" * LIMITS["text_max"]}) == []
+    assert chat.send(connection, {"action": "sendMessage", "text": "é" * LIMITS.text_max}) == []
     assert len(items(aws, "messages")) == 1
 
 
@@ -147,7 +147,7 @@ def test_same_client_id_from_another_user_or_room_is_a_new_message(chat, aws):
     assert stored_texts(aws) == ["hi", "hi", "hi"]
 
 
-WRITES, READS = LIMITS["rate_limit_writes"], LIMITS["rate_limit_reads"]
+WRITES, READS = LIMITS.rate_limit_writes, LIMITS.rate_limit_reads
 
 
 def test_more_than_the_write_allowance_is_rate_limited_and_not_stored(chat, aws):
@@ -221,7 +221,7 @@ def test_allowances_zero_turn_both_off(chat, aws, monkeypatch):
 
 
 def test_the_eleventh_connection_of_a_user_is_refused_with_429(chat, aws):
-    allowed = LIMITS["connections_per_user"]
+    allowed = LIMITS.connections_per_user
     for _ in range(allowed):
         chat.join("alice")
     _, status = chat.connect({"token": token_for("alice")})
@@ -231,7 +231,7 @@ def test_the_eleventh_connection_of_a_user_is_refused_with_429(chat, aws):
 
 
 def test_a_closed_connection_no_longer_counts(chat, aws):
-    connections = [chat.join("alice") for _ in range(LIMITS["connections_per_user"])]
+    connections = [chat.join("alice") for _ in range(LIMITS.connections_per_user)]
     chat.disconnect(connections[0])
     assert chat.connect({"token": token_for("alice")})[1] == 200
 
@@ -311,7 +311,7 @@ BAD_FRAMES = {
     "text-number": ({"action": "sendMessage", "text": 5}, "bad_request"),
     "text-empty": ({"action": "sendMessage", "text": ""}, "bad_request"),
     "text-whitespace": ({"action": "sendMessage", "text": " \n\t "}, "bad_request"),
-    "text-over-limit": ({"action": "sendMessage", "text": "x" * (LIMITS["text_max"] + 1)},
+    "text-over-limit": ({"action": "sendMessage", "text": "x" * (LIMITS.text_max + 1)},
                         "too_large"),
     "frame-over-32k": ({"action": "sendMessage", "text": "hi", "pad": "x" * 33000},
                        "too_large"),
@@ -487,10 +487,10 @@ def test_a_page_of_long_messages_is_cut_to_fit_one_frame(chat, aws, monkeypatch)
     monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
     lazy.reset()
     connection = chat.join("alice", "long")
-    send_texts(chat, connection, [f"{i:02d}" + "ü" * (LIMITS["text_max"] - 2) for i in range(10)])
+    send_texts(chat, connection, [f"{i:02d}" + "ü" * (LIMITS.text_max - 2) for i in range(10)])
     reply = history(chat, connection, limit=10)
     assert 0 < len(reply["messages"]) < 10
     assert reply["hasMore"] is True
-    assert len(json.dumps(reply, ensure_ascii=False).encode()) <= LIMITS["frame_max_bytes"]
+    assert len(json.dumps(reply, ensure_ascii=False).encode()) <= LIMITS.frame_max_bytes
     assert reply["messages"][-1]["text"].startswith("09")  # the newest are kept
     lazy.reset()

@@ -68,9 +68,9 @@ def test_get_members_follows_disconnects_and_moves(chat):
 def test_members_are_capped_while_count_says_how_many():
     from chalicelib import protocol
 
-    names = [f"user{i:03d}" for i in range(LIMITS["members_max"] + 5)]
+    names = [f"user{i:03d}" for i in range(LIMITS.members_max + 5)]
     frame = protocol.members_frame("big", list(reversed(names)) + names[:3])
-    assert frame["members"] == names[: LIMITS["members_max"]]
+    assert frame["members"] == names[: LIMITS.members_max]
     assert frame["count"] == len(names)
 
 
@@ -98,7 +98,7 @@ def test_typing_is_passed_on_at_most_once_per_interval(chat, outbox, monkeypatch
     for _ in range(3):
         assert chat.send(alice, {"action": "typing"}) == []  # dropped without an error
     assert len(typings(outbox, bob)) == 1
-    clock[0] = start + LIMITS["typing_interval_seconds"] * 1_000_000_000
+    clock[0] = start + LIMITS.typing_interval_seconds * 1_000_000_000
     chat.send(alice, {"action": "typing"})
     assert len(typings(outbox, bob)) == 2
 
@@ -214,12 +214,12 @@ BAD_CHANGES = {
     "edit-blank": ({"action": "editMessage", "id": "0000000000001-00000000aa", "text": "  "},
                    "bad_request"),
     "edit-too-long": ({"action": "editMessage", "id": "0000000000001-00000000aa",
-                       "text": "x" * (LIMITS["text_max"] + 1)}, "too_large"),
+                       "text": "x" * (LIMITS.text_max + 1)}, "too_large"),
     "edit-bad-client-id": ({"action": "editMessage", "id": "0000000000001-00000000aa",
                             "text": "x", "clientId": ""}, "bad_request"),
     "delete-id-number": ({"action": "deleteMessage", "id": 7}, "bad_request"),
     "delete-long-client-id": ({"action": "deleteMessage", "id": "0000000000001-00000000aa",
-                               "clientId": "c" * (LIMITS["client_id_max"] + 1)}, "bad_request"),
+                               "clientId": "c" * (LIMITS.client_id_max + 1)}, "bad_request"),
     "read-no-id": ({"action": "markRead"}, "bad_request"),
 }
 

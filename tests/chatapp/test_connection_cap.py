@@ -41,8 +41,8 @@ def test_forty_simultaneous_handshakes_of_one_user_leave_exactly_ten_open(local_
     _, token = signup(local_server.api_url)
     opened, refused = open_at_once(local_server.ws_url, token, HANDSHAKES)
     try:
-        assert refused == [429] * (HANDSHAKES - LIMITS["connections_per_user"])
-        assert len(opened) == LIMITS["connections_per_user"]
+        assert refused == [429] * (HANDSHAKES - LIMITS.connections_per_user)
+        assert len(opened) == LIMITS.connections_per_user
         for client in opened:  # each one let in really works
             assert client.request("ping", "pong") == {"type": "pong"}
     finally:
@@ -50,7 +50,7 @@ def test_forty_simultaneous_handshakes_of_one_user_leave_exactly_ten_open(local_
             client.close()
     # Every close gives its slot back ($disconnect runs just after the close):
     # the user can open as many again.
-    allowed = LIMITS["connections_per_user"]
+    allowed = LIMITS.connections_per_user
     deadline = time.monotonic() + 15
     while True:
         again, failed = open_at_once(local_server.ws_url, token, allowed)
@@ -66,12 +66,12 @@ def test_a_crash_forgets_the_slots_with_the_connections(tmp_path):
     server = start_local_server(tmp_path / "data")
     try:
         _, token = signup(server.api_url)
-        clients = [ChatClient(server.ws_url, token) for _ in range(LIMITS["connections_per_user"])]
+        clients = [ChatClient(server.ws_url, token) for _ in range(LIMITS.connections_per_user)]
         server.kill()  # no $disconnect runs: the slots stay taken in the tables
         for client in clients:
             client.close()
         server.start()
-        again = [ChatClient(server.ws_url, token) for _ in range(LIMITS["connections_per_user"])]
+        again = [ChatClient(server.ws_url, token) for _ in range(LIMITS.connections_per_user)]
         with pytest.raises(InvalidStatus):
             ChatClient(server.ws_url, token)
         for client in again:

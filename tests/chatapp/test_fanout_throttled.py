@@ -50,7 +50,7 @@ def test_a_room_bigger_than_the_account_rate_gets_every_message_once_and_nobody_
     server,
 ):
     room = unique("crowd")
-    per_user = LIMITS["connections_per_user"]
+    per_user = LIMITS.connections_per_user
     tokens = [signup(server.api_url)[1] for _ in range(ROOM_SIZE // per_user)]
     clients = [ChatClient(server.ws_url, token, room) for token in tokens for _ in range(per_user)]
     try:

@@ -14,7 +14,7 @@ from chalicelib.settings import LIMITS
 from tests.chatapp.chat_client import ChatClient, call, signup, unique
 from tests.support.localserver import LocalServer
 
-TEXT_MAX = LIMITS["text_max"]
+TEXT_MAX = LIMITS.text_max
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_ping_gets_pong(local_server):
         (json.dumps({"action": "getMessages", "limit": 0}), "bad_request"),
         (json.dumps({"action": "dance"}), "unknown_action"),
         (json.dumps({"action": "sendMessage", "text": "x" * (TEXT_MAX + 1)}), "too_large"),
-        (json.dumps({"action": "ping", "pad": "x" * LIMITS["frame_max_bytes"]}), "too_large"),
+        (json.dumps({"action": "ping", "pad": "x" * LIMITS.frame_max_bytes}), "too_large"),
     ],
     ids=[
         "not-json",
@@ -166,7 +166,7 @@ def test_error_frame_echoes_action_and_client_id(local_server):
 
 def test_rate_limit_refuses_the_message_over_the_limit(local_server, room):
     _, token = signup(local_server.api_url)
-    allowed = LIMITS["rate_limit_writes"]
+    allowed = LIMITS.rate_limit_writes
     with ChatClient(local_server.ws_url, token, room) as client:
         for n in range(allowed + 1):
             client.send("sendMessage", text=f"n{n}", clientId=f"c{n}")

@@ -33,14 +33,14 @@ def test_twenty_parallel_wrong_logins_get_at_most_five_401s(local_server):
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(lambda _: call(local_server.api_url, "/login", wrong), range(20)))
     statuses = [status for status, _ in answers]
-    assert statuses.count(401) <= LIMITS["login_failures_per_user_ip"]
+    assert statuses.count(401) <= LIMITS.login_failures_per_user_ip
     assert set(statuses) <= {401, 429}
     assert 429 in statuses
 
 
 def test_a_429_says_when_to_retry(local_server):
     username, _ = signup(local_server.api_url)
-    for _ in range(LIMITS["login_failures_per_user_ip"]):
+    for _ in range(LIMITS.login_failures_per_user_ip):
         call(local_server.api_url, "/login", {"username": username, "password": "wrong one"})
     request = urllib.request.Request(
         local_server.api_url + "/login",
@@ -50,12 +50,12 @@ def test_a_429_says_when_to_retry(local_server):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 429
-    assert 0 < int(refused.value.headers["Retry-After"]) <= LIMITS["login_window_seconds"]
+    assert 0 < int(refused.value.headers["Retry-After"]) <= LIMITS.login_window_seconds
 
 
 def test_the_eleventh_connection_of_a_user_is_refused(local_server):
     _, token = signup(local_server.api_url)
-    allowed = LIMITS["connections_per_user"]
+    allowed = LIMITS.connections_per_user
     clients = [ChatClient(local_server.ws_url, token) for _ in range(allowed)]
     try:
         with pytest.raises(InvalidStatus) as refused:
@@ -69,7 +69,7 @@ def test_the_eleventh_connection_of_a_user_is_refused(local_server):
 def test_two_connections_of_one_user_share_one_allowance(local_server):
     _, token = signup(local_server.api_url)
     room = unique("room")
-    allowed = LIMITS["rate_limit_writes"]
+    allowed = LIMITS.rate_limit_writes
     with ChatClient(local_server.ws_url, token, room) as first, ChatClient(
         local_server.ws_url, token, room
     ) as second:
@@ -87,7 +87,7 @@ def test_logout_closes_an_open_socket_within_five_seconds(local_server):
         assert client.request("ping", "pong") == {"type": "pong"}
         status, body = call(local_server.api_url, "/logout", token=token)
         assert (status, body) == (204, None)
-        deadline = time.monotonic() + LIMITS["logout_close_seconds"]
+        deadline = time.monotonic() + LIMITS.logout_close_seconds
         assert client.recv(timeout=deadline - time.monotonic())["code"] == "unauthorized"
         with pytest.raises(ConnectionClosed):
             client.recv(timeout=deadline - time.monotonic())

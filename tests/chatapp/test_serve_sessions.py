@@ -21,7 +21,7 @@ from tests.chatapp.chat_client import ChatClient, call, unique
 from tests.support.localserver import start_local_server
 
 PASSWORD = "correct horse"
-CLOSE_SECONDS = LIMITS["logout_close_seconds"]
+CLOSE_SECONDS = LIMITS.logout_close_seconds
 
 
 def new_user(api_url: str) -> tuple[str, dict[str, Any]]:
@@ -120,7 +120,7 @@ def test_150_invalid_frames_are_answered_rate_limited_before_the_150th(local_ser
             pass  # it went on: the connection was closed
     assert "rate_limited" in codes[:149]
     assert set(codes) <= {"bad_request", "rate_limited"}
-    assert codes.index("rate_limited") == LIMITS["rate_limit_invalid"]
+    assert codes.index("rate_limited") == LIMITS.rate_limit_invalid
 
 
 def test_a_connection_opened_while_its_session_logs_out_is_closed_too(tmp_path: Path):

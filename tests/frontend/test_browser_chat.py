@@ -7,6 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from chalicelib.settings import LIMITS
 from tests.frontend.chat_api import login_status, send_messages
 from tests.frontend.chat_api import sign_up as api_sign_up
 from tests.frontend.chat_page import (
@@ -21,10 +22,9 @@ from tests.frontend.chat_page import (
     texts,
     unique,
 )
-from tests.support.localserver import PROJECT_ROOT, start_local_server
+from tests.support.localserver import start_local_server
 
 pytestmark = pytest.mark.browser
-LIMITS = json.loads((PROJECT_ROOT / "chalicelib" / "limits.json").read_text())
 
 
 def test_two_users_sign_up_and_exchange_messages_live(server, open_page, shots):
@@ -104,7 +104,7 @@ def test_the_form_explains_what_the_server_refused(server, open_page, shots):
     expect(alert).to_have_text("Wrong username or password.")
     shots(page, "wrong-password")
     # The rest of the allowed failures, then even the right password is refused.
-    for _ in range(LIMITS["login_failures_per_user_ip"] - 1):
+    for _ in range(LIMITS.login_failures_per_user_ip - 1):
         assert login_status(server.api_url, name, "still not it") == 401
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

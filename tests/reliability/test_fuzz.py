@@ -227,7 +227,7 @@ def test_generated_frames_and_bodies_never_break_the_server(server, tally):
 # What a hostile client tries beyond random input (PROTOCOL.md: all 400 / bad_request).
 # Each class is a function of the JSON text of a valid object, so it reaches
 # the parser as the one thing wrong with the input.
-DEPTH = LIMITS["json_max_depth"]
+DEPTH = LIMITS.json_max_depth
 HOSTILE_CLASSES = {
     "nesting 33 deep": lambda ok: ok[:-1] + ', "x": ' + "[" * DEPTH + "]" * DEPTH + "}",
     "nesting 30000 deep": lambda ok: ok[:-1] + ', "x": ' + "[" * 30_000,  # fits 32 KB
