@@ -123,7 +123,7 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     """Tables, a user, connections and a stream record on the moto server; one event per run."""
     import boto3
 
-    from chalicelib import auth, ids, lazy, order, protocol, settings, store
+    from chalicelib import auth, clock, ids, lazy, order, protocol, settings, store
     from chalicelib.store.messages import Draft
     from chatapp.streams import lambda_record
     from chatapp.tables import ensure_tables, stream_arn
@@ -147,7 +147,7 @@ def prepare(endpoint: str, runs: int) -> dict[str, list[dict[str, Any]]]:
     iterator = streams.get_shard_iterator(
         StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
     )["ShardIterator"]
-    now_ms = ids.now_ms()
+    now_ms = clock.now_ms()
     order.send(Draft("cold", "coldstart", "hello", ids.iso_utc(now_ms)), now)
     records = streams.get_records(ShardIterator=iterator)["Records"]
     stream_event = {"Records": [lambda_record(r, arn, "us-east-1") for r in records]}

@@ -62,11 +62,11 @@ class QueryMeter:
 
 def seed_room(dynamodb: Any, room: str, count: int) -> list[str]:
     """`count` messages, one per millisecond in the past, via BatchWriteItem; returns the ids."""
-    from chalicelib import ids, settings
+    from chalicelib import clock, ids, settings
     from chalicelib.store.messages import message_id
 
     table = settings.get().messages_table
-    start_ms = ids.now_ms() - count - 60_000
+    start_ms = clock.now_ms() - count - 60_000
     made = [message_id(n + 1) for n in range(count)]  # ids are seqs (chalicelib/order.py)
     for first in range(0, count, 25):
         requests = [

@@ -100,10 +100,10 @@ class Units:
 
 def v2_write(client: Any, room: str, sender: str, text: str, client_id: str, n: int) -> None:
     """Version 2's stored message: an id from the clock, the message and its marker."""
-    from chalicelib import ids, settings
+    from chalicelib import clock, ids, settings
 
     config = settings.get()
-    message_id = f"{ids.now_ms():013d}-{n:010x}"
+    message_id = f"{clock.now_ms():013d}-{n:010x}"
     client.transact_write_items(TransactItems=[
         {"Put": {"TableName": config.guards_table, "Item": {
             "guard_key": {"S": f"client#{room}#{sender}#{client_id}"},

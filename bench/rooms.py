@@ -44,12 +44,12 @@ MESSAGES = 1000
 
 def seed(dynamodb: Any, memberships: int) -> None:
     """The reader's memberships (the newest 50 are the active rooms) and 1,000 messages."""
-    from chalicelib import ids, settings
+    from chalicelib import clock, ids, settings
     from chalicelib.store import initial_read_marker
     from chalicelib.store.messages import message_id
 
     config = settings.get()
-    start_ms = ids.now_ms() - MESSAGES - 60_000
+    start_ms = clock.now_ms() - MESSAGES - 60_000
     entered_ms = start_ms + MESSAGES // 2
     # The first half is the past the reader never sees: each room stood at that
     # revision when the reader entered it (ids are seqs: message n has n + 1).

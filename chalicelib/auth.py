@@ -203,8 +203,8 @@ def refresh(refresh_token: str | None) -> Session:
 
 def logout(token: str | None, everywhere: bool = False) -> list[SessionRecord]:
     """End the token's session (or every session of its user); the sessions as ended."""
-    claims = authenticate(token)
     now_s = clock.now_s()
+    claims = authenticate(token, now_s)
     ids_to_end = store.sessions().of_user(claims.username) if everywhere else [claims.session_id]
     if claims.session_id not in ids_to_end:
         ids_to_end.append(claims.session_id)
@@ -307,8 +307,9 @@ def issue_token(
     return Session(username, token, ids.iso_utc(expires * 1000))
 
 
-def verify_token(token: str | None) -> Claims:
-    """The claims of a well-signed, unexpired session token, or Unauthorized (session unread)."""
+def verify_token(token: str | None, now_s: int | None = None) -> Claims:
+    """The claims of a well-signed token unexpired at now_s (default: the clock's now), or
+    Unauthorized (its session unread)."""
     if not token:
         raise errors.Unauthorized("token is required")
     import jwt
@@ -341,17 +342,19 @@ def verify_token(token: str | None) -> Claims:
         # Tokens from before sessions (no `sid`) lived 12 hours: they are refused.
         if not isinstance(subject, str) or not isinstance(session_id, str):
             raise invalid
-        if type(expires) is not int or expires <= clock.now_s():
+        if type(expires) is not int or expires <= (clock.now_s() if now_s is None else now_s):
             raise invalid
         return Claims(subject, session_id, expires)
     raise invalid
 
 
-def authenticate(token: str | None) -> Claims:
-    """The claims of a valid token whose session is live (a consistent read), or Unauthorized."""
-    claims = verify_token(token)
+def authenticate(token: str | None, now_s: int | None = None) -> Claims:
+    """The claims of a token valid at now_s (default: the clock's now) whose session is live
+    then (a consistent read), or Unauthorized."""
+    now_s = clock.now_s() if now_s is None else now_s
+    claims = verify_token(token, now_s)
     session = store.sessions().get(claims.session_id)
-    if session is None or not session.active(clock.now_s()):
+    if session is None or not session.active(now_s):
         _forget_checked(claims.session_id)
         raise errors.Unauthorized("this session has ended; log in again")
     return claims._replace(session_expires=session.expires_at)

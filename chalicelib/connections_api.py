@@ -247,6 +247,7 @@ class ConnectionsAPI:
             time.sleep(delay * random.uniform(0.5, 1.5))
 
     def _request(self, method: str, path: str, body: bytes) -> int:
+        # Signed with the machine's time, not chalicelib.clock: AWS checks it against its own.
         headers = self._signer.headers(method, self._host, path, body, time.time())
         connection = self._connections.get(self.base_url)
         reused = connection.sock is not None

@@ -40,7 +40,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from chalicelib import aws, connection_cap, ids, lazy, observability, protocol, settings, store
+from chalicelib import (
+    aws,
+    clock,
+    connection_cap,
+    lazy,
+    observability,
+    protocol,
+    settings,
+    store,
+)
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.store.messages import message_from_item
 
@@ -89,7 +98,7 @@ def deliver(
     its sibling (Chalice names both `{app}-{stage}-{python name}`).
     """
     by_room: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    oldest = time.time()
+    oldest = time.time()  # the lag is measured on the wall, as the stream stamps records
     for record in records:
         created = getattr(record, "timestamp", None)  # chalice: naive UTC, whole seconds
         if isinstance(created, datetime):
@@ -436,7 +445,7 @@ def _strike(connection_id: str) -> bool:
     try:
         over = store.guards().take_from_window(
             _strike_key(connection_id), STRIKES_TO_CLOSE - 1, STRIKE_WINDOW_SECONDS,
-            ids.now_ms() // 1000,
+            clock.now_s(),
         )
     except Exception:  # no evidence kept, no close: it is retried like the rest
         log.exception("could not count a strike against %s", connection_id)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-from chalicelib import errors, ids, protocol, store
+from chalicelib import clock, errors, protocol, store
 from chalicelib.model import Message
 from chalicelib.store.messages import Draft, RevisionTaken, Turn
 
@@ -72,7 +72,7 @@ def _at_next_revision(
     try:
         while lost < ATTEMPTS and time.monotonic() < deadline:
             attempts += 1
-            turn = Turn(writer, ids.now_ms())
+            turn = Turn(writer, clock.now_ms())
             if lost >= LEASE_AFTER and not leased:
                 leased = repository.take_lease(room, turn, LEASE_MS)
             try:
@@ -92,7 +92,7 @@ def _at_next_revision(
             return result
     finally:
         if leased:  # refused, a repeat, or out of attempts: let the others on
-            repository.release_lease(room, Turn(writer, ids.now_ms()))
+            repository.release_lease(room, Turn(writer, clock.now_ms()))
     log.warning("room %s: no revision after %d attempts", room, attempts)
     raise RoomBusy("the room is too busy right now; try again")
 

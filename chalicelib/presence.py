@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from chalicelib import fanout, ids, protocol, settings, store
+from chalicelib import clock, fanout, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
 
@@ -72,7 +72,7 @@ def on_connection_changes(
             log.exception("presence for %s failed; handing the rest back", move.connection_id)
             failures = [{"itemIdentifier": later.sequence_number} for later in records[position:]]
             break
-    now_s = ids.now_ms() // 1000
+    now_s = clock.now_s()
     for room, frames in by_room.items():
         try:
             tell_room(connections, room, frames, now_s, function_name)

@@ -11,6 +11,7 @@ from chalice import CORSConfig, Response
 
 from chalicelib import (
     auth,
+    clock,
     errors,
     ids,
     moderation,
@@ -110,8 +111,10 @@ def rooms_list(request: chalice.app.Request) -> dict[str, Any]:
 # ------------------------------------------ rooms, members, direct rooms (v3)
 
 
-def _caller(request: chalice.app.Request) -> str:
-    return auth.authenticate(bearer_token(request)).username
+def _caller(request: chalice.app.Request, now_ms: int | None = None) -> str:
+    """The authenticated user, judged at now_ms (the request's instant, when it needs one)."""
+    now_s = None if now_ms is None else now_ms // 1000
+    return auth.authenticate(bearer_token(request), now_s).username
 
 
 def _body(request: chalice.app.Request) -> dict[str, Any]:
@@ -128,7 +131,8 @@ def _no_content() -> Response:
 @_as_chalice_errors
 def create_room(request: chalice.app.Request) -> Response:
     """POST /rooms → 201 {"room", "kind", "role": "owner"}; 400, 401, 409."""
-    caller, body, now_ms = _caller(request), _body(request), ids.now_ms()
+    now_ms = clock.now_ms()
+    caller, body = _caller(request, now_ms), _body(request)
     created = moderation.create_room(caller, body, now_ms, ids.iso_utc(now_ms))
     return Response(body=created, status_code=201)
 
@@ -138,9 +142,10 @@ def member(
     request: chalice.app.Request, connections: ConnectionsAPI, room: str, username: str
 ) -> Response:
     """PUT / DELETE /rooms/{room}/members/{username} → 204; 400, 401, 403, 404."""
-    caller = _caller(request)
+    now_ms = clock.now_ms()
+    caller = _caller(request, now_ms)
     if request.method == "PUT":
-        moderation.add_member(caller, room, username, ids.now_ms())
+        moderation.add_member(caller, room, username, now_ms)
     else:
         moderation.remove_member(connections, caller, room, username)
     return _no_content()
@@ -149,15 +154,17 @@ def member(
 @_as_chalice_errors
 def moderator(request: chalice.app.Request, room: str, username: str) -> Response:
     """PUT / DELETE /rooms/{room}/moderators/{username} (owner only) → 204."""
-    caller = _caller(request)
-    moderation.set_moderator(caller, room, username, request.method == "PUT", ids.now_ms())
+    now_ms = clock.now_ms()
+    caller = _caller(request, now_ms)
+    moderation.set_moderator(caller, room, username, request.method == "PUT", now_ms)
     return _no_content()
 
 
 @_as_chalice_errors
 def direct_room(request: chalice.app.Request) -> dict[str, str]:
     """POST /dms → 200 {"room", "kind": "direct", "with"}; 400, 401, 403, 404."""
-    caller, body, now_ms = _caller(request), _body(request), ids.now_ms()
+    now_ms = clock.now_ms()
+    caller, body = _caller(request, now_ms), _body(request)
     return moderation.open_direct(caller, body, now_ms, ids.iso_utc(now_ms))
 
 
@@ -172,8 +179,9 @@ def directory(request: chalice.app.Request) -> dict[str, Any]:
 @_as_chalice_errors
 def block(request: chalice.app.Request, username: str) -> Response:
     """PUT / DELETE /blocks/{username} → 204; 400, 401, 404."""
-    caller = _caller(request)
-    moderation.block(caller, username, request.method == "PUT", ids.iso_utc(ids.now_ms()))
+    now_ms = clock.now_ms()
+    caller = _caller(request, now_ms)
+    moderation.block(caller, username, request.method == "PUT", ids.iso_utc(now_ms))
     return _no_content()
 
 
@@ -186,8 +194,9 @@ def blocks(request: chalice.app.Request) -> dict[str, list[str]]:
 @_as_chalice_errors
 def report(request: chalice.app.Request) -> Response:
     """POST /reports → 201 (200 for a repeat); 400, 401, 403, 404."""
-    caller, body = _caller(request), _body(request)
-    stored = moderation.report(caller, body, ids.iso_utc(ids.now_ms()))
+    now_ms = clock.now_ms()
+    caller, body = _caller(request, now_ms), _body(request)
+    stored = moderation.report(caller, body, ids.iso_utc(now_ms))
     return Response(body={"room": body["room"], "id": body["id"]},
                     status_code=201 if stored else 200)
 

@@ -43,10 +43,10 @@ WebsocketSender = ConnectionsAPI
 def connect(event: dict[str, Any]) -> dict[str, int]:
     """$connect: accept a valid token and room, or refuse the upgrade (401 / 400 / 429)."""
     query = event.get("queryStringParameters") or {}
+    now_ms = clock.now_ms()  # the one instant of this handshake
     try:
-        claims = auth.authenticate(query.get("token"))
+        claims = auth.authenticate(query.get("token"), now_ms // 1000)
         room = protocol.validate_room(query.get("room", LIMITS.default_room))
-        now_ms = ids.now_ms()
         connection_id = event["requestContext"]["connectionId"]
         access.enter(claims.username, room, now_ms, ids.iso_utc(now_ms))  # 403: not theirs
         # One conditional write on the user's slots: racing handshakes cannot pass the cap.
@@ -70,7 +70,7 @@ def connect(event: dict[str, Any]) -> dict[str, int]:
         raise
     # Registered on the session item under the condition that it has not ended:
     # a logout running now either sees this connection or makes this fail.
-    if not store.sessions().attach_connection(claims.session_id, connection_id, clock.now_s()):
+    if not store.sessions().attach_connection(claims.session_id, connection_id, now_ms // 1000):
         store.connections().delete(connection_id)
         connection_cap.give_back(claims.username, connection_id)
         log.info("refused connect: the session ended while connecting")
@@ -93,7 +93,8 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
     """$default: run the frame's action; any failure becomes an error frame to this connection."""
     unauthorized = False
     try:
-        now_s = clock.now_s()  # wall time unless a test has set the clock
+        now_ms = clock.now_ms()  # the frame's one instant (wall time unless a test set it)
+        now_s = now_ms // 1000
         try:
             frame = protocol.parse_frame(body)
         except errors.InvalidInput:
@@ -103,7 +104,7 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         connection = _admit(connection_id, allowance, now_s)
         if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
             access.check_action(connection.username, connection.room, frame.name)
-        reply = run(sender, connection, frame.action)
+        reply = run(sender, connection, frame.action, now_ms)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
         unauthorized = isinstance(failure, (errors.Unauthorized, _Flooding))
@@ -172,15 +173,15 @@ def close(sender: WebsocketSender, connection_id: str) -> None:
 
 # Each action takes the sender (for frames to other connections), the frame's
 # connection (its user and room, already counted against the allowance named
-# beside it in _ACTIONS) and returns the reply frame for this connection, or None.
+# beside it in _ACTIONS), the action and the frame's instant (epoch ms, read
+# once in handle_frame), and returns the reply frame for this connection, or None.
 
 
 def _send_message(
-    sender: WebsocketSender, connection: Connection, action: protocol.SendMessage
+    sender: WebsocketSender, connection: Connection, action: protocol.SendMessage, now_ms: int,
 ) -> None:
     # Stored only, at the room's next revision (chalicelib/order.py); the stream
     # handler delivers it to the room, the sender included.
-    now_ms = ids.now_ms()
     draft = Draft(connection.room, connection.username, action.text, ids.iso_utc(now_ms),
                   action.client_id)
     message = order.send(draft, now_ms // 1000)
@@ -197,7 +198,7 @@ def _send_message(
 
 
 def _get_messages(
-    sender: WebsocketSender, connection: Connection, action: protocol.GetMessages
+    sender: WebsocketSender, connection: Connection, action: protocol.GetMessages, now_ms: int,
 ) -> dict[str, Any]:
     room = connection.room
     if action.after is not None:
@@ -207,35 +208,34 @@ def _get_messages(
 
 
 def _join_room(
-    sender: WebsocketSender, connection: Connection, action: protocol.JoinRoom
+    sender: WebsocketSender, connection: Connection, action: protocol.JoinRoom, now_ms: int,
 ) -> dict[str, Any]:
-    now_ms = ids.now_ms()
     access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
     store.connections().move(connection.connection_id, action.room)
     return protocol.joined_frame(action.room)
 
 
 def _ping(
-    sender: WebsocketSender, connection: Connection, action: protocol.Ping
+    sender: WebsocketSender, connection: Connection, action: protocol.Ping, now_ms: int,
 ) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
 def _get_members(
-    sender: WebsocketSender, connection: Connection, action: protocol.GetMembers
+    sender: WebsocketSender, connection: Connection, action: protocol.GetMembers, now_ms: int,
 ) -> dict[str, Any]:
     occupants = store.connections().occupants(connection.room)
     return protocol.members_frame(connection.room, [username for _, username in occupants])
 
 
 def _typing(
-    sender: WebsocketSender, connection: Connection, action: protocol.Typing
+    sender: WebsocketSender, connection: Connection, action: protocol.Typing, now_ms: int,
 ) -> None:
     # Passed on directly, never stored; thinned to one per interval per user and
     # room (whatever the number of the user's tabs); a crowded room gets occupancy.
     interval_ms = LIMITS.typing_interval_seconds * 1000
     typist = f"{connection.room}#{connection.username.lower()}"
-    if not store.guards().pass_typing(typist, ids.now_ms(), interval_ms):
+    if not store.guards().pass_typing(typist, now_ms, interval_ms):
         return
     occupants = store.connections().occupants(connection.room)
     if presence.crowded(occupants):
@@ -247,23 +247,23 @@ def _typing(
 
 
 def _edit_message(
-    sender: WebsocketSender, connection: Connection, action: protocol.EditMessage
+    sender: WebsocketSender, connection: Connection, action: protocol.EditMessage, now_ms: int,
 ) -> None:
     # The room hears of it from the messages stream (a MODIFY → messageUpdated).
     order.change(
         connection.room, action.id, connection.username, action.text,
-        ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+        ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
     )
 
 
 def _delete_message(
-    sender: WebsocketSender, connection: Connection, action: protocol.DeleteMessage
+    sender: WebsocketSender, connection: Connection, action: protocol.DeleteMessage, now_ms: int,
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
     try:
         order.change(
             connection.room, action.id, connection.username, None,
-            ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+            ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
         )
     except errors.Forbidden:
         # Someone else's message: the room's owner, moderators and admins may delete it.
@@ -274,12 +274,12 @@ def _delete_message(
             raise errors.NotFound("no message with that id in this room") from None
         order.change(
             connection.room, action.id, found.sender, None,
-            ids.iso_utc(ids.now_ms()), action.client_id, ids.now_ms() // 1000,
+            ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
         )
 
 
 def _mark_read(
-    sender: WebsocketSender, connection: Connection, action: protocol.MarkRead
+    sender: WebsocketSender, connection: Connection, action: protocol.MarkRead, now_ms: int,
 ) -> dict[str, Any]:
     if store.messages().get(connection.room, action.id) is None:
         raise errors.NotFound("no message with that id in this room")
@@ -290,7 +290,7 @@ def _mark_read(
 
 
 def _get_changes(
-    sender: WebsocketSender, connection: Connection, action: protocol.GetChanges
+    sender: WebsocketSender, connection: Connection, action: protocol.GetChanges, now_ms: int,
 ) -> dict[str, Any]:
     frame = order.changes_frame(connection.room, action.since_rev, action.limit)
     observability.count("CatchUpRequests", kind="getChanges")
@@ -301,7 +301,7 @@ def _get_changes(
 _ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
-Run = Callable[[WebsocketSender, Connection, Any], dict[str, Any] | None]
+Run = Callable[[WebsocketSender, Connection, Any, int], dict[str, Any] | None]
 _ACTIONS: dict[type, tuple[Run, str | None]] = {
     protocol.SendMessage: (_send_message, allowances.WRITES),
     protocol.EditMessage: (_edit_message, allowances.WRITES),

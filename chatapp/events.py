@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import os
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from chalicelib import clock
 
 if TYPE_CHECKING:
     from chatapp.gateway import Connection
@@ -27,11 +28,6 @@ def _request_time(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
 
-def now_ms() -> int:
-    """The time as API Gateway's events carry it: milliseconds since the epoch."""
-    return int(time.time() * 1000)
-
-
 class EventFactory:
     """Builds the events API Gateway sends to Lambda for a WebSocket API."""
 
@@ -43,7 +39,7 @@ class EventFactory:
     def _context(
         self, connection: Connection, route_key: str, event_type: str
     ) -> dict[str, Any]:
-        now = now_ms()
+        now = clock.now_ms()  # the backend's clock: API Gateway's epoch milliseconds
         request_id = new_connection_id()
         return {
             "routeKey": route_key,

@@ -34,9 +34,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from chalice.local import LambdaContext
 
+from chalicelib import clock
 from chalicelib.errors import ConnectionGone
 from chalicelib.settings import LIMITS
-from chatapp.events import EventFactory, new_connection_id, now_ms
+from chatapp.events import EventFactory, new_connection_id
 from chatapp.faults import Faults
 from chatapp.management import ClientBufferFull
 
@@ -191,7 +192,7 @@ class WebSocketGateway:
             connection_id=new_connection_id(),
             source_ip=request.remote or "127.0.0.1",
             user_agent=request.headers.get("User-Agent", ""),
-            connected_at_ms=now_ms(),
+            connected_at_ms=clock.now_ms(),
             wakeup=asyncio.Event(),
         )
         cid = connection.connection_id

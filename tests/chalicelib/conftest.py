@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as chat_app
-from chalicelib import auth, lazy
+from chalicelib import auth, clock, lazy
 from chalicelib.connections_api import ENDPOINT_ENV
 from chalicelib.errors import ConnectionGone
 from chatapp.management import ClientBufferFull
@@ -153,9 +152,18 @@ class Chat:
         self.client.lambda_.invoke("disconnect", events.ws_event("$disconnect", connection))
 
 
+@pytest.fixture
+def stopped_clock() -> Iterator[None]:
+    """The backend's clock stopped at now: a count against a window does not depend on
+    how fast this machine sends (the test advances it where it means time to pass)."""
+    clock.get().set(clock.now_ms() / 1000, stopped=True)
+    yield
+    lazy.reset()
+
+
 def token_for(username: str, now_s: int | None = None) -> str:
     """An access token of a new session, as a login now (or at now_s) would issue it."""
-    issued = int(time.time()) if now_s is None else now_s
+    issued = clock.now_s() if now_s is None else now_s
     return auth.start_session(username, issued).token
 
 

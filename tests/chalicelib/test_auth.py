@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import boto3
 import jwt
 import pytest
 
-from chalicelib import auth, errors, keys, lazy, settings
+from chalicelib import auth, clock, errors, keys, lazy, settings
 from chalicelib.settings import LIMITS
 
 
@@ -69,14 +67,14 @@ def test_a_token_round_trips_to_its_claims():
     assert session.expires_at == "2025-11-24T16:15:00.000Z"  # 15 minutes
     with pytest.raises(errors.Unauthorized):  # long expired by now
         auth.verify_token(session.token)
-    fresh = auth.issue_token("Alice", int(time.time()), "s3")
+    fresh = auth.issue_token("Alice", clock.now_s(), "s3")
     claims = auth.verify_token(fresh.token)
     assert (claims.username, claims.session_id) == ("Alice", "s3")
     assert jwt.get_unverified_header(fresh.token)["kid"] == keys.current().signing
 
 
 def test_a_token_whose_subject_is_not_a_string_is_refused():
-    now = int(time.time())
+    now = clock.now_s()
     key_set = keys.current()
     token = jwt.encode({"sub": 5, "iat": now, "exp": now + 60}, key_set.keys[key_set.signing],
                        headers={"kid": key_set.signing})
@@ -85,7 +83,7 @@ def test_a_token_whose_subject_is_not_a_string_is_refused():
 
 
 def test_a_token_naming_an_unknown_key_is_refused():
-    now = int(time.time())
+    now = clock.now_s()
     key_set = keys.current()
     token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60},
                        key_set.keys[key_set.signing], headers={"kid": "k-unknown"})
@@ -94,7 +92,7 @@ def test_a_token_naming_an_unknown_key_is_refused():
 
 
 def test_a_token_without_a_key_id_is_verified_by_any_accepted_key():
-    now = int(time.time())
+    now = clock.now_s()
     key_set = keys.current()
     token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60, "sid": "s1"},
                        key_set.keys[key_set.signing])
@@ -103,7 +101,7 @@ def test_a_token_without_a_key_id_is_verified_by_any_accepted_key():
 
 def test_a_token_from_before_sessions_is_refused():
     # Version 2 tokens (no `sid`) lived 12 hours and could be refreshed forever.
-    now = int(time.time())
+    now = clock.now_s()
     key_set = keys.current()
     token = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60, "ver": 0},
                        key_set.keys[key_set.signing], headers={"kid": key_set.signing})
@@ -122,15 +120,15 @@ def key_set(signing: str, *secrets: str) -> str:
 
 def test_rotation_never_refuses_a_valid_token_and_drops_the_old_key_at_the_end(aws, fresh_secret):
     use_parameter(fresh_secret, OLD)
-    before = auth.issue_token("alice", int(time.time()), "s0").token
+    before = auth.issue_token("alice", clock.now_s(), "s0").token
 
     use_parameter(fresh_secret, key_set(OLD, OLD, NEW))  # phase 1: NEW accepted, OLD signs
-    during = auth.issue_token("alice", int(time.time()), "s0").token
+    during = auth.issue_token("alice", clock.now_s(), "s0").token
     assert jwt.get_unverified_header(during)["kid"] == keys.key_id(OLD)
     assert auth.verify_token(before).username == "alice"
 
     use_parameter(fresh_secret, key_set(NEW, OLD, NEW))  # phase 2: NEW signs
-    after = auth.issue_token("alice", int(time.time()), "s0").token
+    after = auth.issue_token("alice", clock.now_s(), "s0").token
     assert jwt.get_unverified_header(after)["kid"] == keys.key_id(NEW)
     for token in (before, during, after):
         assert auth.verify_token(token).username == "alice"
@@ -145,7 +143,7 @@ def test_rotation_never_refuses_a_valid_token_and_drops_the_old_key_at_the_end(a
 def test_a_container_that_read_phase_one_verifies_tokens_signed_in_phase_two(aws, fresh_secret):
     use_parameter(fresh_secret, key_set(OLD, OLD, NEW))
     warm = keys.current()  # a warm function's cached set, from phase 1
-    claims = {"sub": "bob", "iat": 1, "exp": int(time.time()) + 60, "sid": "s"}
+    claims = {"sub": "bob", "iat": 1, "exp": clock.now_s() + 60, "sid": "s"}
     signed_later = jwt.encode(claims, NEW, headers={"kid": keys.key_id(NEW)})
     assert keys.current() is warm
     assert auth.verify_token(signed_later).username == "bob"

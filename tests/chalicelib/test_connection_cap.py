@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from chalicelib import connection_cap, settings, store
+from chalicelib import clock, connection_cap, settings, store
 from chalicelib.settings import LIMITS
 from tests.chalicelib.conftest import token_for
 from tests.support.streams import TableStream
@@ -47,7 +45,7 @@ def test_slots_of_connections_that_vanished_without_a_trace_heal_at_the_next_han
     chat, aws
 ):
     allowed = LIMITS.connections_per_user
-    long_ago = int(time.time()) - connection_cap.STALE_AFTER_SECONDS - 1
+    long_ago = clock.now_s() - connection_cap.STALE_AFTER_SECONDS - 1
     for n in range(allowed):  # slots whose connections left no record (a lost $disconnect)
         store.connection_slots().take("alice", f"lost-{n}", allowed, long_ago)
     connection, status = chat.connect({"token": token_for("alice")})
@@ -58,7 +56,7 @@ def test_slots_of_connections_that_vanished_without_a_trace_heal_at_the_next_han
 
 def test_young_slots_without_a_record_are_handshakes_in_progress_and_stay(chat, aws):
     allowed = LIMITS.connections_per_user
-    now = int(time.time())
+    now = clock.now_s()
     for n in range(allowed):
         store.connection_slots().take("alice", f"starting-{n}", allowed, now)
     _, status = chat.connect({"token": token_for("alice")})

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib import lazy
+from chalicelib import clock, lazy
 from chalicelib.settings import LIMITS
 from tests.support.lambda_invocations import recorded_invocations
 from tests.support.streams import TableStream
@@ -87,8 +87,7 @@ def test_typing_is_passed_on_once_per_interval_per_user_whatever_their_tabs(chat
 def test_a_room_of_more_than_200_users_gets_occupancy_not_presence_or_typing(
     chat, outbox, presence, monkeypatch
 ):
-    clock = [time.time_ns()]  # the server's clock, moved by the test only
-    monkeypatch.setattr(time, "time_ns", lambda: clock[0])
+    clock.get().set(clock.now_ms() / 1000, stopped=True)  # moved by the test only
     crowd = [chat.join(f"user{n:03d}", "arena") for n in range(CROWD)]
     before = len(outbox.posts)
     assert presence() == {"batchItemFailures": []}
@@ -105,7 +104,7 @@ def test_a_room_of_more_than_200_users_gets_occupancy_not_presence_or_typing(
     late = chat.join("latecomer", "arena")  # within 5 s of the last occupancy: not told yet
     presence()
     assert outbox.posts[before:] == []
-    clock[0] += LIMITS.occupancy_interval_seconds * 1_000_000_000
+    clock.get().advance(LIMITS.occupancy_interval_seconds)
     chat.disconnect(late)
     chat.join("another", "arena")
     chat.join("and-one-more", "arena")

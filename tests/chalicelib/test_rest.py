@@ -360,7 +360,7 @@ def test_logout_without_a_valid_token_is_401(client, token):
 
 def test_an_expired_access_token_cannot_log_out(client):
     signup(client)
-    expired = auth.issue_token("alice", int(time.time()) - 2 * 86400, "s").token
+    expired = auth.issue_token("alice", clock.now_s() - 2 * 86400, "s").token
     assert call(client, "/logout", expired).status_code == 401
 
 

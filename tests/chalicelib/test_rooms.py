@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib import ids, lazy, order
+from chalicelib import clock, ids, lazy, order
 from chalicelib.settings import LIMITS
 from chalicelib.store import roles
 from chalicelib.store.messages import Draft
@@ -26,7 +26,7 @@ def say(chat, connection, text):
 def stored(room, sender, count):
     """Write messages straight into the table (many, past the per-user allowance)."""
     for i in range(count):
-        now_ms = ids.now_ms()
+        now_ms = clock.now_ms()
         draft = Draft(room, sender, f"m{i}", ids.iso_utc(now_ms))
         order.send(draft, now_ms // 1000)
 
@@ -113,7 +113,7 @@ def test_at_most_the_cap_of_rooms_the_room_entered_longest_ago_ages_out(client, 
     # so a user's 101st-newest room drops off however active it is.
     cap = LIMITS.rooms_max
     for i in range(cap + 1):
-        roles.repository().enter("alice", f"room-{i:03d}", "public", ids.now_ms() + i)
+        roles.repository().enter("alice", f"room-{i:03d}", "public", clock.now_ms() + i)
     stored("room-050", "bob", 1)
     rooms = get_rooms(client, "alice")
     assert len(rooms) == cap

@@ -7,7 +7,6 @@ client sees is read from the frames posted to its connection.
 from __future__ import annotations
 
 import json
-import time
 
 import jwt
 import pytest
@@ -42,7 +41,7 @@ def test_connect_with_a_valid_token_is_accepted_into_general(chat, aws):
     item = connection_item(aws, connection)
     assert item["username"]["S"] == "alice"
     assert item["room"]["S"] == LIMITS.default_room
-    assert int(item["ttl"]["N"]) > time.time() + 2 * 3600
+    assert int(item["ttl"]["N"]) > clock.now_s() + 2 * 3600
 
 
 def test_connect_joins_the_room_asked_for(chat, aws):
@@ -52,7 +51,7 @@ def test_connect_joins_the_room_asked_for(chat, aws):
 
 
 def forged(claims_change=None, secret=None, algorithm="HS256"):
-    now = int(time.time())
+    now = clock.now_s()
     claims = {"sub": "alice", "iat": now, "exp": now + 60, **(claims_change or {})}
     key_set = keys.current()
     key = secret if secret is not None else key_set.keys[key_set.signing]
@@ -61,7 +60,7 @@ def forged(claims_change=None, secret=None, algorithm="HS256"):
 
 
 def tampered():
-    header, payload, signature = auth.issue_token("alice", int(time.time()), "s").token.split(".")
+    header, payload, signature = auth.issue_token("alice", clock.now_s(), "s").token.split(".")
     body = json.loads(jwt.utils.base64url_decode(payload))
     body["sub"] = "mallory"
     payload = jwt.utils.base64url_encode(json.dumps(body).encode()).decode()
@@ -150,7 +149,7 @@ def test_same_client_id_from_another_user_or_room_is_a_new_message(chat, aws):
 WRITES, READS = LIMITS.rate_limit_writes, LIMITS.rate_limit_reads
 
 
-def test_more_than_the_write_allowance_is_rate_limited_and_not_stored(chat, aws):
+def test_more_than_the_write_allowance_is_rate_limited_and_not_stored(chat, aws, stopped_clock):
     connection = chat.join("alice")
     for i in range(WRITES):
         assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
@@ -162,7 +161,7 @@ def test_more_than_the_write_allowance_is_rate_limited_and_not_stored(chat, aws)
     assert len(items(aws, "messages")) == WRITES
 
 
-def test_the_allowance_is_shared_by_all_connections_of_a_user(chat, aws):
+def test_the_allowance_is_shared_by_all_connections_of_a_user(chat, aws, stopped_clock):
     first, second = chat.join("alice"), chat.join("alice", "elsewhere")
     for i in range(WRITES):
         chat.send(first if i % 2 else second, {"action": "sendMessage", "text": f"m{i}"})
@@ -171,7 +170,7 @@ def test_the_allowance_is_shared_by_all_connections_of_a_user(chat, aws):
     assert chat.send(chat.join("bob"), {"action": "sendMessage", "text": "bob is fine"}) == []
 
 
-def test_reads_have_their_own_allowance(chat, aws):
+def test_reads_have_their_own_allowance(chat, aws, stopped_clock):
     connection = chat.join("alice")
     for i in range(WRITES):
         chat.send(connection, {"action": "sendMessage", "text": f"m{i}"})
@@ -182,24 +181,22 @@ def test_reads_have_their_own_allowance(chat, aws):
     assert reply["action"] == "getMessages"
 
 
-def test_rate_limit_window_passes(chat, aws, monkeypatch):
+def test_rate_limit_window_passes(chat, aws, stopped_clock):
     connection = chat.join("alice")
     for i in range(WRITES):
         chat.send(connection, {"action": "sendMessage", "text": f"m{i}"})
-    later = time.time_ns() + settings.get().rate_limit_window_seconds * 1_000_000_000
-    monkeypatch.setattr(time, "time_ns", lambda: later)
+    clock.get().advance(settings.get().rate_limit_window_seconds)
     assert chat.send(connection, {"action": "sendMessage", "text": "next window"}) == []
 
 
-def test_a_burst_over_the_limit_is_limited_wherever_it_starts(chat, aws, monkeypatch):
+def test_a_burst_over_the_limit_is_limited_wherever_it_starts(chat, aws):
     connection = chat.join("alice")
     window = settings.get().rate_limit_window_seconds
-    boundary = (int(time.time()) // window + 1) * window  # a multiple of the window
-    clock = [boundary - 0.5]
-    monkeypatch.setattr(time, "time_ns", lambda: int(clock[0] * 1_000_000_000))
+    boundary = (clock.now_s() // window + 1) * window  # a multiple of the window
+    clock.get().set(boundary - 0.5, stopped=True)
     for i in range(WRITES):
         if i == WRITES // 2:
-            clock[0] = boundary + 0.2  # the burst straddles a clock-aligned boundary
+            clock.get().set(boundary + 0.2, stopped=True)  # the burst straddles a boundary
         assert chat.send(connection, {"action": "sendMessage", "text": f"m{i}"}) == []
     (reply,) = chat.send(connection, {"action": "sendMessage", "text": "one too many"})
     assert reply["code"] == "rate_limited"
@@ -237,7 +234,7 @@ def test_a_closed_connection_no_longer_counts(chat, aws):
 
 
 def test_the_connection_lives_as_long_as_its_session_not_its_access_token(chat, aws):
-    now = int(time.time())
+    now = clock.now_s()
     connection, _ = chat.connect({"token": token_for("alice", now)})
     expected = now + settings.get().session_lifetime_seconds
     assert int(connection_item(aws, connection)["token_exp"]["N"]) == expected

@@ -4,11 +4,9 @@ messages stream (MODIFY records)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from chalicelib import settings
+from chalicelib import clock, settings
 from chalicelib.settings import LIMITS
 from tests.support.streams import TableStream
 
@@ -92,13 +90,11 @@ def test_typing_reaches_other_users_in_the_room_only(chat, outbox, aws):
 
 def test_typing_is_passed_on_at_most_once_per_interval(chat, outbox, monkeypatch):
     alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
-    start = time.time_ns()
-    clock = [start]
-    monkeypatch.setattr(time, "time_ns", lambda: clock[0])
+    clock.get().set(clock.now_ms() / 1000, stopped=True)
     for _ in range(3):
         assert chat.send(alice, {"action": "typing"}) == []  # dropped without an error
     assert len(typings(outbox, bob)) == 1
-    clock[0] = start + LIMITS.typing_interval_seconds * 1_000_000_000
+    clock.get().advance(LIMITS.typing_interval_seconds)
     chat.send(alice, {"action": "typing"})
     assert len(typings(outbox, bob)) == 2
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 
-from chalicelib import auth, settings
+from chalicelib import auth, clock, settings
 from chalicelib.errors import ConnectionGone
 from chalicelib.store.messages import message_from_item
 from chatapp.streams import failed_from, lambda_record
@@ -176,7 +175,7 @@ class Backend:
 
     def connect(self, username: str, room: str) -> str:
         connection = events.connection_id()
-        token = auth.start_session(username, int(time.time())).token
+        token = auth.start_session(username, clock.now_s()).token
         event = events.ws_event("$connect", connection, query={"token": token, "room": room})
         assert self.client.lambda_.invoke("connect", event).payload["statusCode"] == 200
         return connection
