@@ -1,16 +1,21 @@
-// Our own messages on their way: each gets a clientId (unique across tabs and
-// reloads, so a retry of the same message is stored once), and once sent it
-// waits for its echo; no echo within echoTimeoutMs and it shows as failed.
-// The timeline keeps the pending messages themselves (./messages); this keeps
-// the clientIds and the echo timers, all cancelled by cancel().
+// Our own messages on their way. Each gets a clientId (unique across tabs and
+// reloads, so a retry of the same message is stored once) and waits in its
+// room's timeline as pending (./messages); once sent it waits for its echo, and
+// with no echo within echoTimeoutMs, or an error naming its clientId, it shows
+// as failed with Retry. The echo timers are cancelled by cancel() (the reopen
+// sends again whatever is still pending).
+import type { Link } from '../connection/socket';
 import type { ChatMessage } from '../protocol';
+import { type Timelines, addPending, removePending, setPendingState } from './messages';
 
 export const NO_ECHO = 'No reply from the server.';
 export const ECHO_TIMEOUT_MS = 20_000;
 
 export interface OutboxOptions {
-  /** A message sent to `room` got no echo in time. */
-  onNoEcho: (room: string, clientId: string) => void;
+  link: Pick<Link, 'send'>;
+  timelines: Timelines;
+  /** A message failed by itself (no echo in time): show it. */
+  onChange: () => void;
   echoTimeoutMs?: number;
 }
 
@@ -26,23 +31,48 @@ export class Outbox {
     return `c-${this.prefix}-${this.counter}`;
   }
 
-  /** A sendMessage with this clientId went out: wait for its echo. */
-  sent(room: string, clientId: string): void {
+  /** A new message in `room`, pending until sent and echoed; its clientId. */
+  add(room: string, text: string): string {
+    const clientId = this.newClientId();
+    this.options.timelines.update(room, (t) => addPending(t, clientId, text));
+    return clientId;
+  }
+
+  /** A failed message is pending again (it keeps its clientId). */
+  retry(room: string, clientId: string): void {
+    this.options.timelines.update(room, (t) => setPendingState(t, clientId, 'pending'));
+  }
+
+  discard(room: string, clientId: string): void {
+    this.options.timelines.update(room, (t) => removePending(t, clientId));
+  }
+
+  /** Send one pending message, and wait for its echo. */
+  transmit(room: string, clientId: string): void {
+    const entry = this.options.timelines.get(room).pending.find((p) => p.clientId === clientId);
+    if (!entry || !this.options.link.send({ action: 'sendMessage', text: entry.text, clientId })) return;
     this.settled(clientId);
     this.echoTimers.set(
       clientId,
       setTimeout(() => {
         this.echoTimers.delete(clientId);
-        this.options.onNoEcho(room, clientId);
+        this.options.timelines.update(room, (t) => setPendingState(t, clientId, 'failed', NO_ECHO));
+        this.options.onChange();
       }, this.options.echoTimeoutMs ?? ECHO_TIMEOUT_MS),
     );
   }
 
-  /** The server answered this clientId (its echo, or an error): stop waiting. */
-  settled(clientId: string): void {
-    const timer = this.echoTimers.get(clientId);
-    if (timer !== undefined) clearTimeout(timer);
-    this.echoTimers.delete(clientId);
+  /** The room is caught up: send every message still pending (typed offline, or unconfirmed before a reconnect). */
+  flush(room: string): void {
+    for (const p of this.options.timelines.get(room).pending) {
+      if (p.state === 'pending') this.transmit(room, p.clientId);
+    }
+  }
+
+  /** An error frame named this clientId: the message failed, in these words. */
+  failed(clientId: string, words: string): void {
+    this.settled(clientId);
+    this.options.timelines.updateAll((t) => setPendingState(t, clientId, 'failed', words));
   }
 
   /** Messages arrived (live, a page, changes): the ones with a clientId are echoes. */
@@ -50,10 +80,16 @@ export class Outbox {
     for (const m of messages) if (m.clientId !== undefined) this.settled(m.clientId);
   }
 
-  /** The connection is gone or the client stops: the reopen resends what is still pending. */
+  /** The connection is gone or the client stops: no echo is awaited any more. */
   cancel(): void {
     for (const timer of this.echoTimers.values()) clearTimeout(timer);
     this.echoTimers.clear();
+  }
+
+  private settled(clientId: string): void {
+    const timer = this.echoTimers.get(clientId);
+    if (timer !== undefined) clearTimeout(timer);
+    this.echoTimers.delete(clientId);
   }
 }
 
