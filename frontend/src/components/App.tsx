@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { endSession } from '../api/auth';
-import type { SiteConfig } from '../config';
+import type { SiteConfig } from '../api/config';
 import { SESSION_EXPIRED } from '../state/sessionWatch';
 import { SessionRefresher } from '../state/refresher';
 import { renewSession } from '../state/renewal';

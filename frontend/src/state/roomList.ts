@@ -87,7 +87,7 @@ export class RoomList {
   }
 
   private throttled(error: unknown): void {
-    const status = error instanceof HttpError ? error.status : 0;
+    const status = error instanceof HttpError ? (error.status ?? 0) : 0;
     if (status !== 429 && status < 500) return;
     const asked = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
     this.notBefore = Date.now() + asked;
