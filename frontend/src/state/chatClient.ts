@@ -8,16 +8,15 @@
 //   ./readMarker   markRead for the newest message shown
 //   ./people       members, occupancy and the typing line (./typing)
 //   ./sessionWatch session expiry, a refused token, a refusing room
-import { DEFAULT_ROOM, textProblem } from '../limits';
-import { type ChatMessage, type ServerFrame, describeError } from '../protocol';
+import { DEFAULT_ROOM } from '../limits';
+import { type ServerFrame, describeError } from '../protocol';
 import type { BackoffPolicy } from '../connection/backoff';
 import { ReconnectingSocket, type SocketStatus, type WebSocketLike } from '../connection/socket';
-import { type Timeline, Timelines, lastId, receiveMessages } from './messages';
+import { type Timeline, Timelines } from './messages';
 import type { Occupancy } from './occupancy';
 import { Outbox } from './outbox';
 import { RoomPeople } from './people';
 import type { Members } from './presence';
-import { ReadMarker } from './readMarker';
 import { RoomSync } from './roomSync';
 import type { Session } from './session';
 import { SessionWatch } from './sessionWatch';
@@ -67,7 +66,6 @@ export interface ChatClientOptions {
 
 // Where a removed connection goes (and where to go when removed from that one).
 const DEFAULT_ROOM_FALLBACK = 'random';
-const OFFLINE = 'Not connected: try again when the chat is live.';
 
 export class ChatClient {
   private readonly socket: ReconnectingSocket;
@@ -75,15 +73,12 @@ export class ChatClient {
   private readonly listeners = new Set<() => void>();
   private readonly roomSync: RoomSync;
   private readonly outbox: Outbox;
-  private readonly reads: ReadMarker;
   private readonly people: RoomPeople;
   private readonly watch: SessionWatch;
   private room: string;
   private status: SocketStatus = 'connecting';
   private retryInMs: number | null = null;
   private notice: string | null = null;
-  /** The connection is in `room` and its history is caught up: sends go straight out. */
-  private ready = false;
   /** The room the server last confirmed this connection is in (null: none, or not yet). */
   private entered: string | null = null;
   private snapshot: ChatSnapshot;
@@ -113,28 +108,24 @@ export class ChatClient {
       room: () => this.room,
       me: () => this.watch.session.username,
       isLive: () => this.status === 'live',
-      receive: (room, messages, merge) => this.receive(room, messages, merge),
-      onSynced: (room) => this.synced(room),
+      onReceived: (messages) => this.outbox.received(messages),
+      onSynced: (room) => this.outbox.flush(room), // send what waited
       requestTimeoutMs: options.requestTimeoutMs,
       backoff: options.changesBackoff,
       random,
+      markReadIntervalMs: options.markReadIntervalMs,
+      now,
     });
     const onChange = () => this.emit();
     this.outbox = new Outbox({ link, timelines, onChange, echoTimeoutMs: options.echoTimeoutMs });
-    const newest = () => ({ room: this.room, id: lastId(timelines.get(this.room)) });
-    this.reads = new ReadMarker({ link, newest, intervalMs: options.markReadIntervalMs, now });
     this.people = new RoomPeople(this.room, { link, now, onChange });
     this.watch = new SessionWatch({
       ...{ session, onSessionEnded, checkServerUp, refresh, now },
       close: () => this.stop(),
       reconnect: () => this.socket.reconnectNow(),
       isLive: () => this.status === 'live',
-      leaveRefusingRoom: () => {
-        if (this.room === DEFAULT_ROOM) return false;
-        this.joinRoom(DEFAULT_ROOM);
-        this.say('You cannot enter that room any more.');
-        return true;
-      },
+      leaveRefusingRoom: () =>
+        this.room !== DEFAULT_ROOM && this.moveOn(DEFAULT_ROOM, 'You cannot enter that room any more.'),
     });
     this.snapshot = this.buildSnapshot();
   }
@@ -161,8 +152,8 @@ export class ChatClient {
   stop(): void {
     this.watch.stop();
     this.socket.stop();
-    this.disconnected();
-    this.reads.stop();
+    this.roomSync.stop();
+    this.outbox.cancel();
     this.people.typing.stop();
   }
 
@@ -181,10 +172,9 @@ export class ChatClient {
    * sent, or null. While offline it waits and goes out after the reconnect.
    */
   send(text: string): string | null {
-    const trimmed = text.trim();
-    const problem = textProblem(trimmed);
-    if (problem) return problem;
-    this.transmit(this.outbox.add(this.room, trimmed));
+    const added = this.outbox.add(this.room, text);
+    if ('problem' in added) return added.problem;
+    this.transmit(added.clientId);
     return null;
   }
 
@@ -196,21 +186,18 @@ export class ChatClient {
 
   /** The reader is typing: tell the room, at most once per TYPING_INTERVAL_MS. */
   typing(): void {
-    if (this.ready) this.people.typing.typed();
+    if (this.roomSync.ready) this.people.typing.typed();
   }
 
   /** Change the text of one of our messages; returns why not, or null. */
   edit(id: string, text: string): string | null {
-    const trimmed = text.trim();
-    const problem = textProblem(trimmed);
-    if (problem) return problem;
-    const sent = this.socket.send({ action: 'editMessage', id, text: trimmed, clientId: this.outbox.newClientId() });
-    return sent ? null : OFFLINE;
+    return this.outbox.edit(id, text);
   }
 
   /** Delete one of our messages (it stays as "Message deleted"). */
   remove(id: string): void {
-    if (!this.socket.send({ action: 'deleteMessage', id, clientId: this.outbox.newClientId() })) this.say(OFFLINE);
+    const problem = this.outbox.remove(id);
+    if (problem) this.say(problem);
   }
 
   /** Forget a failed message. */
@@ -222,7 +209,6 @@ export class ChatClient {
   /** Move to another room (already validated and normalized by the caller). */
   joinRoom(room: string): void {
     if (room === this.room) return;
-    this.roomSync.moved(this.room, room);
     this.enter(room);
     this.notice = null;
     this.socket.send({ action: 'joinRoom', room });
@@ -249,7 +235,6 @@ export class ChatClient {
 
   /** Whatever was in flight died with the connection. */
   private disconnected(): void {
-    this.ready = false;
     this.roomSync.disconnected();
     this.outbox.cancel();
   }
@@ -267,13 +252,14 @@ export class ChatClient {
       case 'error':
         this.onError(frame.code, frame.message, frame.action, frame.clientId);
         break;
-      case 'removed':
+      case 'removed': {
         // The server took this connection out of the room: go to the default room.
         if (frame.room !== this.room) break;
         this.entered = null;
-        this.joinRoom(frame.room === DEFAULT_ROOM ? DEFAULT_ROOM_FALLBACK : DEFAULT_ROOM);
-        this.notice = `You are no longer in #${frame.room}.`;
+        const to = frame.room === DEFAULT_ROOM ? DEFAULT_ROOM_FALLBACK : DEFAULT_ROOM;
+        this.moveOn(to, `You are no longer in #${frame.room}.`);
         break;
+      }
     }
     this.emit();
   }
@@ -300,32 +286,24 @@ export class ChatClient {
     this.roomSync.sync(room);
   }
 
-  /** The room is caught up on this connection: send what waited. */
-  private synced(room: string): void {
-    if (room !== this.room || this.status !== 'live') return;
-    this.ready = true;
-    this.outbox.flush(room);
-  }
-
   private transmit(clientId: string): void {
     this.notice = null;
-    if (this.ready) this.outbox.transmit(this.room, clientId);
+    if (this.roomSync.ready) this.outbox.transmit(this.room, clientId);
     this.emit();
-  }
-
-  private receive(room: string, messages: readonly ChatMessage[], merge?: (t: Timeline) => Timeline): void {
-    this.outbox.received(messages);
-    const me = this.watch.session.username;
-    this.timelines.update(room, merge ?? ((t) => receiveMessages(t, messages, me)));
-    if (room === this.room) this.reads.mark();
   }
 
   /** The open room is now `room`. */
   private enter(room: string): void {
+    this.roomSync.moved(this.room, room);
     this.room = room;
-    this.ready = false;
     this.people.enter(room);
-    this.timelines.get(room);
+  }
+
+  /** Go to another room because this one is closed to us, saying why. */
+  private moveOn(room: string, why: string): true {
+    this.joinRoom(room);
+    this.say(why);
+    return true;
   }
 
   private say(notice: string | null): void {
@@ -336,8 +314,9 @@ export class ChatClient {
   private buildSnapshot(): ChatSnapshot {
     const { status, retryInMs, room, notice } = this;
     const { members, occupancy } = this.people;
-    const [timeline, loadingOlder] = [this.timelines.get(room), this.roomSync.loadingOlder(room)];
-    return { status, retryInMs, room, timeline, loadingOlder, notice, members, occupancy, typing: this.people.typing.line };
+    const [timeline, typing] = [this.timelines.get(room), this.people.typing.line];
+    const loadingOlder = this.roomSync.loadingOlder(room);
+    return { status, retryInMs, room, timeline, loadingOlder, notice, members, occupancy, typing };
   }
 
   private emit(): void {

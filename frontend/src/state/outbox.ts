@@ -4,11 +4,13 @@
 // with no echo within echoTimeoutMs, or an error naming its clientId, it shows
 // as failed with Retry. The echo timers are cancelled by cancel() (the reopen
 // sends again whatever is still pending).
+import { textProblem } from '../limits';
 import type { Link } from '../connection/socket';
 import type { ChatMessage } from '../protocol';
 import { type Timelines, addPending, removePending, setPendingState } from './messages';
 
 export const NO_ECHO = 'No reply from the server.';
+export const OFFLINE = 'Not connected: try again when the chat is live.';
 export const ECHO_TIMEOUT_MS = 20_000;
 
 export interface OutboxOptions {
@@ -26,16 +28,33 @@ export class Outbox {
 
   constructor(private readonly options: OutboxOptions) {}
 
-  newClientId(): string {
+  private newClientId(): string {
     this.counter++;
     return `c-${this.prefix}-${this.counter}`;
   }
 
-  /** A new message in `room`, pending until sent and echoed; its clientId. */
-  add(room: string, text: string): string {
+  /** A new message in `room`, pending until sent and echoed: its clientId, or why the text cannot be sent. */
+  add(room: string, text: string): { clientId: string } | { problem: string } {
+    const trimmed = text.trim();
+    const problem = textProblem(trimmed);
+    if (problem) return { problem };
     const clientId = this.newClientId();
-    this.options.timelines.update(room, (t) => addPending(t, clientId, text));
-    return clientId;
+    this.options.timelines.update(room, (t) => addPending(t, clientId, trimmed));
+    return { clientId };
+  }
+
+  /** Change the text of one of our messages: why not, or null (the room is told, and so are we). */
+  edit(id: string, text: string): string | null {
+    const trimmed = text.trim();
+    const problem = textProblem(trimmed);
+    if (problem) return problem;
+    const sent = this.options.link.send({ action: 'editMessage', id, text: trimmed, clientId: this.newClientId() });
+    return sent ? null : OFFLINE;
+  }
+
+  /** Delete one of our messages (it stays as "Message deleted"): why not, or null. */
+  remove(id: string): string | null {
+    return this.options.link.send({ action: 'deleteMessage', id, clientId: this.newClientId() }) ? null : OFFLINE;
   }
 
   /** A failed message is pending again (it keeps its clientId). */

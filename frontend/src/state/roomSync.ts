@@ -3,13 +3,15 @@
 // the changes since the last revision applied (./revisions), page by page while
 // `hasMore`; the room counts as caught up (onSynced: sends go out) when they are
 // in. Live changes move the revision on; a skipped one starts a getChanges.
-// Every frame that changes a timeline passes through here.
+// Every frame that changes a timeline passes through here, and new messages in
+// the open room move its read marker (./readMarker).
 import { CHANGES_MAX } from '../limits';
 import type { BackoffPolicy } from '../connection/backoff';
 import type { Link } from '../connection/socket';
 import type { ChatMessage, ServerFrame } from '../protocol';
 import { HistoryRequests } from './history';
-import { type Timeline, type Timelines, deleteMessage, firstId, updateMessage } from './messages';
+import { ReadMarker } from './readMarker';
+import { type Timeline, type Timelines, deleteMessage, firstId, lastId, receiveMessages, updateMessage } from './messages';
 import { RevisionSync, RoomRevisions, applyChanges, newestRev } from './revisions';
 
 export interface RoomSyncOptions {
@@ -20,23 +22,30 @@ export interface RoomSyncOptions {
   /** The reader's username (whose messages confirm pending ones). */
   me: () => string;
   isLive: () => boolean;
-  /** Confirmed messages for a room's timeline, merged by `merge` (default: receiveMessages). */
-  receive: (room: string, messages: readonly ChatMessage[], merge?: (t: Timeline) => Timeline) => void;
-  /** `room` is caught up on this connection. */
+  /** Confirmed messages arrived (echoes of own messages among them). */
+  onReceived: (messages: readonly ChatMessage[]) => void;
+  /** The open room `room` is caught up on this connection (and live): what waited can be sent. */
   onSynced: (room: string) => void;
   /** How long a getMessages or getChanges may wait for its answer before the connection counts as dead. */
   requestTimeoutMs?: number;
   /** Delays before a getChanges or newest page answered with an error is asked again. */
   backoff?: BackoffPolicy;
   random?: () => number;
+  /** At most one markRead per this long (the read allowance is shared with history). */
+  markReadIntervalMs?: number;
+  now?: () => number;
 }
 
 export class RoomSync {
   private readonly history: HistoryRequests;
   private readonly revisions: RoomRevisions;
+  private readonly reads: ReadMarker;
+  private caughtUp = false;
 
   constructor(private readonly options: RoomSyncOptions) {
-    const { link, random, backoff, requestTimeoutMs: timeoutMs, timelines } = options;
+    const { link, random, backoff, requestTimeoutMs: timeoutMs, timelines, now } = options;
+    const newest = () => ({ room: options.room(), id: lastId(timelines.get(options.room())) });
+    this.reads = new ReadMarker({ link, newest, intervalMs: options.markReadIntervalMs, now });
     this.history = new HistoryRequests({
       link,
       random,
@@ -50,14 +59,19 @@ export class RoomSync {
           // getChanges answers for the connection's room: only the open room asks.
           request: (sinceRev) =>
             room === options.room() && link.send({ action: 'getChanges', sinceRev, limit: CHANGES_MAX }),
-          apply: (messages) => options.receive(room, messages, (t) => applyChanges(t, messages, options.me())),
-          onSynced: () => options.onSynced(room),
+          apply: (messages) => this.receive(room, messages, (t) => applyChanges(t, messages, options.me())),
+          onSynced: () => this.synced(room),
           onTimeout: () => link.drop(),
           timeoutMs,
           backoff,
           random,
         }),
     );
+  }
+
+  /** The open room is caught up on this connection: sends go straight out. */
+  get ready(): boolean {
+    return this.caughtUp;
   }
 
   /** After an open or a join: the newest page of a new room, or the changes since the last revision. */
@@ -87,17 +101,18 @@ export class RoomSync {
     return this.history.has('older', room);
   }
 
-  /** The reader moves from room `from` to `to`: getChanges asks about the connection's room. */
+  /** The reader moves from room `from` to `to` (call before the open room changes). */
   moved(from: string, to: string): void {
-    this.revisions.of(from).disconnected();
+    this.caughtUp = false;
+    this.revisions.of(from).disconnected(); // getChanges asks about the connection's room
     this.history.keepOnly(to);
   }
 
   onFrame(frame: ServerFrame): void {
-    const { timelines, receive } = this.options;
+    const { timelines } = this.options;
     switch (frame.type) {
       case 'message':
-        receive(frame.message.room, [frame.message]);
+        this.receive(frame.message.room, [frame.message]);
         return this.seen(frame.message.room, frame.message.rev);
       case 'messageUpdated':
         // Placed by seq even when its message was never seen (that gap is filled by getChanges).
@@ -119,7 +134,7 @@ export class RoomSync {
         return this.revisions.of(frame.room).onChanges(frame.messages, frame.rev, frame.hasMore);
       case 'messages':
         if (!this.history.answered(frame.room, (r) => this.onPage(r.kind, frame.room, frame.messages, frame.hasMore))) {
-          receive(frame.room, frame.messages); // not the answer we wait for; its messages are still real
+          this.receive(frame.room, frame.messages); // not the answer we wait for; its messages are still real
         }
         return;
     }
@@ -135,16 +150,39 @@ export class RoomSync {
 
   /** The connection is gone (or the client stops): whatever was asked died with it. */
   disconnected(): void {
+    this.caughtUp = false;
     this.history.disconnected();
     this.revisions.disconnected();
   }
 
+  /** For good: no timer of the read marker either. */
+  stop(): void {
+    this.disconnected();
+    this.reads.stop();
+  }
+
   private onPage(kind: 'newest' | 'older', room: string, messages: ChatMessage[], hasMore: boolean): void {
-    this.options.receive(room, messages);
+    this.receive(room, messages);
     this.options.timelines.update(room, (t) => ({ ...t, hasOlder: hasMore, loaded: true }));
     // The newest page reflects the room up to its newest revision at least; the
     // changes since (edits of older messages, anything newer) come next.
     if (kind === 'newest') this.revisions.of(room).start(newestRev(messages));
+  }
+
+  private synced(room: string): void {
+    if (room !== this.options.room() || !this.options.isLive()) return;
+    this.caughtUp = true;
+    this.options.onSynced(room);
+  }
+
+  private receive(
+    room: string,
+    messages: readonly ChatMessage[],
+    merge = (t: Timeline) => receiveMessages(t, messages, this.options.me()),
+  ): void {
+    this.options.timelines.update(room, merge);
+    this.options.onReceived(messages);
+    if (room === this.options.room()) this.reads.mark();
   }
 
   /** A live change carried revision `rev`: a skipped revision starts a getChanges. */
