@@ -3,9 +3,9 @@
 // the DOM. Each concern keeps its own state and timers; this class routes
 // frames and the reader's actions to them, and stop() ends every one:
 //   ./roomSync     the timeline kept whole: newest page, older pages, catch-up
-//                  by revision (./history, ./revisions), live changes
-//   ./outbox       own messages pending, sent, echoed or failed
-//   ./readMarker   markRead for the newest message shown
+//                  by revision (./history, ./revisions), live changes, the
+//                  read marker (./readMarker)
+//   ./outbox       own messages pending, sent, echoed or failed; edits, deletes
 //   ./people       members, occupancy and the typing line (./typing)
 //   ./sessionWatch session expiry, a refused token, a refusing room
 import { DEFAULT_ROOM } from '../limits';
@@ -20,6 +20,7 @@ import type { Members } from './presence';
 import { RoomSync } from './roomSync';
 import type { Session } from './session';
 import { SessionWatch } from './sessionWatch';
+import { Snapshots } from './snapshots';
 
 export interface ChatSnapshot {
   status: SocketStatus;
@@ -70,7 +71,6 @@ const DEFAULT_ROOM_FALLBACK = 'random';
 export class ChatClient {
   private readonly socket: ReconnectingSocket;
   private readonly timelines = new Timelines();
-  private readonly listeners = new Set<() => void>();
   private readonly roomSync: RoomSync;
   private readonly outbox: Outbox;
   private readonly people: RoomPeople;
@@ -81,7 +81,7 @@ export class ChatClient {
   private notice: string | null = null;
   /** The room the server last confirmed this connection is in (null: none, or not yet). */
   private entered: string | null = null;
-  private snapshot: ChatSnapshot;
+  private readonly view = new Snapshots<ChatSnapshot>(() => this.buildSnapshot());
 
   constructor(options: ChatClientOptions) {
     const { random, now, session, onSessionEnded, checkServerUp, refresh } = options;
@@ -116,28 +116,23 @@ export class ChatClient {
       markReadIntervalMs: options.markReadIntervalMs,
       now,
     });
-    const onChange = () => this.emit();
+    const onChange = () => this.view.emit();
     this.outbox = new Outbox({ link, timelines, onChange, echoTimeoutMs: options.echoTimeoutMs });
     this.people = new RoomPeople(this.room, { link, now, onChange });
     this.watch = new SessionWatch({
-      ...{ session, onSessionEnded, checkServerUp, refresh, now },
+      session, onSessionEnded, checkServerUp, refresh, now,
       close: () => this.stop(),
       reconnect: () => this.socket.reconnectNow(),
       isLive: () => this.status === 'live',
       leaveRefusingRoom: () =>
         this.room !== DEFAULT_ROOM && this.moveOn(DEFAULT_ROOM, 'You cannot enter that room any more.'),
     });
-    this.snapshot = this.buildSnapshot();
   }
 
   // ---- what the view calls -------------------------------------------------
 
-  subscribe = (listener: () => void): (() => void) => {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  };
-
-  getSnapshot = (): ChatSnapshot => this.snapshot;
+  subscribe = this.view.subscribe;
+  getSnapshot = this.view.get;
 
   start(): void {
     if (this.watch.start()) this.socket.start();
@@ -203,7 +198,7 @@ export class ChatClient {
   /** Forget a failed message. */
   discard(clientId: string): void {
     this.outbox.discard(this.room, clientId);
-    this.emit();
+    this.view.emit();
   }
 
   /** Move to another room (already validated and normalized by the caller). */
@@ -212,12 +207,12 @@ export class ChatClient {
     this.enter(room);
     this.notice = null;
     this.socket.send({ action: 'joinRoom', room });
-    this.emit();
+    this.view.emit();
   }
 
   /** Ask for the page before the oldest message shown (scrolled to the top). */
   loadOlder(): void {
-    if (this.roomSync.loadOlder()) this.emit();
+    if (this.roomSync.loadOlder()) this.view.emit();
   }
 
   dismissNotice(): void {
@@ -229,14 +224,12 @@ export class ChatClient {
   private onStatus(status: SocketStatus, retryInMs?: number): void {
     this.status = status;
     this.retryInMs = retryInMs ?? null;
-    if (status !== 'live') this.disconnected(); // the reopen re-syncs
-    this.emit();
-  }
-
-  /** Whatever was in flight died with the connection. */
-  private disconnected(): void {
-    this.roomSync.disconnected();
-    this.outbox.cancel();
+    if (status !== 'live') {
+      // Whatever was in flight died with the connection; the reopen re-syncs.
+      this.roomSync.disconnected();
+      this.outbox.cancel();
+    }
+    this.view.emit();
   }
 
   private onFrame(frame: ServerFrame): void {
@@ -261,7 +254,7 @@ export class ChatClient {
         break;
       }
     }
-    this.emit();
+    this.view.emit();
   }
 
   private onError(code: string, message: string, action?: string, clientId?: string): void {
@@ -289,7 +282,7 @@ export class ChatClient {
   private transmit(clientId: string): void {
     this.notice = null;
     if (this.roomSync.ready) this.outbox.transmit(this.room, clientId);
-    this.emit();
+    this.view.emit();
   }
 
   /** The open room is now `room`. */
@@ -308,7 +301,7 @@ export class ChatClient {
 
   private say(notice: string | null): void {
     this.notice = notice;
-    this.emit();
+    this.view.emit();
   }
 
   private buildSnapshot(): ChatSnapshot {
@@ -319,8 +312,4 @@ export class ChatClient {
     return { status, retryInMs, room, timeline, loadingOlder, notice, members, occupancy, typing };
   }
 
-  private emit(): void {
-    this.snapshot = this.buildSnapshot();
-    for (const listener of this.listeners) listener();
-  }
 }
