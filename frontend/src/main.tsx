@@ -1,7 +1,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './components/App';
-import { loadConfig } from './config';
+import { loadConfig } from './api/config';
 import './styles.css';
 
 // Ask for /config.json before React's first render: it gates the WebSocket.

@@ -22,7 +22,7 @@ describe('authenticate', () => {
   it('posts the credentials as JSON and returns the session', async () => {
     const seen: Request[] = [];
     const ok = { ...SESSION, username: 'Alice' };
-    await expect(authenticate(API, 'signup', 'Alice', 'password1', server(201, ok, seen))).resolves.toEqual(ok);
+    await expect(authenticate(API, 'signup', 'Alice', 'password1', undefined, server(201, ok, seen))).resolves.toEqual(ok);
     expect(seen[0]!.url).toBe(`${API}/signup`);
     expect(seen[0]!.method).toBe('POST');
     expect(await seen[0]!.json()).toEqual({ username: 'Alice', password: 'password1' });
@@ -30,15 +30,15 @@ describe('authenticate', () => {
 
   it('sends the device token with a login (never with a signup)', async () => {
     const seen: Request[] = [];
-    await authenticate(API, 'login', 'alice', 'password1', server(200, SESSION, seen), 'd1.k.n.m');
-    await authenticate(API, 'signup', 'alice', 'password1', server(201, SESSION, seen), 'd1.k.n.m');
+    await authenticate(API, 'login', 'alice', 'password1', 'd1.k.n.m', server(200, SESSION, seen));
+    await authenticate(API, 'signup', 'alice', 'password1', 'd1.k.n.m', server(201, SESSION, seen));
     expect(await seen[0]!.json()).toEqual({ username: 'alice', password: 'password1', deviceToken: 'd1.k.n.m' });
     expect(await seen[1]!.json()).toEqual({ username: 'alice', password: 'password1' });
   });
 
   it('refuses an answer without the refresh and device tokens', async () => {
     const old = { username: 'alice', token: 't', expiresAt: '2026-11-26T02:00:00Z' };
-    await expect(authenticate(API, 'login', 'alice', 'password1', server(200, old))).rejects.toThrow(/unexpected/);
+    await expect(authenticate(API, 'login', 'alice', 'password1', undefined, server(200, old))).rejects.toThrow(/unexpected/);
   });
 
   it.each([
@@ -49,14 +49,14 @@ describe('authenticate', () => {
     [500, 'InternalServerError', /answered 500/],
   ])('explains HTTP %i in words', async (status, code, words) => {
     const body = { Code: code, Message: 'password must be 8-256 characters' };
-    await expect(authenticate(API, 'login', 'alice', 'password1', server(status, body))).rejects.toThrow(words);
+    await expect(authenticate(API, 'login', 'alice', 'password1', undefined, server(status, body))).rejects.toThrow(words);
   });
 
   it('says when the server cannot be reached', async () => {
     const down: typeof fetch = async () => {
       throw new TypeError('Failed to fetch');
     };
-    await expect(authenticate(API, 'login', 'alice', 'password1', down)).rejects.toThrow(/Cannot reach the server/);
+    await expect(authenticate(API, 'login', 'alice', 'password1', undefined, down)).rejects.toThrow(/Cannot reach the server/);
   });
 });
 

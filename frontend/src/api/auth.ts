@@ -1,18 +1,9 @@
 // Sign up and log in over the REST API, turning every failure into a sentence
 // a person can act on.
 import type { Session } from '../state/session';
+import { HttpError, serverMessage } from './httpError';
 
 export type AuthMode = 'login' | 'signup';
-
-export class AuthError extends Error {
-  /** The HTTP status the server answered; undefined when it could not be reached. */
-  readonly status?: number;
-
-  constructor(message: string, status?: number) {
-    super(message);
-    this.status = status;
-  }
-}
 
 /** What the reader should read for a failed call, by HTTP status. */
 export function describeAuthFailure(mode: AuthMode, status: number, serverMessage: string): string {
@@ -51,7 +42,7 @@ function sessionOf(body: Required<Session>): Session {
 }
 
 /**
- * POST {apiUrl}/login or /signup; the new session, or an AuthError saying why not.
+ * POST {apiUrl}/login or /signup; the new session, or an HttpError saying why not.
  * A login carries this browser's device token for the name, when it has one:
  * it gets its owner past a lockout caused by guesses from elsewhere.
  */
@@ -60,8 +51,8 @@ export async function authenticate(
   mode: AuthMode,
   username: string,
   password: string,
-  fetchImpl: typeof fetch = fetch,
   deviceToken?: string,
+  fetchImpl: typeof fetch = fetch,
 ): Promise<Session> {
   let response: Response;
   const body = mode === 'login' && deviceToken ? { username, password, deviceToken } : { username, password };
@@ -72,7 +63,7 @@ export async function authenticate(
       body: JSON.stringify(body),
     });
   } catch {
-    throw new AuthError('Cannot reach the server. Check your connection and try again.');
+    throw new HttpError('Cannot reach the server. Check your connection and try again.');
   }
   let answer: unknown = null;
   try {
@@ -81,20 +72,16 @@ export async function authenticate(
     // Non-JSON bodies (a proxy's error page) fall through to the status text.
   }
   if (!response.ok) {
-    const message =
-      typeof answer === 'object' && answer !== null && typeof (answer as { Message?: unknown }).Message === 'string'
-        ? (answer as { Message: string }).Message
-        : '';
-    throw new AuthError(describeAuthFailure(mode, response.status, message), response.status);
+    throw HttpError.from(response, describeAuthFailure(mode, response.status, serverMessage(answer)));
   }
-  if (!isSession(answer)) throw new AuthError('The server sent an unexpected answer. Try again.');
+  if (!isSession(answer)) throw new HttpError('The server sent an unexpected answer. Try again.');
   return sessionOf(answer);
 }
 
 export const REFRESH_REFUSED =
   'The server no longer accepts your session (logged out elsewhere?), and it could not be renewed. Please log in again.';
 
-/** POST {apiUrl}/refresh {"refreshToken"} (one-time): a new pair, or an AuthError saying why not. */
+/** POST {apiUrl}/refresh {"refreshToken"} (one-time): a new pair, or an HttpError saying why not. */
 export async function refreshSession(
   apiUrl: string,
   refreshToken: string,
@@ -108,9 +95,9 @@ export async function refreshSession(
       body: JSON.stringify({ refreshToken }),
     });
   } catch {
-    throw new AuthError('Cannot reach the server to renew your session.');
+    throw new HttpError('Cannot reach the server to renew your session.');
   }
-  if (response.status === 401) throw new AuthError(REFRESH_REFUSED, 401);
+  if (response.status === 401) throw new HttpError(REFRESH_REFUSED, 401);
   let body: unknown = null;
   try {
     body = await response.json();
@@ -118,7 +105,7 @@ export async function refreshSession(
     // handled below
   }
   if (!response.ok || !isSession(body)) {
-    throw new AuthError(`Could not renew your session: the server answered ${response.status}.`, response.status);
+    throw new HttpError(`Could not renew your session: the server answered ${response.status}.`, response.status);
   }
   return sessionOf(body);
 }

@@ -1,20 +1,31 @@
-// A REST call the server answered with an error status, with its Retry-After
-// (seconds, as PROTOCOL.md's 429s and API Gateway's throttles send it).
+// The one error of a REST call that failed (src/api): the server answered an
+// error status, or could not be reached (no status). Its message is words a
+// person can act on; callers decide by `status` (401: the session is over,
+// 403: not allowed, 429 and 5xx: try again later) and `retryAfterMs`.
 
 export class HttpError extends Error {
-  readonly status: number;
-  /** Milliseconds the server asked us to wait, when it said. */
+  /** The HTTP status the server answered; undefined when it could not be reached. */
+  readonly status?: number;
+  /** Milliseconds the server asked us to wait (Retry-After), when it said. */
   readonly retryAfterMs?: number;
 
-  constructor(what: string, status: number, retryAfterMs?: number) {
-    super(`${what} answered ${status}`);
+  constructor(message: string, status?: number, retryAfterMs?: number) {
+    super(message);
+    this.name = 'HttpError';
     this.status = status;
     this.retryAfterMs = retryAfterMs;
   }
 
-  static from(response: Response, what: string): HttpError {
+  /** An error answer, with its Retry-After (seconds, as PROTOCOL.md's 429s and API Gateway's throttles send it). */
+  static from(response: Response, message: string): HttpError {
     const seconds = Number(response.headers.get('Retry-After'));
     const wait = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
-    return new HttpError(what, response.status, wait);
+    return new HttpError(message, response.status, wait);
   }
+}
+
+/** The server's own words in an error body (`{"Message": …}`, as Chalice sends them), or "". */
+export function serverMessage(body: unknown): string {
+  const message = (body as { Message?: unknown } | null)?.Message;
+  return typeof message === 'string' ? message : '';
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, ModerationApi } from './moderation';
+import { HttpError } from './httpError';
+import { ModerationApi } from './moderation';
 
 const API = 'http://127.0.0.1:8000/api';
 
@@ -36,7 +37,7 @@ describe('ModerationApi', () => {
   it('explains a refusal in words and keeps the status', async () => {
     const api = new ModerationApi(API, () => 't', server(409, { Code: 'ConflictError', Message: 'exists' }));
     const failure = api.createRoom('team', 'public');
-    await expect(failure).rejects.toBeInstanceOf(ApiError);
+    await expect(failure).rejects.toBeInstanceOf(HttpError);
     await expect(failure).rejects.toMatchObject({ status: 409, message: /Choose another name/ });
     const forbidden = new ModerationApi(API, () => 't', server(403, { Code: 'ForbiddenError', Message: 'no' }));
     await expect(forbidden.openDirect('bob')).rejects.toMatchObject({ status: 403, message: 'Not allowed: no.' });

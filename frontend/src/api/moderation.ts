@@ -1,17 +1,8 @@
 // The rooms-with-owners calls of PROTOCOL.md v3 ("Rooms: public, private,
 // direct"): creating rooms, members and moderators, direct rooms, the
-// directory, blocks and reports. Every failure becomes an ApiError whose
+// directory, blocks and reports. Every failure becomes an HttpError whose
 // message a person can act on.
-
-export class ApiError extends Error {
-  /** The HTTP status; undefined when the server could not be reached. */
-  readonly status?: number;
-
-  constructor(message: string, status?: number) {
-    super(message);
-    this.status = status;
-  }
-}
+import { HttpError, serverMessage } from './httpError';
 
 export type RoomKind = 'public' | 'private' | 'direct';
 
@@ -68,7 +59,7 @@ export class ModerationApi {
         cache: 'no-store',
       });
     } catch {
-      throw new ApiError('Cannot reach the server. Check your connection and try again.');
+      throw new HttpError('Cannot reach the server. Check your connection and try again.');
     }
     const text = await response.text();
     let parsed: unknown = null;
@@ -77,10 +68,7 @@ export class ModerationApi {
     } catch {
       parsed = null;
     }
-    if (!response.ok) {
-      const message = (parsed as { Message?: unknown } | null)?.Message;
-      throw new ApiError(describeFailure(response.status, typeof message === 'string' ? message : ''), response.status);
-    }
+    if (!response.ok) throw HttpError.from(response, describeFailure(response.status, serverMessage(parsed)));
     return parsed;
   }
 
@@ -99,7 +87,7 @@ export class ModerationApi {
 
   async openDirect(username: string): Promise<string> {
     const body = (await this.call('POST', '/dms', { username })) as { room?: unknown };
-    if (typeof body?.room !== 'string') throw new ApiError('The server answered without a room.');
+    if (typeof body?.room !== 'string') throw new HttpError('The server answered without a room.');
     return body.room;
   }
 
@@ -130,7 +118,7 @@ export class ModerationApi {
       const body = (await this.call('GET', '/reports')) as { reports?: unknown };
       return Array.isArray(body?.reports) ? (body.reports as Report[]) : [];
     } catch (error) {
-      if (error instanceof ApiError && error.status === 403) return null;
+      if (error instanceof HttpError && error.status === 403) return null;
       throw error;
     }
   }

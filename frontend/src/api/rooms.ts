@@ -37,8 +37,8 @@ export async function fetchRooms(
     headers: { Authorization: `Bearer ${token}` },
     cache: 'no-store',
   });
-  if (!response.ok) throw HttpError.from(response, 'GET /rooms');
+  if (!response.ok) throw HttpError.from(response, `GET /rooms answered ${response.status}`);
   const body = (await response.json()) as { rooms?: unknown };
-  if (!Array.isArray(body.rooms)) throw new Error('GET /rooms answered without rooms');
+  if (!Array.isArray(body.rooms)) throw new HttpError('GET /rooms answered without rooms', response.status);
   return body.rooms.map(parseSummary).filter((r): r is RoomSummary => r !== null);
 }

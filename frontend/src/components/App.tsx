@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { endSession } from '../api/auth';
-import type { SiteConfig } from '../config';
-import { SESSION_EXPIRED } from '../state/chatClient';
+import type { SiteConfig } from '../api/config';
+import { SESSION_EXPIRED } from '../state/sessionWatch';
 import { SessionRefresher } from '../state/refresher';
 import { renewSession } from '../state/renewal';
 import { type Session, clearSession, loadSession, saveSession } from '../state/session';

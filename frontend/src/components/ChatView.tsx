@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { serverAnswers } from '../api/health';
 import { ModerationApi } from '../api/moderation';
-import type { SiteConfig } from '../config';
+import type { SiteConfig } from '../api/config';
 import { DEFAULT_ROOM } from '../limits';
 import type { ChatMessage } from '../protocol';
 import { ChatClient } from '../state/chatClient';
@@ -38,14 +39,6 @@ interface Props {
   onSessionEnded: (reason: string) => void;
   /** A renewed session, when the server refuses the current token (null: cannot be renewed). */
   refresh: () => Promise<Session | null>;
-}
-
-async function serverAnswers(apiUrl: string): Promise<boolean> {
-  try {
-    return (await fetch(`${apiUrl}/health`, { cache: 'no-store' })).ok;
-  } catch {
-    return false;
-  }
 }
 
 /** The signed-in screen: header, room switcher, messages, composer. */

@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from 'react';
-import { type AuthMode, AuthError, authenticate } from '../api/auth';
+import { type AuthMode, authenticate } from '../api/auth';
+import { HttpError } from '../api/httpError';
 import {
   PASSWORD_MAX,
   PASSWORD_MIN,
@@ -35,9 +36,9 @@ export function LoginForm({ apiUrl, notice, onSession }: Props) {
     setBusy(mode);
     setError(null);
     try {
-      onSession(await authenticate(apiUrl, mode, name, password, fetch, deviceTokenFor(localStorage, name)));
+      onSession(await authenticate(apiUrl, mode, name, password, deviceTokenFor(localStorage, name)));
     } catch (caught) {
-      setError(caught instanceof AuthError ? caught.message : 'Something went wrong. Try again.');
+      setError(caught instanceof HttpError ? caught.message : 'Something went wrong. Try again.');
       setBusy(null);
     }
   }

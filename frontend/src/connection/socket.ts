@@ -21,6 +21,13 @@ export interface WebSocketLike {
 
 const OPEN = 1;
 
+/** What the chat's parts need of the socket: send a frame, tell whether it is live, drop a dead one. */
+export interface Link {
+  send(frame: ClientFrame): boolean;
+  readonly isOpen: boolean;
+  drop(): void;
+}
+
 export interface SocketOptions {
   /** The URL to dial, asked again before every attempt (token and room may change). */
   url: () => string;
@@ -40,7 +47,7 @@ export interface SocketOptions {
   pongTimeoutMs?: number;
 }
 
-export class ReconnectingSocket {
+export class ReconnectingSocket implements Link {
   private ws: WebSocketLike | null = null;
   private status: SocketStatus = 'connecting';
   private attempt = 0;

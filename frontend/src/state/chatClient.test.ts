@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HISTORY_MAX } from '../limits';
 import { makeMessage, makeMessages, socketFactory } from '../testing/fakeSocket';
-import { ChatClient, type ChatClientOptions, SESSION_EXPIRED, SESSION_REFUSED, THROTTLED_RETRY_MS } from './chatClient';
+import { ChatClient, type ChatClientOptions } from './chatClient';
+import { THROTTLED_RETRY_MS } from './history';
+import { SESSION_EXPIRED, SESSION_REFUSED } from './sessionWatch';
 
 const NOW = Date.UTC(2026, 10, 25, 14, 0, 0);
 const HOUR = 3_600_000;

@@ -8,6 +8,7 @@ import {
   receiveMessages,
   removePending,
   setPendingState,
+  Timelines,
   updateMessage,
 } from './messages';
 
@@ -114,5 +115,18 @@ describe('edits and deletes', () => {
     const page = [{ ...makeMessage(3), text: 'newer', editedAt: '2026-11-25T14:05:00.000Z', rev: 10 }, makeMessage(4)];
     const next = receiveMessages(base, page, 'alice');
     expect(next.messages.map((m) => m.text)).toEqual(['message 1', 'message 2', 'newer', 'message 4']);
+  });
+});
+
+describe('Timelines', () => {
+  it('gives an empty timeline for a room not seen, and keeps each room apart', () => {
+    const timelines = new Timelines();
+    expect(timelines.get('general')).toEqual(emptyTimeline('general'));
+    timelines.update('general', (t) => receiveMessages(t, makeMessages(1, 2), 'alice'));
+    timelines.update('random', (t) => addPending(t, 'c-1', 'hi'));
+    timelines.updateAll((t) => setPendingState(t, 'c-1', 'failed', 'no'));
+    expect(timelines.get('general').messages).toHaveLength(2);
+    expect(timelines.get('general').pending).toEqual([]);
+    expect(timelines.get('random').pending).toMatchObject([{ clientId: 'c-1', state: 'failed' }]);
   });
 });

@@ -155,3 +155,26 @@ export function firstId(timeline: Timeline): string | undefined {
 export function lastId(timeline: Timeline): string | undefined {
   return timeline.messages.at(-1)?.id;
 }
+
+/** The timeline of every room visited, kept for a quick return; a room not seen yet is empty. */
+export class Timelines {
+  private readonly rooms = new Map<string, Timeline>();
+
+  get(room: string): Timeline {
+    let timeline = this.rooms.get(room);
+    if (!timeline) {
+      timeline = emptyTimeline(room);
+      this.rooms.set(room, timeline);
+    }
+    return timeline;
+  }
+
+  update(room: string, change: (t: Timeline) => Timeline): void {
+    this.rooms.set(room, change(this.get(room)));
+  }
+
+  /** A change for every room held (an error names a clientId, not its room). */
+  updateAll(change: (t: Timeline) => Timeline): void {
+    for (const room of this.rooms.keys()) this.update(room, change);
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../api/moderation';
+import { HttpError } from '../api/httpError';
 import { type ModerationHost, moderationActions } from './moderationActions';
 
 function host(api: Partial<ModerationHost['api']>) {
@@ -17,7 +17,7 @@ function host(api: Partial<ModerationHost['api']>) {
 }
 
 const refuse = (status: number, words: string) => async () => {
-  throw new ApiError(words, status);
+  throw new HttpError(words, status);
 };
 
 describe('moderationActions', () => {

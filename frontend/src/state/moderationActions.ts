@@ -1,7 +1,8 @@
 // What the site's room and moderation controls do: each call goes to the API,
 // and its outcome becomes a room to open, a line of status, or a changed set
 // of blocked names. Plain TypeScript (the view only wires it), tested alone.
-import { ApiError, type ModerationApi } from '../api/moderation';
+import { HttpError } from '../api/httpError';
+import type { ModerationApi } from '../api/moderation';
 import { DEFAULT_ROOM } from '../limits';
 
 export interface ModerationHost {
@@ -15,13 +16,13 @@ export interface ModerationHost {
   blocked: (change: (old: ReadonlySet<string>) => ReadonlySet<string>) => void;
 }
 
-/** A failed call's words (ApiError carries them), or null on success. */
+/** A failed call's words (HttpError carries them), or null on success. */
 export async function outcome(call: Promise<unknown>): Promise<string | null> {
   try {
     await call;
     return null;
   } catch (error) {
-    return error instanceof ApiError ? error.message : String(error);
+    return error instanceof HttpError ? error.message : String(error);
   }
 }
 

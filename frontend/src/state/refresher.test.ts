@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AuthError, REFRESH_REFUSED } from '../api/auth';
+import { REFRESH_REFUSED } from '../api/auth';
+import { HttpError } from '../api/httpError';
 import { REFRESH_WHEN_LEFT_MS, RETRY_AFTER_MS, SessionRefresher } from './refresher';
 import type { Session } from './session';
 
@@ -69,7 +70,7 @@ describe('SessionRefresher', () => {
 
   it('goes back to the login form with a sentence when the server refuses', async () => {
     const { refresher, failed } = setup(async () => {
-      throw new AuthError(REFRESH_REFUSED, 401);
+      throw new HttpError(REFRESH_REFUSED, 401);
     });
     refresher.start(session('revoked', 15 * MINUTE));
     expect(await refresher.refreshNow()).toBeNull();
@@ -82,7 +83,7 @@ describe('SessionRefresher', () => {
       let calls = 0;
       const { refresher, refreshed, failed } = setup(async () => {
         calls++;
-        if (calls <= 2) throw new AuthError('Cannot renew now.', status);
+        if (calls <= 2) throw new HttpError('Cannot renew now.', status);
         return session('next', 15 * MINUTE);
       });
       const first = session('first', 30_000);

@@ -4,7 +4,7 @@
 // A renewal the server refuses (401) ends the session: back to the login form.
 // One that cannot reach the server, or is throttled (429, 5xx), is tried again
 // later for as long as the session itself lasts.
-import { AuthError } from '../api/auth';
+import { HttpError } from '../api/httpError';
 import { type Session, msUntilAccessExpiry, msUntilExpiry } from './session';
 
 /** Renew when less than this is left of the access token (it lives 15 minutes). */
@@ -25,7 +25,7 @@ export interface RefresherOptions {
 }
 
 function worthRetrying(error: unknown): boolean {
-  if (!(error instanceof AuthError)) return false;
+  if (!(error instanceof HttpError)) return false;
   return error.status === undefined || error.status === 429 || error.status >= 500;
 }
 

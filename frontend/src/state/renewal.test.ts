@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AuthError, REFRESH_REFUSED } from '../api/auth';
+import { REFRESH_REFUSED } from '../api/auth';
+import { HttpError } from '../api/httpError';
 import { memoryStore } from '../testing/memoryStore';
 import { LOCK_NAME, LOGGED_OUT_ELSEWHERE, type Locks, renewSession } from './renewal';
 import { type Session, loadSession, saveSession } from './session';
@@ -26,7 +27,7 @@ function server() {
   const refresh = async (_api: string, token: string): Promise<Session> => {
     presented.push(token);
     await new Promise((resolve) => setTimeout(resolve, 5));
-    if (spent.has(token)) throw new AuthError(REFRESH_REFUSED, 401);
+    if (spent.has(token)) throw new HttpError(REFRESH_REFUSED, 401);
     spent.add(token);
     return pair(++issued);
   };
@@ -82,7 +83,7 @@ describe('renewSession', () => {
     const store = memoryStore();
     saveSession(store, pair(1));
     const refuse = async (): Promise<Session> => {
-      throw new AuthError(REFRESH_REFUSED, 401);
+      throw new HttpError(REFRESH_REFUSED, 401);
     };
     await expect(renewSession({ apiUrl: API, store, username: 'alice', refresh: refuse, locks: null })).rejects.toThrow(
       REFRESH_REFUSED,
@@ -94,7 +95,7 @@ describe('renewSession', () => {
     const store = memoryStore();
     saveSession(store, pair(1));
     const down = async (): Promise<Session> => {
-      throw new AuthError('Cannot reach the server to renew your session.');
+      throw new HttpError('Cannot reach the server to renew your session.');
     };
     await expect(renewSession({ apiUrl: API, store, username: 'alice', refresh: down, locks: null })).rejects.toThrow();
     expect(loadSession(store).stored?.refreshToken).toBe('refresh-1');

@@ -5,7 +5,8 @@
 // then ends the session: so each renewal runs under a Web Lock held by one tab
 // at a time, and reads the newest refresh token from storage inside it (another
 // tab may have rotated it a moment ago). Each tab gets its own access token.
-import { AuthError, refreshSession } from '../api/auth';
+import { refreshSession } from '../api/auth';
+import { HttpError } from '../api/httpError';
 import { type KeyValueStore, type Session, clearSession, loadSession, saveSession } from './session';
 
 export const LOGGED_OUT_ELSEWHERE = 'You were logged out in another tab or window. Please log in again.';
@@ -32,13 +33,13 @@ function browserLocks(): Locks | null {
   return nav?.locks ?? null;
 }
 
-/** A new pair for the stored refresh token; AuthError (status 401) when the session is over. */
+/** A new pair for the stored refresh token; HttpError (status 401) when the session is over. */
 export function renewSession(options: RenewOptions): Promise<Session> {
   const refresh = options.refresh ?? refreshSession;
   const run = async (): Promise<Session> => {
     const { stored } = loadSession(options.store, options.now?.() ?? Date.now());
     if (!stored || stored.username.toLowerCase() !== options.username.toLowerCase()) {
-      throw new AuthError(LOGGED_OUT_ELSEWHERE, 401);
+      throw new HttpError(LOGGED_OUT_ELSEWHERE, 401);
     }
     try {
       const next = await refresh(options.apiUrl, stored.refreshToken);
@@ -46,7 +47,7 @@ export function renewSession(options: RenewOptions): Promise<Session> {
       return next;
     } catch (error) {
       // Refused (spent, ended, expired): nobody can use it any more.
-      if (error instanceof AuthError && error.status === 401) clearSession(options.store);
+      if (error instanceof HttpError && error.status === 401) clearSession(options.store);
       throw error;
     }
   };

@@ -3,7 +3,7 @@ import type { ChatMessage } from '../protocol';
 import { makeMessage, makeMessages, socketFactory } from '../testing/fakeSocket';
 import { ChatClient } from './chatClient';
 import { emptyTimeline } from './messages';
-import { RevisionSync, applyChanges, newestRev } from './revisions';
+import { RevisionSync, RoomRevisions, applyChanges, newestRev } from './revisions';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
@@ -123,6 +123,69 @@ describe('RevisionSync', () => {
     revisions.disconnected();
     revisions.catchUp();
     expect(asked).toEqual([3, 3]);
+  });
+});
+
+describe('RevisionSync: a getChanges with no answer', () => {
+  function timed() {
+    let timeouts = 0;
+    const revisions = new RevisionSync({
+      request: () => true,
+      apply: () => {},
+      onSynced: () => {},
+      onTimeout: () => timeouts++,
+      timeoutMs: 5_000,
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      random: () => 1,
+    });
+    return { revisions, timeouts: () => timeouts };
+  }
+
+  it('counts the connection dead after timeoutMs, unless an answer or an error came', () => {
+    const answered = timed();
+    answered.revisions.start(1);
+    vi.advanceTimersByTime(4_000);
+    answered.revisions.onChanges([], 1, false);
+    const refused = timed();
+    refused.revisions.start(1);
+    refused.revisions.onError();
+    vi.advanceTimersByTime(100); // the retry asks again, and waits again
+    vi.advanceTimersByTime(4_999);
+    expect([answered.timeouts(), refused.timeouts()]).toEqual([0, 0]);
+    vi.advanceTimersByTime(1);
+    expect([answered.timeouts(), refused.timeouts()]).toEqual([0, 1]);
+  });
+
+  it('stops waiting when disconnected', () => {
+    const { revisions, timeouts } = timed();
+    revisions.start(1);
+    revisions.disconnected();
+    vi.advanceTimersByTime(60_000);
+    expect(timeouts()).toBe(0);
+  });
+});
+
+describe('RoomRevisions', () => {
+  it('keeps one RevisionSync per room and disconnects them all', () => {
+    const asked: string[] = [];
+    const rooms = new RoomRevisions(
+      (room) =>
+        new RevisionSync({
+          request: () => {
+            asked.push(room);
+            return true;
+          },
+          apply: () => {},
+          onSynced: () => {},
+        }),
+    );
+    expect(rooms.of('general')).toBe(rooms.of('general'));
+    rooms.of('general').start(1);
+    rooms.of('random').start(1);
+    expect(rooms.of('general').busy && rooms.of('random').busy).toBe(true);
+    rooms.disconnected();
+    expect(rooms.of('general').busy || rooms.of('random').busy).toBe(false);
+    expect(asked).toEqual(['general', 'random']);
   });
 });
 

@@ -7,8 +7,10 @@
 // out of order, a connection that dropped): its change is shown at once, and
 // `getChanges` from the last applied revision fills the gap, page after page.
 // An error answer (rate_limited, internal) is asked again after a jittered,
-// growing delay: it never counts as caught up. Nothing here touches the socket
-// or the timeline; the caller hands in what to do.
+// growing delay: it never counts as caught up; a request with no answer at all
+// means a dead connection (`onTimeout`: the caller drops it, the reopen asks
+// again). Nothing here touches the socket or the timeline; the caller hands in
+// what to do. RoomRevisions keeps one RevisionSync per room and ends them all.
 import { type BackoffPolicy, backoffDelay } from '../connection/backoff';
 import type { ChatMessage } from '../protocol';
 import { type Timeline, isMe, isLaterVersion } from './messages';
@@ -24,6 +26,9 @@ export interface RevisionSyncOptions {
   onSynced: (rev: number) => void;
   backoff?: BackoffPolicy;
   random?: () => number;
+  /** No answer to a getChanges within timeoutMs (default 15 s): the connection looks dead. */
+  onTimeout?: () => void;
+  timeoutMs?: number;
 }
 
 export class RevisionSync {
@@ -38,6 +43,7 @@ export class RevisionSync {
   private inflight = false;
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private answerTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: RevisionSyncOptions) {}
 
@@ -81,10 +87,15 @@ export class RevisionSync {
   catchUp(): void {
     if (!this.known || this.busy) return;
     this.inflight = this.options.request(this.appliedRev);
+    const onTimeout = this.options.onTimeout;
+    if (!this.inflight || !onTimeout) return;
+    this.clearAnswerTimer();
+    this.answerTimer = setTimeout(onTimeout, this.options.timeoutMs ?? 15_000);
   }
 
   /** The answer to our getChanges. */
   onChanges(messages: readonly ChatMessage[], rev: number, hasMore: boolean): void {
+    this.clearAnswerTimer();
     this.options.apply(messages);
     if (!this.inflight) return; // not ours (a late answer from before a reconnect)
     this.inflight = false;
@@ -103,6 +114,7 @@ export class RevisionSync {
 
   /** An error answered our getChanges: ask again later, with backoff and jitter. */
   onError(): void {
+    this.clearAnswerTimer();
     if (!this.inflight) return;
     this.inflight = false;
     const wait = backoffDelay(this.failures++, this.options.backoff ?? CHANGES_BACKOFF, this.options.random);
@@ -118,6 +130,12 @@ export class RevisionSync {
     this.failures = 0;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.clearAnswerTimer();
+  }
+
+  private clearAnswerTimer(): void {
+    if (this.answerTimer !== null) clearTimeout(this.answerTimer);
+    this.answerTimer = null;
   }
 
   private advance(): void {
@@ -126,6 +144,27 @@ export class RevisionSync {
       this.ahead.delete(this.appliedRev);
     }
     for (const r of this.ahead) if (r <= this.appliedRev) this.ahead.delete(r);
+  }
+}
+
+/** One RevisionSync per room, made on first use; `disconnected()` ends what each has asked. */
+export class RoomRevisions {
+  private readonly rooms = new Map<string, RevisionSync>();
+
+  constructor(private readonly make: (room: string) => RevisionSync) {}
+
+  of(room: string): RevisionSync {
+    let sync = this.rooms.get(room);
+    if (!sync) {
+      sync = this.make(room);
+      this.rooms.set(room, sync);
+    }
+    return sync;
+  }
+
+  /** The connection is gone (or the client stops): no getChanges is in flight or waiting any more. */
+  disconnected(): void {
+    for (const sync of this.rooms.values()) sync.disconnected();
   }
 }
 

@@ -7,6 +7,7 @@
 // before the server knows of it.
 import { HttpError } from '../api/httpError';
 import { type RoomSummary, fetchRooms } from '../api/rooms';
+import { Snapshots } from './snapshots';
 import { ROOMS_REFRESH_MS } from '../limits';
 
 /** The longest a throttled rooms list waits before asking again. */
@@ -34,10 +35,9 @@ export function shownRooms(rooms: readonly RoomSummary[], open: string): RoomSum
 
 export class RoomList {
   private readonly options: RoomListOptions;
-  private readonly listeners = new Set<() => void>();
   private rooms: readonly RoomSummary[] = [];
   private open = '';
-  private snapshot: readonly RoomSummary[] = [];
+  private readonly view = new Snapshots<readonly RoomSummary[]>(() => shownRooms(this.rooms, this.open), []);
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running = false;
   /** The wait before the next scheduled call: refreshMs, or more after a throttled answer. */
@@ -51,12 +51,8 @@ export class RoomList {
     this.options = options;
   }
 
-  subscribe = (listener: () => void): (() => void) => {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  };
-
-  getSnapshot = (): readonly RoomSummary[] => this.snapshot;
+  subscribe = this.view.subscribe;
+  getSnapshot = this.view.get;
 
   start(): void {
     this.running = true;
@@ -87,7 +83,7 @@ export class RoomList {
   }
 
   private throttled(error: unknown): void {
-    const status = error instanceof HttpError ? error.status : 0;
+    const status = error instanceof HttpError ? (error.status ?? 0) : 0;
     if (status !== 429 && status < 500) return;
     const asked = error instanceof HttpError ? (error.retryAfterMs ?? 0) : 0;
     this.notBefore = Date.now() + asked;
@@ -98,7 +94,7 @@ export class RoomList {
   /** The reader opened this room. */
   viewing(room: string): void {
     this.open = room;
-    this.emit();
+    this.view.emit();
   }
 
   /** Ask the server again (one call at a time; a request during a call runs after it). */
@@ -116,7 +112,7 @@ export class RoomList {
           this.waitMs = this.refreshMs(); // recovered: the usual pace from now on
           if (this.running) this.schedule();
         }
-        this.emit();
+        this.view.emit();
       })
       .catch((error: unknown) => {
         // Keep what is shown; the next refresh tries again, later when throttled.
@@ -130,10 +126,5 @@ export class RoomList {
         }
       });
     return this.inflight;
-  }
-
-  private emit(): void {
-    this.snapshot = shownRooms(this.rooms, this.open);
-    for (const listener of this.listeners) listener();
   }
 }

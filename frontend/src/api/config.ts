@@ -1,5 +1,7 @@
 // Where the APIs are: read from /config.json at start-up, so one build serves
 // every environment (the local server and each deployed stage write their own).
+// Contents that are not a valid config are a ConfigError; a failed request an HttpError.
+import { HttpError } from './httpError';
 
 export interface SiteConfig {
   apiUrl: string;
@@ -40,9 +42,9 @@ export async function loadConfig(fetchImpl: typeof fetch = fetch): Promise<SiteC
   try {
     response = await fetchImpl('/config.json', { cache: 'no-store' });
   } catch {
-    throw new ConfigError('could not reach the site to read /config.json');
+    throw new HttpError('could not reach the site to read /config.json');
   }
-  if (!response.ok) throw new ConfigError(`/config.json answered HTTP ${response.status}`);
+  if (!response.ok) throw HttpError.from(response, `/config.json answered HTTP ${response.status}`);
   let value: unknown;
   try {
     value = await response.json();
