@@ -34,11 +34,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from chalice.local import LambdaContext
 
-from chalicelib.errors import ConnectionGone
 from chalicelib.settings import LIMITS
 from chatapp.events import EventFactory, new_connection_id, now_ms
 from chatapp.faults import Faults
-from chatapp.management import ClientBufferFull
+from chatapp.management import BufferFull, Gone
 
 log = logging.getLogger("chatapp.gateway")
 
@@ -120,7 +119,7 @@ class WebSocketGateway:
         with self._lock:
             connection = self._connections.get(connection_id)
         if connection is None or connection.gone:
-            raise ConnectionGone(connection_id)
+            raise Gone(connection_id)
         return connection
 
     def post(self, connection_id: str, data: bytes) -> None:
@@ -128,7 +127,7 @@ class WebSocketGateway:
         connection = self._live(connection_id)
         with self._lock:
             if connection.unsent_bytes + len(data) > CLIENT_BUFFER_MAX_BYTES:
-                raise ClientBufferFull(connection_id)
+                raise BufferFull(connection_id)
             connection.unsent_bytes += len(data)
             connection.outbox.append(data)
             wake = not connection.wake_scheduled
@@ -144,7 +143,7 @@ class WebSocketGateway:
         if connection.ws is None:
             # Still inside its $connect: API Gateway answers 410 until the upgrade
             # is done; the caller tries again (chalicelib/revocation.py).
-            raise ConnectionGone(connection_id)
+            raise Gone(connection_id)
         connection.server_close = (1000, "Goodbye")
         ws = connection.ws
         self.loop.call_soon_threadsafe(
