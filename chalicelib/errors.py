@@ -88,10 +88,12 @@ class NotFound(ChatError):
 
 
 class ConnectionGone(ChatError):
-    """The connection is gone: its record (disconnected, expired by TTL) or its socket.
+    """The connection's record is gone (disconnected, expired by TTL).
 
-    The Management API answers GoneException (410) for such a connection; a frame
-    that still arrives from it gets `internal` (its client should reconnect).
+    A frame that still arrives from it gets `internal` (its client should
+    reconnect). The Management API's 410 is not this error: the handlers read it
+    as Delivery.GONE (chalicelib.connections_api), and the local stand-ins raise
+    their own (chatapp.management.Gone).
     """
 
     code = "internal"

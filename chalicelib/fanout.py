@@ -41,21 +41,20 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from chalicelib import (
-    aws,
     clock,
     connection_cap,
     lazy,
     observability,
     protocol,
+    revocation,
     settings,
     store,
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
+from chalicelib.functions import DELIVERY_FUNCTION, invoke_async, sibling_function
 from chalicelib.store.messages import message_from_item
 
 log = logging.getLogger(__name__)
-
-DELIVERY_FUNCTION = "deliver_to_connections"
 # Pauses between a room's rounds (whole room, before jitter): 4 rounds in ~1.7 s.
 ROOM_BACKOFF_SECONDS = (0.2, 0.5, 1.0)
 # A round's refusals are evidence about each refusing connection only when
@@ -81,12 +80,6 @@ def _executor() -> ThreadPoolExecutor:
 def _rooms() -> ThreadPoolExecutor:
     """Rooms of a batch, side by side (their posts go to _executor: never the same pool)."""
     return ThreadPoolExecutor(ROOM_THREADS, "fanout-room")
-
-
-@lazy.cached()
-def _lambda() -> Any:
-    """The Lambda client that hands big rooms' pages to the delivery function."""
-    return aws.session().client("lambda")
 
 
 def deliver(
@@ -266,12 +259,18 @@ def deliver_to_connections(
 ) -> None:
     """The delivery function: one page of a big room's connections gets the frames.
 
+    (Or a page of connections of ended sessions to close, which a logout handed
+    over: chalicelib.revocation.)
+
     A page handed back after throttling carries `attempt` and `delay`: it waits
     that long first, and hands back what is still throttled once more. Raises
     when the service kept failing (or the hand-backs ran out), so Lambda
     retries this page (and keeps it in the on-failure destination after its
     last retry); the other pages are not touched.
     """
+    if revocation.CLOSE_KEY in page:  # connections of ended sessions a logout could not close
+        revocation.close_handed_over(connections, page, function_name, sleep)
+        return
     if page.get("ephemeral"):  # presence, typing, occupancy: one round, nothing handed back
         post_frames(connections, page["connectionIds"], page["frames"])
         return
@@ -293,12 +292,6 @@ def deliver_to_connections(
         log.error("delivery failed: room %s, a page of %d connections; Lambda retries it",
                   page["room"], len(page["connectionIds"]))
         raise RuntimeError(f"room {page['room']}: the Management API kept failing")
-
-
-def sibling_function(function_name: str, python_name: str) -> str:
-    """The deployed name of another function of this app and stage."""
-    prefix = function_name.rpartition("-")[0]
-    return f"{prefix}-{python_name}" if prefix else python_name
 
 
 def _in_rev_order(entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -390,8 +383,7 @@ def _hand_over(function: str, page: dict[str, Any], frames: list[dict[str, Any]]
         page = {**page, "frames": frames}
     else:
         page = {**page, "messages": [[frame_message_id(f), f["type"]] for f in frames]}
-    payload = json.dumps(page, ensure_ascii=False).encode()
-    _lambda().invoke(FunctionName=function, InvocationType="Event", Payload=payload)
+    invoke_async(function, page)
 
 
 def frames_by_key(room: str, keys: list[list[str]]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from chalicelib import (
     auth,
     clock,
     errors,
+    functions,
     ids,
     moderation,
     protocol,
@@ -54,6 +56,17 @@ def source_ip(request: chalice.app.Request) -> str:
     return str((request.context.get("identity") or {}).get("sourceIp") or "")
 
 
+def function_name(request: chalice.app.Request) -> str:
+    """The running REST function's deployed name: "{app}-{stage}", locally "api_handler".
+
+    What Lambda puts in AWS_LAMBDA_FUNCTION_NAME, else what the Lambda context says.
+    """
+    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(
+        request.lambda_context, "function_name", None
+    )
+    return name if isinstance(name, str) and name else functions.REST_FUNCTION
+
+
 def bearer_token(request: chalice.app.Request) -> str | None:
     """The token of an `Authorization: Bearer …` header, or None."""
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
@@ -85,7 +98,7 @@ def refresh(request: chalice.app.Request, connections: ConnectionsAPI) -> dict[s
         return auth.refresh(protocol.parse_refresh(request.raw_body)).to_wire()
     except auth.SessionReused as reuse:
         if reuse.ended is not None:
-            revocation.close_sessions(connections, [reuse.ended])
+            revocation.close_sessions(connections, [reuse.ended], function_name(request))
         raise
 
 
@@ -94,7 +107,7 @@ def logout(request: chalice.app.Request, connections: ConnectionsAPI) -> Respons
     """POST /logout [{"everywhere": true}] → 204: sessions ended, their sockets closed; or 401."""
     everywhere = protocol.parse_logout(request.raw_body)
     ended = auth.logout(bearer_token(request), everywhere)
-    revocation.close_sessions(connections, ended)
+    revocation.close_sessions(connections, ended, function_name(request))
     return Response(body="", status_code=204)
 
 

@@ -23,6 +23,10 @@ CHATAPP_FAULTS is a comma-separated list of:
   milliseconds before the upgrade completes (API Gateway's own latency, made
   long), so what happens to a connection still inside its $connect is testable
   (a logout meanwhile: its DeleteConnection answers 410 until the upgrade).
+- `delete-throttled=N`: the Management API answers the first N DeleteConnection
+  calls 429 LimitExceededException (the account's rate, as API Gateway answers
+  it), so a close that outlasts its caller's retries is handed to a later one
+  (chalicelib/revocation.py).
 - `drop-after=N`: the gateway drops every connection (no close frame: the
   client sees 1006, the backend a $disconnect) once it has written N frames to
   it, as a flaky network would; the client must reconnect and catch up.
@@ -46,13 +50,14 @@ class Faults:
     slow_write_marker: str = ""  # empty: every write is slow
     slow_connect_ms: int = 0
     drop_after_frames: int = 0
+    delete_throttled: int = 0
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
     lost_disconnect, marker, invocation_fails, slow_connect_ms = False, "", 0, 0
-    slow_ms, slow_marker, drop_after = 0, "", 0
+    slow_ms, slow_marker, drop_after, delete_throttled = 0, "", 0, 0
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -68,14 +73,16 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             slow_ms = int(delay)
         elif name == "slow-connect" and value.isdigit():
             slow_connect_ms = int(value)
+        elif name == "delete-throttled" and value.isdigit():
+            delete_throttled = int(value)
         else:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
                 "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
-                "slow-write=MS[@MARKER], slow-connect=MS, drop-after=N)"
+                "slow-write=MS[@MARKER], slow-connect=MS, drop-after=N, delete-throttled=N)"
             )
     return Faults(
         lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
         slow_write_ms=slow_ms, slow_write_marker=slow_marker, slow_connect_ms=slow_connect_ms,
-        drop_after_frames=drop_after,
+        drop_after_frames=drop_after, delete_throttled=delete_throttled,
     )

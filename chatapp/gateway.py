@@ -35,11 +35,10 @@ from aiohttp import WSMsgType, web
 from chalice.local import LambdaContext
 
 from chalicelib import clock
-from chalicelib.errors import ConnectionGone
 from chalicelib.settings import LIMITS
 from chatapp.events import EventFactory, new_connection_id
 from chatapp.faults import Faults
-from chatapp.management import ClientBufferFull
+from chatapp.management import BufferFull, Gone
 
 log = logging.getLogger("chatapp.gateway")
 
@@ -121,7 +120,7 @@ class WebSocketGateway:
         with self._lock:
             connection = self._connections.get(connection_id)
         if connection is None or connection.gone:
-            raise ConnectionGone(connection_id)
+            raise Gone(connection_id)
         return connection
 
     def post(self, connection_id: str, data: bytes) -> None:
@@ -129,7 +128,7 @@ class WebSocketGateway:
         connection = self._live(connection_id)
         with self._lock:
             if connection.unsent_bytes + len(data) > CLIENT_BUFFER_MAX_BYTES:
-                raise ClientBufferFull(connection_id)
+                raise BufferFull(connection_id)
             connection.unsent_bytes += len(data)
             connection.outbox.append(data)
             wake = not connection.wake_scheduled
@@ -145,7 +144,7 @@ class WebSocketGateway:
         if connection.ws is None:
             # Still inside its $connect: API Gateway answers 410 until the upgrade
             # is done; the caller tries again (chalicelib/revocation.py).
-            raise ConnectionGone(connection_id)
+            raise Gone(connection_id)
         connection.server_close = (1000, "Goodbye")
         ws = connection.ws
         self.loop.call_soon_threadsafe(

@@ -38,7 +38,6 @@ from urllib.parse import unquote
 from botocore.credentials import ReadOnlyCredentials
 
 from chalicelib.connections_api import SERVICE
-from chalicelib.errors import ConnectionGone
 from chalicelib.settings import LIMITS
 from chatapp.sigv4 import signature_problem
 
@@ -51,8 +50,28 @@ FRAME_MAX_BYTES: int = LIMITS.frame_max_bytes
 _request_ids = itertools.count(1)
 
 
-class ClientBufferFull(Exception):
+class ManagementAPIError(Exception):
+    """An answer other than success, raised by the connections behind the Management API.
+
+    The local stand-ins' own errors, answered as API Gateway answers them; the
+    domain's errors (chalicelib.errors) are the handlers' business, never these.
+    """
+
+    status: int = 500
+    error_type: str = "InternalServerErrorException"
+    message: str = "Internal server error"
+
+
+class Gone(ManagementAPIError):
+    """The connection is closed, never existed, or is still inside its $connect (410)."""
+
+    status, error_type, message = 410, "GoneException", "Gone"
+
+
+class BufferFull(ManagementAPIError):
     """The client reads too slowly: its unsent frames exceed the buffer (429)."""
+
+    status, error_type, message = 429, "LimitExceededException", "client side buffer is full"
 
 
 class AccountRate:
@@ -110,11 +129,15 @@ class ManagementAPI:
         credentials: ReadOnlyCredentials,
         region: str,
         account_rate: AccountRate | None = None,
+        delete_throttled: int = 0,
     ) -> None:
         self.connections = connections
         self.credentials = credentials
         self.region = region
         self.account_rate = account_rate
+        # CHATAPP_FAULTS=delete-throttled=N: the first N DeleteConnection calls answer 429.
+        self._deletes_throttled = delete_throttled
+        self._lock = threading.Lock()
 
     def answer(
         self, method: str, url: str, raw_path: str, headers: Mapping[str, str], body: bytes
@@ -132,6 +155,9 @@ class ManagementAPI:
         operation = OPERATIONS.get(method, method)
         if self.account_rate is not None and not self.account_rate.take():
             log.debug("%s %s 429 account rate", operation, connection_id)
+            return _answer(429, "LimitExceededException", "Too Many Requests")
+        if method == "DELETE" and self._throttle_delete():
+            log.info("DeleteConnection %s 429 (CHATAPP_FAULTS=delete-throttled)", connection_id)
             return _answer(429, "LimitExceededException", "Too Many Requests")
         try:
             if method == "POST":
@@ -155,13 +181,16 @@ class ManagementAPI:
                     "lastActiveAt": _iso(info["last_active_at"]),
                     "identity": {"sourceIp": info["source_ip"], "userAgent": info["user_agent"]},
                 })
-        except ClientBufferFull:
-            log.info("%s %s 429 client buffer full", operation, connection_id)
-            return _answer(429, "LimitExceededException", "client side buffer is full")
-        except ConnectionGone:
-            log.info("%s %s 410 Gone", operation, connection_id)
-            return _answer(410, "GoneException", "Gone")
+        except ManagementAPIError as refused:
+            log.info("%s %s %d %s", operation, connection_id, refused.status, refused.message)
+            return _answer(refused.status, refused.error_type, refused.message)
         return _answer(405, "BadRequestException", f"unsupported method {method}")
+
+    def _throttle_delete(self) -> bool:
+        with self._lock:
+            throttled = self._deletes_throttled > 0
+            self._deletes_throttled -= throttled
+        return throttled
 
 
 def _iso(epoch_seconds: float) -> str:

@@ -342,7 +342,9 @@ async def _serve(options: ServeOptions) -> int:
     credentials = ReadOnlyCredentials(
         FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
     )
-    management = ManagementAPI(gateway, credentials, REGION, account_rate(options))
+    management = ManagementAPI(
+        gateway, credentials, REGION, account_rate(options), faults.delete_throttled
+    )
     functions = LambdaService(
         app, executor, credentials, REGION, options.data_dir, faults.invocation_fails
     )

@@ -26,8 +26,7 @@ from moto import mock_aws
 import app as chat_app
 from chalicelib import auth, clock, lazy
 from chalicelib.connections_api import ENDPOINT_ENV
-from chalicelib.errors import ConnectionGone
-from chatapp.management import ClientBufferFull
+from chatapp.management import BufferFull, Gone
 from chatapp.tables import ensure_tables
 from tests.support import events
 from tests.support.management_server import ResetConnection, serve_management_api
@@ -73,9 +72,9 @@ class Outbox:
             answers = self.script.get(connection) if scripted else None
             answer = answers.pop(0) if answers else None
         if connection in self.gone:
-            raise ConnectionGone(connection)
+            raise Gone(connection)
         if answer == "429":
-            raise ClientBufferFull(connection)
+            raise BufferFull(connection)
         if answer == "reset":
             raise ResetConnection(connection)
         if answer == "500" or connection in self.broken:
@@ -94,16 +93,16 @@ class Outbox:
             answers = self.delete_script.get(connection)
             answer = answers.pop(0) if answers else None
         if answer == "410":
-            raise ConnectionGone(connection)
+            raise Gone(connection)
         if answer == "429":
-            raise ClientBufferFull(connection)
+            raise BufferFull(connection)
         self._answer(connection, scripted=False)
         with self.lock:
             self.closed.append(connection)
             self.gone.add(connection)
 
     def info(self, connection: str) -> dict[str, Any]:
-        raise ConnectionGone(connection)
+        raise Gone(connection)
 
 
 @pytest.fixture

@@ -12,8 +12,10 @@ import jwt
 import pytest
 from chalice.local import LambdaEventConverter
 
-from chalicelib import auth, clock, keys, lazy, settings, store
+from chalicelib import auth, clock, keys, lazy, revocation, settings, store
 from chalicelib.settings import LIMITS
+from tests.chalicelib.test_observability import emf_lines, metric_values
+from tests.support.lambda_invocations import recorded_invocations
 
 JSON = {"Content-Type": "application/json"}
 PASSWORD = "correct horse"
@@ -202,6 +204,65 @@ def test_a_refused_delete_is_retried_until_the_connection_is_gone(client, chat):
     chat.outbox.delete_script[connection] = ["429"] * 8  # refused for about a second
     assert post(client, "/logout", token=session["token"]).status_code == 204
     assert chat.outbox.closed == [connection]
+
+
+@pytest.fixture
+def invocations(aws, monkeypatch):
+    """Asynchronous Invokes the handlers make: their payloads, in order."""
+    with recorded_invocations() as (url, seen):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
+        yield seen
+
+
+def test_a_delete_still_refused_after_the_retries_is_handed_to_a_later_retry(
+    client, chat, invocations, capsys
+):
+    session = signup(client)
+    refused, closed = (chat.connect({"token": session["token"]})[0] for _ in range(2))
+    chat.outbox.delete_script[refused] = ["429"] * 1000  # throttled through the whole logout
+    capsys.readouterr()
+    assert post(client, "/logout", token=session["token"]).status_code == 204
+    written = emf_lines(capsys.readouterr().out)
+    assert sum(metric_values(written, "ClosesHandedOff")) == 1
+    assert chat.outbox.closed == [closed]
+    (page,) = invocations
+    assert page == {"close": [refused], "told": [refused], "attempt": 1, "delay": 1.0}
+    # Later the service takes deletes again: the delivery function closes it, without
+    # telling it twice.
+    chat.outbox.delete_script[refused] = []
+    chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert chat.outbox.closed == [closed, refused]
+    assert [f["code"] for f in chat.outbox.frames(refused)] == ["unauthorized"]
+    assert len(invocations) == 1
+
+
+def test_a_handed_over_close_still_refused_is_handed_on_then_fails_for_lambda_to_retry(
+    client, chat, invocations, monkeypatch
+):
+    monkeypatch.setattr(revocation, "HANDED_OVER_CLOSE_SECONDS", 0.3)
+    session = signup(client)
+    connection = chat.connect({"token": session["token"]})[0]
+    chat.outbox.delete_script[connection] = ["429"] * 10_000
+    page = {"close": [connection], "attempt": 1, "delay": 0}
+    chat.client.lambda_.invoke("deliver_to_connections", page)
+    (handed_on,) = invocations
+    assert handed_on == {"close": [connection], "told": [connection], "attempt": 2,
+                         "delay": revocation.HANDOFF_DELAYS[1]}
+    last = {**handed_on, "attempt": revocation.MAX_HANDOFFS, "delay": 0}
+    with pytest.raises(RuntimeError, match="could not be closed"):
+        chat.client.lambda_.invoke("deliver_to_connections", last)
+    assert len(invocations) == 1  # Lambda's own retries and the on-failure queue take it
+    assert chat.outbox.closed == []
+
+
+@pytest.mark.parametrize("page", [
+    {"close": []}, {"close": "abc="}, {"close": [1]}, {"close": ["a="], "attempt": 0},
+    {"close": ["a="], "told": "a="}, {"close": ["a="], "delay": "soon"},
+])
+def test_a_malformed_close_page_is_refused_and_closes_nothing(client, chat, page):
+    with pytest.raises(ValueError, match="not a page of connections to close"):
+        chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert chat.outbox.closed == []
 
 
 def test_a_connect_after_its_session_ended_registers_nothing(client, chat, aws):

@@ -6,17 +6,17 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from chalicelib import lazy
+from chalicelib import errors, lazy
 from chalicelib.connections_api import ConnectionsAPI, Delivery
-from chalicelib.errors import ConnectionGone
-from chatapp.management import FRAME_MAX_BYTES, ClientBufferFull
+from chatapp.faults import Faults, from_environment
+from chatapp.management import FRAME_MAX_BYTES, BufferFull, Gone, ManagementAPI
 from chatapp.tables import FAKE_CREDENTIALS, REGION
 from tests.support.management_server import serve_management_api
 
@@ -35,12 +35,12 @@ class FakeConnections:
 
     def _check(self, connection_id: str) -> None:
         if connection_id not in self.open:
-            raise ConnectionGone(connection_id)
+            raise Gone(connection_id)
 
     def post(self, connection_id: str, data: bytes) -> None:
         self._check(connection_id)
         if connection_id in self.full:
-            raise ClientBufferFull(connection_id)
+            raise BufferFull(connection_id)
         self.posted.append((connection_id, data))
 
     def delete(self, connection_id: str) -> None:
@@ -93,6 +93,49 @@ def test_gone_too_large_and_full_buffer_answer_410_413_429(served):
     url = f"{endpoint}/@connections/{quote(CONNECTION, safe='')}"
     assert signed_status("POST", url, b"{}", LOCAL) == 429
     assert connections.posted == []
+
+
+def answer(api: ManagementAPI, method: str) -> tuple[int, dict[str, str], bytes]:
+    """One signed request for CONNECTION, answered by `api` without a server."""
+    url = f"http://127.0.0.1:9/@connections/{quote(CONNECTION, safe='')}"
+    body = b"{}" if method == "POST" else b""
+    headers = {"Host": "127.0.0.1:9", **signed_headers(method, url, body, LOCAL)}
+    return api.answer(method, url, urlsplit(url).path, headers, body)
+
+
+@pytest.mark.parametrize(("raised", "status", "error_type"), [
+    (Gone, 410, "GoneException"), (BufferFull, 429, "LimitExceededException"),
+])
+def test_the_stand_ins_own_errors_are_answered_as_api_gateway_answers_them(
+    raised, status, error_type
+):
+    class Refusing(FakeConnections):
+        def post(self, connection_id: str, data: bytes) -> None:
+            raise raised(connection_id)
+
+    answered, headers, body = answer(ManagementAPI(Refusing(CONNECTION), LOCAL, REGION), "POST")
+    assert (answered, headers["x-amzn-ErrorType"]) == (status, error_type)
+    assert json.loads(body)["message"]
+
+
+def test_a_domain_error_is_not_mistaken_for_a_gone_connection():
+    class Failing(FakeConnections):
+        def post(self, connection_id: str, data: bytes) -> None:
+            raise errors.ConnectionGone("a handler's error, not the service's answer")
+
+    with pytest.raises(errors.ConnectionGone):  # the HTTP server answers it 500
+        answer(ManagementAPI(Failing(CONNECTION), LOCAL, REGION), "POST")
+
+
+def test_the_delete_throttled_fault_answers_the_first_deletes_429():
+    connections = FakeConnections(CONNECTION)
+    api = ManagementAPI(connections, LOCAL, REGION, delete_throttled=2)
+    statuses = [answer(api, method)[0] for method in ("DELETE", "POST", "DELETE", "DELETE")]
+    assert statuses == [429, 200, 429, 204]
+    assert connections.deleted == [CONNECTION]
+    assert from_environment({"CHATAPP_FAULTS": "delete-throttled=2"}) == Faults(delete_throttled=2)
+    with pytest.raises(ValueError, match="delete-throttled=N"):
+        from_environment({"CHATAPP_FAULTS": "delete-throttled=many"})
 
 
 def test_delete_closes_and_get_describes_the_connection(served):

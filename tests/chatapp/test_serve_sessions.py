@@ -3,7 +3,8 @@
 Logout ends the caller's session: its connections get `unauthorized` and are
 closed within 5 seconds, other sessions keep working; `everywhere` ends them
 all. A reused refresh token ends its family, sockets included. A flood of
-invalid frames is answered `rate_limited`.
+invalid frames is answered `rate_limited`. A close the Management API keeps
+refusing past the logout's retries is closed later, by the delivery function.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def log_in(api_url: str, username: str) -> dict[str, Any]:
     return body
 
 
-def told_and_closed(client: ChatClient) -> bool:
-    """Whether the connection got `unauthorized` and was closed within the 5 s deadline."""
-    deadline = time.monotonic() + CLOSE_SECONDS
+def told_and_closed(client: ChatClient, seconds: float = CLOSE_SECONDS) -> bool:
+    """Whether the connection got `unauthorized` and was closed within `seconds` (5 s)."""
+    deadline = time.monotonic() + seconds
     frames = []
     try:
         while (left := deadline - time.monotonic()) > 0:
@@ -143,5 +144,26 @@ def test_a_connection_opened_while_its_session_logs_out_is_closed_too(tmp_path: 
             assert told_and_closed(client)  # ...and the logout closed it right after
         finally:
             client.close()
+    finally:
+        server.stop()
+
+
+def test_a_close_still_throttled_after_the_logouts_retries_is_closed_by_a_later_retry(
+    tmp_path: Path,
+):
+    # The first 60 DeleteConnection calls answer 429 (the account's rate): more
+    # than the logout's own retries make in their 4 s (about 20).
+    server = start_local_server(tmp_path, env={"CHATAPP_FAULTS": "delete-throttled=60"})
+    try:
+        _, session = new_user(server.api_url)
+        with ChatClient(server.ws_url, session["token"]) as client:
+            assert still_works(client)
+            assert call(server.api_url, "/logout", token=session["token"])[0] == 204
+            # Handed to the delivery function (an asynchronous Invoke): it closes
+            # the connection once deletes go through, nobody's help needed.
+            assert told_and_closed(client, seconds=60), server.logs()[-3000:]
+        logs = server.logs()
+        assert "handed to deliver_to_connections (attempt 1" in logs
+        assert logs.count("429 (CHATAPP_FAULTS=delete-throttled)") == 60
     finally:
         server.stop()

@@ -3,7 +3,8 @@
 moto's DynamoDB, SSM, STS and IAM run in process with IAM enforcement on; each
 function gets a role carrying the policy .chalice/permissions.json generates
 (infra/tools/stage_config.py), and its handler runs with that role's assumed
-credentials through a chat: sign up and log in (api_handler), connect
+credentials through a chat: sign up, log in and log out, handing a throttled
+close to deliver_to_connections (api_handler), connect
 (websocket_connect), send, page and move rooms (websocket_message), the stream
 handlers reading their stream as their event source mapping does (with the
 function's role), disconnect. tests/infra/iam_enforcement.py makes moto judge
@@ -34,7 +35,7 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
-from chalicelib import lazy, settings
+from chalicelib import lazy, revocation, settings
 from chatapp.dynamodb import ensure_tables
 from chatapp.streams import dynamodb_event_sources, lambda_record
 from infra.tools import stage_config
@@ -95,15 +96,19 @@ class Account:
 
 class _AcceptEveryPost(BaseHTTPRequestHandler):
     """The Management API's answer to every post and close (moto does not check
-    execute-api, so this test does not either); connections in `gone` are gone (410)."""
+    execute-api, so this test does not either); connections in `gone` are gone (410),
+    closing those in `refused` is throttled (429)."""
 
     gone: ClassVar[set[str]] = set()
+    refused: ClassVar[set[str]] = set()  # their DeleteConnection is throttled (429)
 
     def _accept(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         connection = unquote(self.path.rsplit("/", 1)[-1])
         if connection in self.gone:
             self.send_response(410)
+        elif connection in self.refused and self.command == "DELETE":
+            self.send_response(429)
         else:
             self.send_response(200 if self.command == "POST" else 204)
         self.send_header("Content-Length", "0")
@@ -158,6 +163,8 @@ def running_as(account: Account, function: str) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in account.credentials[function].items():
             patch.setenv(name, value)
+        # As Lambda sets it: the functions find their siblings' deployed names from it.
+        patch.setenv("AWS_LAMBDA_FUNCTION_NAME", stage_config.lambda_name(STAGE, function))
         lazy.reset()  # sessions and clients made again, with these credentials
         websocket_api.session, websocket_api._client = boto3.session.Session(), None
         try:
@@ -372,9 +379,34 @@ def chat(account: Account) -> dict[str, Any]:
         outcome["remove"] = _call(
             account, "DELETE", "/rooms/team/members/bob", token["alice"]
         ).status_code
+        # Closing one of bob's sockets stays throttled through the logout: the
+        # close is handed to deliver_to_connections (an asynchronous Invoke).
+        _AcceptEveryPost.refused = {connections["bob in team"]}
+        handed_from = len(account.record.invoke_payloads)
         outcome["logout"] = account.client.http.post(
             "/logout", headers={"Authorization": f"Bearer {token['bob']}"}
         ).status_code
+        _AcceptEveryPost.refused = set()
+    handed = account.record.invoke_payloads[handed_from:]
+    outcome["close handed to"] = [function for function, _ in handed]
+    if in_app("deliver_to_connections"):
+        # Later the service answers 410 while the connection's record still exists (it
+        # would be opening): the delivery function reads it, and hands the close on.
+        _AcceptEveryPost.gone.add(connections["bob in team"])
+        with (
+            running_as(account, "deliver_to_connections"),
+            pytest.MonkeyPatch.context() as patch,
+        ):
+            patch.setattr(revocation, "HANDED_OVER_CLOSE_SECONDS", 0.5)
+            # Invoked as Lambda would: the context names the deployed function,
+            # which hands what is still open back to itself.
+            delivery = stage_config.lambda_name(STAGE, "deliver_to_connections")
+            context = LambdaContext(delivery, memory_size=1769)
+            for _, payload in handed:
+                chalice_app().handler_map["deliver_to_connections"](json.loads(payload), context)
+        outcome["close handed on to"] = [
+            function for function, _ in account.record.invoke_payloads[handed_from + 1:]
+        ]
     with running_as(account, "websocket_disconnect"):
         event = events.ws_event("$disconnect", connections["bob"])
         account.client.lambda_.invoke("disconnect", event)
@@ -398,6 +430,9 @@ def test_the_chat_ran_as_a_user_sees_it(chat: dict[str, Any]) -> None:
     assert (chat["report"], chat["reports"], chat["remove"]) == (201, 200, 204)
     assert chat["connect alice"]["statusCode"] == 200
     assert chat["on_new_messages"] == {"batchItemFailures": []}
+    delivery = stage_config.lambda_name(STAGE, "deliver_to_connections")
+    assert chat["close handed to"] == [delivery]
+    assert chat["close handed on to"] == [delivery]
 
 
 @pytest.mark.parametrize("function", sorted(stage_config.PERMISSIONS))

@@ -21,8 +21,8 @@ from botocore.awsrequest import AWSResponse
 from chalice.test import Client
 
 from chalicelib import auth, clock, settings
-from chalicelib.errors import ConnectionGone
 from chalicelib.store.messages import message_from_item
+from chatapp.management import Gone
 from chatapp.streams import failed_from, lambda_record
 from tests.support import events
 from tests.support.frames import unwrap
@@ -62,17 +62,17 @@ class ManagementAPI:
             n, self.posts = self.posts, self.posts + 1
         status = self.fail(connection, n)
         if status == 410:
-            raise ConnectionGone(connection)
+            raise Gone(connection)
         if status is not None:
             raise RuntimeError(f"injected {status}")
         with self._lock:
             self.sent += [(connection, frame) for frame in unwrap(data)]
 
     def delete(self, connection: str) -> None:
-        raise ConnectionGone(connection)
+        raise Gone(connection)
 
     def info(self, connection: str) -> dict[str, Any]:
-        raise ConnectionGone(connection)
+        raise Gone(connection)
 
     def frames(self, connection: str) -> list[dict[str, Any]]:
         with self._lock:
