@@ -6,7 +6,7 @@ import time
 
 from chalicelib import connection_cap, settings
 from chalicelib.settings import LIMITS
-from tests.chalicelib.conftest import token_for
+from tests.support.inprocess import token_for
 from tests.support.streams import TableStream
 
 
