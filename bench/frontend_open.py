@@ -41,7 +41,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.frontend.chat_api import send_messages, sign_up
+from tests.support.chatclient import login, send_messages, signup
 from tests.support.chromium import CHROMIUM_ARGS, executable
 from tests.support.localserver import start_local_server
 
@@ -98,18 +98,6 @@ def session_script(session: dict, room: str, last_id: str) -> str:
         f"localStorage.setItem('chat.room', {json.dumps(room)});"
         f"sessionStorage.setItem('bench.lastId', {json.dumps(last_id)});"
     )
-
-
-def api_login(api_url: str, username: str, password: str) -> dict:
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{api_url}/login",
-        data=json.dumps({"username": username, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def measure_all_pages(page: Page, first_id: str) -> float:
@@ -215,14 +203,16 @@ def main() -> int:
         server = start_local_server(Path(data_dir), "--rate-limit", "0")
         try:
             password = "bench password 123"
-            seeder = sign_up(server.api_url, "bench_seeder", password)
+            _, seeder = signup(server.api_url, username="bench_seeder", password=password)
             room = "bench-500"
             texts = [f"bench message {n:04d}" for n in range(1, args.messages + 1)]
             stored = []
             for start in range(0, len(texts), 100):  # batches keep each echo wait short
                 stored += send_messages(server.ws_url, seeder, room, texts[start : start + 100])
-            sign_up(server.api_url, "bench_reader", password)
-            session = api_login(server.api_url, "bench_reader", password)
+            signup(server.api_url, username="bench_reader", password=password)
+            status, session = login(server.api_url, "bench_reader", password)
+            if status != 200:
+                raise RuntimeError(f"login bench_reader: HTTP {status} {session!r}")
             print(f"seeded {len(stored)} messages in #{room} on {server.url}")
 
             figures: dict[str, list[float]] = {

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from websockets.asyncio.client import connect
 
+from tests.support.chatclient import action_frame, connect_url, signup
 from tests.support.frames import unwrap
 from tests.support.localserver import LocalServer, free_port, start_local_server
 
@@ -53,15 +53,6 @@ class Run:
     first_send: float = 0.0
     last_delivery: float = 0.0
     expected: int = 0
-
-
-def signup(api_url: str, username: str) -> str:
-    body = json.dumps({"username": username, "password": "bench-password"}).encode()
-    request = urllib.request.Request(
-        api_url + "/signup", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["token"]
 
 
 async def client_task(ws, run: Run, mine: set[str], own_in_flight: asyncio.Semaphore | None):
@@ -97,11 +88,7 @@ async def sender_task(ws, run: Run, sender: int, count: int, window, pacer) -> N
         run.sent_at[client_id] = time.perf_counter()
         if not run.first_send:
             run.first_send = run.sent_at[client_id]
-        await ws.send(
-            json.dumps(
-                {"action": "sendMessage", "text": f"load {client_id}", "clientId": client_id}
-            )
-        )
+        await ws.send(action_frame("sendMessage", text=f"load {client_id}", clientId=client_id))
 
 
 def make_pacer(rate: float):
@@ -258,7 +245,10 @@ def main() -> None:
     baseline = None if args.no_baseline else start_baseline()
     try:
         stamp = int(time.time())
-        tokens = [signup(api_url, f"load{stamp % 100000}-{i}") for i in range(args.clients)]
+        tokens = [
+            signup(api_url, username=f"load{stamp % 100000}-{i}", password="bench-password")[1]
+            for i in range(args.clients)
+        ]
         print(
             f"{args.clients} clients in one room, {args.senders} senders"
             f" x {args.messages} messages, window {args.window}"
@@ -266,7 +256,7 @@ def main() -> None:
         for number, scenario in enumerate(scenarios(args)):
             print(f"- {scenario.label}:")
             room = f"load-{stamp}-{number}"
-            urls = [f"{ws_base}?token={token}&room={room}" for token in tokens]
+            urls = [connect_url(ws_base, token, room) for token in tokens]
             report(asyncio.run(run_load("chatapp", urls, scenario)), scenario)
             if baseline is not None:
                 report(

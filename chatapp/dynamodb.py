@@ -151,6 +151,7 @@ class EmbeddedDynamoDB:
         self._server: KeepAliveWSGIServer | None = None
         self._middleware: _Middleware | None = None
         self._lock_file: Any = None
+        self._uninstall_moto: Callable[[], None] | None = None
         self.tables: list[str] = []
 
     @property
@@ -159,7 +160,7 @@ class EmbeddedDynamoDB:
 
     def start(self) -> EmbeddedDynamoDB:
         """Serve, create the tables, restore the snapshot, start the upkeep threads."""
-        motointernals.install()
+        self._uninstall_moto = motointernals.install()
         if self.data_dir is not None:
             self._take_data_dir(self.data_dir)
         self._middleware = _Middleware(motointernals.backend_app(), self._lock, self.faults)
@@ -254,6 +255,8 @@ class EmbeddedDynamoDB:
             self._server.shutdown()
         if self._lock_file is not None:
             self._lock_file.close()
+        if self._uninstall_moto is not None:
+            self._uninstall_moto()
 
 
 class DatabaseProcess:

@@ -6,7 +6,7 @@ all sits here, and tests/chatapp/test_motointernals.py checks each name and
 behaviour relied on: a moto upgrade that changes one fails there, saying why.
 
 - transactions: moto's TransactWriteItems leaks stream records of cancelled
-  transactions and detaches the stream; `install()` replaces it.
+  transactions and detaches the stream; `install()` replaces it until undone.
 - routing: moto's server matches the Host header against every service and
   routes through Flask; `route_directly` calls the DynamoDB handlers itself.
 - snapshots: `table_items` reads items from moto's backends, not through a Scan.
@@ -36,10 +36,13 @@ SERVICE_HANDLERS = {  # X-Amz-Target prefix → moto's response class for that s
 }
 
 _transaction_lock = threading.Lock()
-_installed = False
+_install_lock = threading.Lock()
+_installs = 0  # install()s not undone yet
+_original: Any = None  # moto's own transact_write_items while ours is installed
 
 
 # -- TransactWriteItems ------------------------------------------------------------------
+
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     """moto DynamoDBBackend.transact_write_items, every condition checked before any write.
@@ -117,26 +120,53 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                 )
 
 
-def install() -> None:
-    """Put the TransactWriteItems fix on moto's DynamoDB backend (idempotent)."""
-    global _installed
-    if _installed:
-        return
+def install() -> Callable[[], None]:
+    """Put the TransactWriteItems fix on moto's DynamoDB backend; returns its undo.
+
+    Installs nest: moto's own method is back once every install has been undone
+    (each undo works once), so an embedded database and a test fixture can hold
+    it at the same time.
+    """
+    global _installs, _original
     import moto
     from moto.dynamodb.models import DynamoDBBackend
 
-    if moto.__version__ != MOTO_VERSION:
-        log.warning(
-            "moto %s: chatapp.motointernals was written for moto %s "
-            "(run tests/chatapp/test_motointernals.py)",
-            moto.__version__,
-            MOTO_VERSION,
-        )
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    _installed = True
+    with _install_lock:
+        if _installs == 0:
+            if moto.__version__ != MOTO_VERSION:
+                log.warning(
+                    "moto %s: chatapp.motointernals was written for moto %s "
+                    "(run tests/chatapp/test_motointernals.py)",
+                    moto.__version__,
+                    MOTO_VERSION,
+                )
+            _original = DynamoDBBackend.__dict__["transact_write_items"]
+            DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        _installs += 1
+    undone = threading.Event()
+
+    def uninstall() -> None:
+        global _installs
+        with _install_lock:
+            if undone.is_set():
+                return
+            undone.set()
+            _installs -= 1
+            if _installs == 0:
+                DynamoDBBackend.transact_write_items = _original  # type: ignore[method-assign]
+
+    return uninstall
+
+
+def installed() -> bool:
+    """Whether the TransactWriteItems fix is in effect now."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    return DynamoDBBackend.__dict__["transact_write_items"] is transact_write_items
 
 
 # -- serving ----------------------------------------------------------------------------
+
 
 def backend_app() -> Any:
     """moto's own WSGI app for every service (what `moto_server` serves)."""
@@ -185,6 +215,7 @@ def route_directly(environ: dict, start_response: Callable) -> list[bytes] | Non
 
 
 # -- reading and trimming moto's memory (callers hold requests off) ---------------------
+
 
 def _backends() -> Iterator[Any]:
     from moto.dynamodb.models import dynamodb_backends

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib import clock, connection_cap, settings, store
 from chalicelib.settings import LIMITS
-from tests.chalicelib.conftest import token_for
+from tests.support.inprocess import token_for
 from tests.support.streams import TableStream
 
 

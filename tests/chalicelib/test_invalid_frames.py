@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib import settings
-from tests.chalicelib.conftest import token_for
+from tests.support.inprocess import token_for
 
 
 def test_150_invalid_frames_from_one_user_are_answered_rate_limited_before_the_150th(chat):

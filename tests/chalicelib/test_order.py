@@ -14,16 +14,16 @@ import pytest
 from chalicelib import ids, lazy, order, settings
 from chalicelib.settings import LIMITS
 from chalicelib.store.messages import Draft
-from chatapp import motointernals
-from tests.chalicelib.conftest import token_for
+from tests.support.inprocess import token_for
 from tests.support.streams import TableStream
+
+# DynamoDB's own transactions: all conditions checked before any write, and
+# safe across threads (moto's leaks cancelled writes to the stream).
+pytestmark = pytest.mark.usefixtures("moto_transactions")
 
 
 @pytest.fixture(autouse=True)
 def no_rate_limit(monkeypatch):
-    # DynamoDB's own transactions: all conditions checked before any write, and
-    # safe across threads (moto's leaks cancelled writes to the stream).
-    motointernals.install()
     monkeypatch.setenv("RATE_LIMIT_WRITES", "0")
     monkeypatch.setenv("RATE_LIMIT_READS", "0")
     lazy.reset()

@@ -10,7 +10,7 @@ from chalicelib import clock, ids, lazy, order
 from chalicelib.settings import LIMITS
 from chalicelib.store import roles
 from chalicelib.store.messages import Draft
-from tests.chalicelib.conftest import token_for
+from tests.support.inprocess import token_for
 
 
 def get_rooms(client, username):

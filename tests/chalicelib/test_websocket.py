@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import auth, clock, keys, lazy, settings
 from chalicelib.settings import LIMITS
-from tests.chalicelib.conftest import token_for
+from tests.support.inprocess import token_for
 
 JSON = {"Content-Type": "application/json"}
 

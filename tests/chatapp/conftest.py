@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.support.localserver import server_fixture
 
-import pytest
-
-from tests.support.localserver import LocalServer, start_local_server
-
-
-@pytest.fixture(scope="session")
-def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """A running `chatapp serve` with its own data dir (default limits)."""
-    server = start_local_server(tmp_path_factory.mktemp("chatapp-serve"))
-    yield server
-    server.stop()
+# A running `chatapp serve` with its own data dir (default limits).
+local_server = server_fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chalicelib.settings import LIMITS
-from tests.chatapp.chat_client import ChatClient, signup
+from tests.support.chatclient import ChatClient, signup
 from tests.support.localserver import start_local_server
 
 HANDSHAKES = 40

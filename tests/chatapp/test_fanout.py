@@ -9,12 +9,9 @@ would see a crash: that page is retried alone.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from tests.chatapp.chat_client import ChatClient, StalledReader, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, StalledReader, signup, unique
+from tests.support.localserver import server_fixture
 
 BIG_ROOM = 5
 MESSAGES = 200
@@ -22,15 +19,9 @@ TEXT = "x" * 3000  # 200 of these are far over a client's 256 KB buffer
 DEADLINE_SECONDS = 60.0
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = start_local_server(
-        tmp_path_factory.mktemp("fanout"),
-        "--rate-limit", "0",
-        env={"BIG_ROOM_CONNECTIONS": str(BIG_ROOM), "CHATAPP_FAULTS": "invocation-fails=1"},
-    )
-    yield server
-    server.stop()
+server = server_fixture(
+    rate_limit=0, faults="invocation-fails=1", env={"BIG_ROOM_CONNECTIONS": str(BIG_ROOM)}
+)
 
 
 def collect(client: ChatClient, count: int) -> list[dict]:

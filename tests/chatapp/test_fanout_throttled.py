@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from chalicelib.settings import LIMITS
-from tests.chatapp.chat_client import ChatClient, StalledReader, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, StalledReader, signup, unique
+from tests.support.localserver import server_fixture
 
 ACCOUNT_RATE, ACCOUNT_BURST = 200, 100  # calls per second: a 300-connection room needs 300
 ROOM_SIZE = 300
@@ -24,16 +21,10 @@ MESSAGES = 5
 DEADLINE_SECONDS = 120.0
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = start_local_server(
-        tmp_path_factory.mktemp("throttled"),
-        "--rate-limit", "0",
-        "--connections-rate", str(ACCOUNT_RATE),
-        "--connections-burst", str(ACCOUNT_BURST),
-    )
-    yield server
-    server.stop()
+server = server_fixture(
+    "--connections-rate", str(ACCOUNT_RATE), "--connections-burst", str(ACCOUNT_BURST),
+    rate_limit=0,
+)
 
 
 def messages_until(client: ChatClient, count: int, deadline: float) -> list[dict]:

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 
-import pytest
-
-from tests.chatapp.chat_client import ChatClient, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, signup, unique
+from tests.support.localserver import LocalServer, server_fixture
 from tests.support.waiting import wait_until
 
 MARKER = "FAIL-THIS-WRITE"
 
 
-@pytest.fixture(scope="module")
-def faulty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = start_local_server(
-        tmp_path_factory.mktemp("chatapp-faults"),
-        env={"CHATAPP_FAULTS": f"lost-disconnect,dynamodb={MARKER}"},
-    )
-    yield server
-    server.stop()
+faulty_server = server_fixture(faults=f"lost-disconnect,dynamodb={MARKER}")
 
 
 def _gone_posts(server: LocalServer) -> list[str]:

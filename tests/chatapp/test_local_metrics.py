@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.chatapp.chat_client import ChatClient, call, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, call, unique
+from tests.support.localserver import LocalServer, server_fixture
 from tests.support.waiting import wait_until
 
 PASSWORD = "a password nobody logs"
 SECRET_TEXT = "the text of a message nobody logs"
 
 
-@pytest.fixture(scope="module")
-def json_logs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = start_local_server(tmp_path_factory.mktemp("metrics-data"), "--json-logs")
-    yield server
-    server.stop()
+json_logs_server = server_fixture("--json-logs")
 
 
 def figures(server: LocalServer) -> dict[str, Any]:

@@ -108,6 +108,31 @@ def test_cancelled_transaction_leaves_no_stream_record_and_the_stream_keeps_work
     )
 
 
+def test_the_transaction_fix_is_undone_once_every_install_is():
+    from moto.dynamodb.models import DynamoDBBackend
+
+    held_by_db = motointernals.installed()  # the module's embedded database, if started
+    first, second = motointernals.install(), motointernals.install()
+    assert motointernals.installed()
+    first()
+    first()  # an undo works once
+    assert motointernals.installed()
+    second()
+    assert motointernals.installed() is held_by_db
+    if not held_by_db:  # moto's own is back
+        assert DynamoDBBackend.transact_write_items.__module__.startswith("moto.dynamodb")
+
+
+def test_an_embedded_database_holds_the_transaction_fix_while_it_runs():
+    before = motointernals.installed()
+    database = EmbeddedDynamoDB().start()
+    try:
+        assert motointernals.installed()
+    finally:
+        database.stop()
+    assert motointernals.installed() is before
+
+
 def test_dynamodb_targets_are_answered_by_moto_handlers_without_routing():
     for location in motointernals.SERVICE_HANDLERS.values():
         module, _, name = location.partition(":")

@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.chatapp.chat_client import ChatClient, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, signup, unique
+from tests.support.localserver import server_fixture, start_local_server
 
 SLOW = "SLOW-WRITE-MARK"
 SLOW_MS = 1500
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    started = start_local_server(
-        tmp_path_factory.mktemp("chatapp-order"),
-        env={"CHATAPP_FAULTS": f"slow-write={SLOW_MS}@{SLOW}"},
-    )
-    yield started
-    started.stop()
+server = server_fixture(faults=f"slow-write={SLOW_MS}@{SLOW}")
 
 
 class Timeline:
@@ -79,14 +71,14 @@ def history_view(client: ChatClient) -> list[tuple[str, str, bool, bool]]:
 
 def next_of(client: ChatClient, frame_type: str, text: str | None = None) -> dict[str, Any]:
     """The next frame of this type (and text); others are skipped, an error is a failure."""
-    deadline = time.monotonic() + 15
-    while True:
-        frame = client.recv(timeout=max(0.1, deadline - time.monotonic()))
+
+    def wanted(frame: dict[str, Any]) -> bool:
         assert frame["type"] != "error", frame
-        if frame["type"] == frame_type and (
+        return frame["type"] == frame_type and (
             text is None or frame.get("message", {}).get("text") == text
-        ):
-            return frame
+        )
+
+    return client.recv_until(wanted, timeout=15)
 
 
 def test_a_reader_away_while_a_slow_write_landed_catches_up_with_everything(server):
@@ -182,7 +174,7 @@ def test_the_drop_after_fault_drops_a_connection_after_n_frames_and_a_reconnect_
     from chatapp.faults import Faults, from_environment
 
     assert from_environment({"CHATAPP_FAULTS": "drop-after=3"}) == Faults(drop_after_frames=3)
-    flaky = start_local_server(tmp_path / "data", env={"CHATAPP_FAULTS": "drop-after=3"})
+    flaky = start_local_server(tmp_path / "data", faults="drop-after=3")
     try:
         room = unique("flaky")
         (_, token), (_, writer_token) = signup(flaky.api_url), signup(flaky.api_url)

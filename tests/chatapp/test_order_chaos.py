@@ -17,13 +17,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.chatapp.chat_client import ChatClient, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, signup, unique
+from tests.support.localserver import LocalServer, server_fixture
 
 SLOW = "CHAOS-SLOW"
 CHANGES_PER_WRITER = 275  # a few edits meet a delete first: at least 1,000 changes
@@ -32,14 +29,7 @@ DEADLINE_S = 240
 IN_FLIGHT = 4  # changes a writer has sent and not yet seen answered
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    started = start_local_server(
-        tmp_path_factory.mktemp("chatapp-chaos"), "--rate-limit", "0",
-        env={"CHATAPP_FAULTS": f"slow-write=150@{SLOW}"},
-    )
-    yield started
-    started.stop()
+server = server_fixture(rate_limit=0, faults=f"slow-write=150@{SLOW}")
 
 
 class Replica:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chatapp.tables import client, table_names
-from tests.chatapp.chat_client import ChatClient, call, signup, unique
+from tests.support.chatclient import ChatClient, call, signup, unique
 from tests.support.localserver import chatapp_command, free_port, start_local_server
 
 

@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chalicelib.settings import LIMITS
-from tests.chatapp.chat_client import ChatClient, call, signup, unique
+from tests.support.chatclient import ChatClient, call, signup, unique
 from tests.support.localserver import LocalServer
 
 TEXT_MAX = LIMITS.text_max

@@ -6,25 +6,20 @@ import stat
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chalicelib.settings import LIMITS
-from tests.chatapp.chat_client import ChatClient, call, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, call, signup, unique
+from tests.support.localserver import server_fixture
 
 PASSWORD = "correct horse"
 
 
-@pytest.fixture(scope="module")
-def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """This module's own server, with --verbose: it logs every event, tokens redacted."""
-    server = start_local_server(tmp_path_factory.mktemp("chatapp-accounts"), "--verbose")
-    yield server
-    server.stop()
+# This module's own server, with --verbose: it logs every event, tokens redacted.
+local_server = server_fixture("--verbose")
 
 
 def test_twenty_parallel_wrong_logins_get_at_most_five_401s(local_server):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.chatapp.chat_client import ChatClient, signup, unique
+from tests.support.chatclient import ChatClient, signup, unique
 
 PRESENCE_DEADLINE = 5.0  # PROTOCOL.md promises 2 s locally; generous for a loaded CI
 

@@ -8,14 +8,13 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.chatapp.chat_client import ChatClient, call, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, call, login, signup, unique
+from tests.support.localserver import LocalServer, server_fixture
 
 REMOVED_DEADLINE = 5.0  # PROTOCOL.md: a removed user's connections leave within 5 s
 
@@ -29,24 +28,23 @@ class Server:
         return signup(self.api_url)
 
     def admin_token(self) -> str:
-        status, body = call(self.api_url, "/login",
-                            {"username": self.admin, "password": "correct horse"})
+        status, body = login(self.api_url, self.admin)
         if status == 401:
-            status, body = call(self.api_url, "/signup",
-                                {"username": self.admin, "password": "correct horse"})
-        assert status in (200, 201), body
+            return signup(self.api_url, username=self.admin)[1]
+        assert status == 200, body
         return body["token"]
 
     def rest(self, method: str, path: str, token: str, body=None) -> tuple[int, object]:
         return call(self.api_url, path, body, method=method, token=token)
 
 
+ADMIN = f"admin-{uuid.uuid4().hex[:8]}"
+server = server_fixture(admins=[ADMIN])
+
+
 @pytest.fixture(scope="module")
-def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    admin = f"admin-{uuid.uuid4().hex[:8]}"
-    server = start_local_server(tmp_path_factory.mktemp("rooms-access"), "--admin", admin)
-    yield Server(server, admin)
-    server.stop()
+def chat(server: LocalServer) -> Server:
+    return Server(server, ADMIN)
 
 
 def refused_status(chat: Server, token: str, room: str) -> int:
@@ -115,11 +113,12 @@ def test_a_removed_member_gets_removed_and_no_frame_of_the_room_even_in_flight(c
         try:
             m.recv_type("message")
             assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", owner)[0] == 204
-            deadline = time.monotonic() + REMOVED_DEADLINE
-            while (frame := m.recv(timeout=max(0.1, deadline - time.monotonic())))[
-                "type"
-            ] != "removed":
-                assert frame["type"] == "message"
+
+            def removed(frame: dict) -> bool:
+                assert frame["type"] in ("message", "removed"), frame
+                return frame["type"] == "removed"
+
+            frame = m.recv_until(removed, timeout=REMOVED_DEADLINE)
             assert frame == {"type": "removed", "room": room}
             after = m.quiet(2.0)
         finally:

@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chalicelib.settings import LIMITS
-from tests.chatapp.chat_client import ChatClient, call, unique
+from tests.support.chatclient import ChatClient, call, unique
 from tests.support.localserver import start_local_server
 
 PASSWORD = "correct horse"
@@ -128,7 +128,7 @@ def test_a_connection_opened_while_its_session_logs_out_is_closed_too(tmp_path: 
     # Each upgrade waits 1.5 s after its $connect handler accepted it (API
     # Gateway's latency, made long): the logout comes in between, while a
     # DeleteConnection can only answer 410.
-    server = start_local_server(tmp_path, env={"CHATAPP_FAULTS": "slow-connect=1500"})
+    server = start_local_server(tmp_path, faults="slow-connect=1500")
     try:
         _, session = new_user(server.api_url)
         opened: dict[str, ChatClient] = {}

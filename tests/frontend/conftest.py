@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.chromium import CHROMIUM_ARGS, executable
-from tests.support.localserver import PROJECT_ROOT, LocalServer, start_local_server
+from tests.support.localserver import PROJECT_ROOT, server_fixture
 
 SITE_INDEX = PROJECT_ROOT / "frontend" / "dist" / "index.html"
 
@@ -32,15 +32,9 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """One server for the module; no rate limit so tests can seed rooms quickly.
-
-    Depends on `browser` so that without chromium nothing is started at all.
-    """
-    running = start_local_server(tmp_path_factory.mktemp("chat-data"), "--rate-limit", "0")
-    yield running
-    running.stop()
+# One server for the module; no rate limit so tests can seed rooms quickly. After
+# `browser`, so that without chromium nothing is started at all.
+server = server_fixture(rate_limit=0, requires=("browser",))
 
 
 @pytest.fixture

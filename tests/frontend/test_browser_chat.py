@@ -8,8 +8,6 @@ import pytest
 from playwright.sync_api import expect
 
 from chalicelib.settings import LIMITS
-from tests.frontend.chat_api import login_status, send_messages
-from tests.frontend.chat_api import sign_up as api_sign_up
 from tests.frontend.chat_page import (
     PASSWORD,
     confirmed,
@@ -22,6 +20,7 @@ from tests.frontend.chat_page import (
     texts,
     unique,
 )
+from tests.support.chatclient import login, send_messages, signup
 from tests.support.localserver import start_local_server
 
 pytestmark = pytest.mark.browser
@@ -90,7 +89,7 @@ def test_a_reload_keeps_the_session_the_room_and_the_history(server, open_page, 
 
 def test_the_form_explains_what_the_server_refused(server, open_page, shots):
     name = unique("lee")
-    api_sign_up(server.api_url, name, PASSWORD)
+    signup(server.api_url, username=name, password=PASSWORD)
     page = open_page(width=360, height=640)
     page.goto(server.url)
     alert = page.get_by_role("alert")
@@ -105,7 +104,7 @@ def test_the_form_explains_what_the_server_refused(server, open_page, shots):
     shots(page, "wrong-password")
     # The rest of the allowed failures, then even the right password is refused.
     for _ in range(LIMITS.login_failures_per_user_ip - 1):
-        assert login_status(server.api_url, name, "still not it") == 401
+        assert login(server.api_url, name, "still not it")[0] == 401
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(alert).to_have_text("Too many failed attempts. Wait a few minutes, then try again.")
@@ -113,7 +112,7 @@ def test_the_form_explains_what_the_server_refused(server, open_page, shots):
 
 def test_everything_works_from_the_keyboard(server, open_page):
     name = unique("kbd")
-    api_sign_up(server.api_url, name, PASSWORD)
+    signup(server.api_url, username=name, password=PASSWORD)
     page = open_page()
     page.goto(server.url)
     # The Username field has focus; Tab reaches Password; Enter logs in.
@@ -244,7 +243,7 @@ def test_the_composer_sends_on_enter_breaks_lines_on_shift_enter_and_counts_near
 
 def test_scrolling_to_the_top_loads_older_messages_without_jumping(server, open_page, shots):
     room = unique("paging-")
-    token = api_sign_up(server.api_url, unique("seeder"), PASSWORD)
+    _, token = signup(server.api_url, username=unique("seeder"), password=PASSWORD)
     send_messages(server.ws_url, token, room, [f"seed {n:03d}" for n in range(1, 131)])
 
     page = open_page()
@@ -275,7 +274,7 @@ def test_scrolling_to_the_top_loads_older_messages_without_jumping(server, open_
 
 def test_a_reader_scrolled_up_gets_a_new_messages_pill(server, open_page, shots):
     room = unique("pill-")
-    token = api_sign_up(server.api_url, unique("talker"), PASSWORD)
+    _, token = signup(server.api_url, username=unique("talker"), password=PASSWORD)
     send_messages(server.ws_url, token, room, [f"line {n}" for n in range(40)])
     page = open_page()
     sign_up(page, server.url, unique("gina"))
@@ -294,7 +293,7 @@ def test_a_reader_scrolled_up_gets_a_new_messages_pill(server, open_page, shots)
 
 
 def test_rate_limit_errors_show_beside_the_composer(open_page, tmp_path, shots):
-    limited = start_local_server(tmp_path / "data", "--rate-limit", "3")
+    limited = start_local_server(tmp_path / "data", rate_limit=3)
     try:
         page = open_page()
         sign_up(page, limited.url, unique("hasty"))
@@ -313,7 +312,7 @@ def test_rate_limit_errors_show_beside_the_composer(open_page, tmp_path, shots):
 def test_the_client_reconnects_after_a_server_restart_and_shows_what_was_sent_meanwhile(
     open_page, tmp_path, shots
 ):
-    restartable = start_local_server(tmp_path / "data", "--rate-limit", "0")
+    restartable = start_local_server(tmp_path / "data", rate_limit=0)
     try:
         room = unique("restart-")
         alice, bob = open_page(), open_page()
@@ -338,7 +337,7 @@ def test_the_client_reconnects_after_a_server_restart_and_shows_what_was_sent_me
         # pending message goes out with its clientId.
         expect(connection(bob)).to_have_attribute("data-status", "live", timeout=45_000)
         expect(confirmed(bob, "typed while the server was down")).to_have_count(1)
-        token = api_sign_up(restartable.api_url, unique("carol"), PASSWORD)
+        _, token = signup(restartable.api_url, username=unique("carol"), password=PASSWORD)
         send_messages(restartable.ws_url, token, room, ["sent while alice was away"])
         expect(confirmed(bob, "sent while alice was away")).to_have_count(1)
         expect(connection(alice)).to_have_attribute("data-status", "reconnecting")

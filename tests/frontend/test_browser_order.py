@@ -8,18 +8,15 @@ import re
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.chatapp.chat_client import ChatClient
-from tests.frontend.chat_api import sign_up as api_sign_up
 from tests.frontend.chat_page import PASSWORD, confirmed, connection, join, sign_up, texts, unique
+from tests.support.chatclient import ChatClient, signup
 
 pytestmark = pytest.mark.browser
 
 
 def next_message(client: ChatClient, text: str) -> dict:
-    while True:
-        frame = client.recv()
-        if frame["type"] == "message" and frame["message"]["text"] == text:
-            return frame["message"]
+    said = client.recv_until(lambda f: f["type"] == "message" and f["message"]["text"] == text)
+    return said["message"]
 
 
 def test_an_edit_and_a_delete_made_while_a_tab_was_offline_appear_after_it_reconnects(
@@ -41,7 +38,7 @@ def test_an_edit_and_a_delete_made_while_a_tab_was_offline_appear_after_it_recon
     sign_up(alice, server.url, unique("alice"))
     join(alice, room)
 
-    bob_token = api_sign_up(server.api_url, unique("bob"), PASSWORD)
+    _, bob_token = signup(server.api_url, username=unique("bob"), password=PASSWORD)
     with ChatClient(server.ws_url, bob_token, room) as bob:
         bob.send("sendMessage", text="frist draft")
         draft = next_message(bob, "frist draft")

@@ -5,29 +5,21 @@ axe-core's WCAG 2.1 AA rules on every view, desktop and phone."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.frontend.accessibility import DESKTOP, PHONE, axe_violations
 from tests.frontend.chat_page import confirmed, join, log, send, sign_up, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.localserver import server_fixture
 
 pytestmark = pytest.mark.browser
 # One admin per test that needs one: each signs up fresh in its own browser context.
 ADMINS = {use: f"admin{uuid.uuid4().hex[:8]}" for use in ("reports", "desktop", "phone")}
 
 
-@pytest.fixture(scope="module")
-def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """This module's server has one admin (and no rate limit, as the others)."""
-    running = start_local_server(
-        tmp_path_factory.mktemp("rooms-data"), "--rate-limit", "0",
-        *(arg for name in ADMINS.values() for arg in ("--admin", name)),
-    )
-    yield running
-    running.stop()
+# This module's server has its admins (and no rate limit, as the others).
+server = server_fixture(rate_limit=0, admins=list(ADMINS.values()), requires=("browser",))
 
 
 def members(page: Page):

@@ -8,27 +8,20 @@ access token lives in memory only; the one-time refresh token in localStorage.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.chatapp.chat_client import call
 from tests.frontend.chat_page import PASSWORD, confirmed, expect_live, send, sign_up, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import call
+from tests.support.localserver import server_fixture
 
 TOKEN_LIFETIME_SECONDS = 125
 RENEWAL_DEADLINE_MS = 30_000
 
 
-@pytest.fixture(scope="module")
-def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    running = start_local_server(
-        tmp_path_factory.mktemp("session-data"),
-        env={"TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME_SECONDS)},
-    )
-    yield running
-    running.stop()
+server = server_fixture(
+    env={"TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME_SECONDS)}, requires=("browser",)
+)
 
 
 def stored_session(page: Page) -> dict:

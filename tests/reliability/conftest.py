@@ -1,8 +1,6 @@
 """Reliability tests: the summary line at the end of the run, and the shared fixtures.
 
-The environment is set before app.py is imported (settings are read once per
-process); tests/chalicelib/conftest.py sets the same variables when it runs
-first, so whichever comes first wins and both agree.
+The in-process backend is tests/support/inprocess.py's, as in tests/chalicelib.
 """
 
 from __future__ import annotations
@@ -12,9 +10,12 @@ from typing import Any
 import pytest
 
 from tests.reliability.tally import TALLY
-from tests.support import environment
+from tests.support import inprocess
+from tests.support.inprocess import Chat
 
-environment.apply(overwrite=False)
+# The fixtures this directory offers.
+aws, outbox, client, chat = inprocess.aws, inprocess.outbox, inprocess.client, inprocess.chat
+moto_transactions = inprocess.moto_transactions
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -38,32 +39,8 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def backend(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The handlers against fresh moto tables; PostToConnection answered on a loopback port."""
-    import boto3
-    from chalice.test import Client
-    from moto import mock_aws
-
-    import app as chat_app
-    from chalicelib import lazy
-    from chalicelib.connections_api import ENDPOINT_ENV
-    from chatapp import motointernals
-    from chatapp.tables import ensure_tables
-    from tests.reliability.inprocess import Backend, ManagementAPI
-    from tests.support.management_server import serve_management_api
-
-    # The local runtime's moto: a cancelled transaction (a retried sendMessage whose
-    # clientId is stored) leaves no stream record behind, as on DynamoDB.
-    motointernals.install()
-    lazy.reset()
-    management = ManagementAPI()
-    with mock_aws():
-        lazy.reset()  # a client made inside the mock
-        dynamodb = boto3.client("dynamodb")
-        ensure_tables(dynamodb)
-        with serve_management_api(management) as endpoint:
-            monkeypatch.setenv(ENDPOINT_ENV, endpoint)
-            # An empty project dir: no stage variables from .chalice/config.json.
-            with Client(chat_app.app, project_dir=str(tmp_path)) as client:
-                yield Backend(client, management, dynamodb)
-    lazy.reset()
+def backend(moto_transactions: None, chat: Chat) -> Chat:
+    """The handlers against fresh moto tables, PostToConnection answered on a loopback port;
+    with the local runtime's transactions: a cancelled one (a retried sendMessage whose
+    clientId is stored) leaves no stream record behind, as on DynamoDB."""
+    return chat

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.settings import LIMITS
-from tests.chatapp.chat_client import ChatClient, signup
-from tests.support.localserver import start_local_server
+from tests.support.chatclient import ChatClient, signup
+from tests.support.localserver import server_fixture
 
 FRAME_EXAMPLES = 700
 REST_EXAMPLES = 400
@@ -95,12 +95,8 @@ credentials = st.fixed_dictionaries(
 bodies = st.one_of(credentials.map(json.dumps), anything.map(json.dumps), st.binary(max_size=200))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A server of its own: its whole log is this test's, and its rooms hold only fuzz."""
-    running = start_local_server(tmp_path_factory.mktemp("fuzz"), "--rate-limit", "0")
-    yield running
-    running.stop()
+# A server of its own: its whole log is this test's, and its rooms hold only fuzz.
+server = server_fixture(rate_limit=0)
 
 
 class Session:
@@ -363,7 +359,7 @@ def raw_request(method: str, url: str, body: str | bytes, token: str) -> tuple[i
 
 
 def raw_post(url: str, body: str | bytes) -> tuple[int, Any]:
-    """POST exactly these bytes (tests.chatapp.chat_client.call would JSON-encode them)."""
+    """POST exactly these bytes (tests.support.chatclient.call would JSON-encode them)."""
     import urllib.error
     import urllib.request
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from tests.chatapp.chat_client import ChatClient, signup, unique
+from tests.support.chatclient import ChatClient, signup, unique
 from tests.support.localserver import start_local_server
 
 WARM_UP = 5
@@ -51,7 +51,7 @@ def timeline(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_clients_reconnect_after_a_kill_and_catch_up_with_no_gap(tmp_path, tally):
-    server = start_local_server(tmp_path / "data", "--rate-limit", "0")
+    server = start_local_server(tmp_path / "data", rate_limit=0)
     try:
         (alice, alice_token), (_, bob_token) = signup(server.api_url), signup(server.api_url)
         room = unique("room")

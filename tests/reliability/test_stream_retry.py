@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from chatapp.streams import failed_from
-from tests.reliability.inprocess import message_ids
+from tests.support.inprocess import message_ids
 
 ROOMS = {"north": 3, "south": 3}
 MESSAGES = 12
@@ -23,7 +23,7 @@ OUTAGE_AFTER_POSTS = 3
 @pytest.mark.parametrize("retry", ["partial batch response", "whole batch after a crash"])
 def test_a_batch_failing_half_way_is_completed_by_the_retry(backend, fast_backoff, tally, retry):
     members = {
-        room: [backend.connect(f"{room}{n}", room) for n in range(count)]
+        room: [backend.join(f"{room}{n}", room) for n in range(count)]
         for room, count in ROOMS.items()
     }
     rooms = list(ROOMS)
@@ -33,7 +33,7 @@ def test_a_batch_failing_half_way_is_completed_by_the_retry(backend, fast_backof
     records = backend.new_records()
     assert len(records) == MESSAGES
 
-    outage = {"from": backend.management.posts + OUTAGE_AFTER_POSTS, "on": True, "failed": 0}
+    outage = {"from": backend.outbox.attempts + OUTAGE_AFTER_POSTS, "on": True, "failed": 0}
 
     def management_outage(connection: str, n: int) -> int | None:
         if outage["on"] and n >= outage["from"]:
@@ -41,9 +41,9 @@ def test_a_batch_failing_half_way_is_completed_by_the_retry(backend, fast_backof
             return 500
         return None
 
-    backend.management.fail = management_outage
+    backend.outbox.fail = management_outage
     first = backend.invoke_stream(records)
-    delivered_before_retry = len(backend.management.sent)
+    delivered_before_retry = len(backend.outbox.sent)
     first_failed = failed_from(first, records)
     assert first_failed is not None  # the outage did hit this batch
     outage["on"] = False
@@ -57,9 +57,9 @@ def test_a_batch_failing_half_way_is_completed_by_the_retry(backend, fast_backof
     for room, connections in members.items():
         expected = {m["id"] for m in backend.stored(room)}
         for connection in connections:
-            received = message_ids(backend.management.frames(connection))
+            received = message_ids(backend.outbox.frames(connection))
             assert set(received) == expected  # every message of the room, nothing else
             lost += len(expected - set(received))
     deliveries = sum(ROOMS.values()) * MESSAGES // len(ROOMS)
     tally.add(inputs=MESSAGES, faults=outage["failed"], checked=deliveries, lost=lost)
-    assert 0 < delivered_before_retry < len(backend.management.sent)
+    assert 0 < delivered_before_retry < len(backend.outbox.sent)

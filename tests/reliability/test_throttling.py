@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib import lazy, store
-from tests.reliability.inprocess import DynamoDBFaults, message_ids
+from tests.reliability.dynamodb_faults import DynamoDBFaults
+from tests.support.inprocess import message_ids
 
 MEMBERS = 4
 ROUNDS = 20
@@ -37,7 +38,7 @@ def test_every_stored_message_reaches_every_member_while_dynamodb_throttles(
     backend, throttled, tally
 ):
     room = "throttled"
-    members = {f"member{n}": backend.connect(f"member{n}", room) for n in range(MEMBERS)}
+    members = {f"member{n}": backend.join(f"member{n}", room) for n in range(MEMBERS)}
     throttled.enabled = True
 
     accepted, given_up, error_frames, stream_retries, frames_sent = [], [], 0, 0, 0
@@ -76,7 +77,7 @@ def test_every_stored_message_reaches_every_member_while_dynamodb_throttles(
 
     lost = 0
     for connection in members.values():
-        received = set(message_ids(backend.management.frames(connection)))
+        received = set(message_ids(backend.outbox.frames(connection)))
         history = {m["id"] for m in backend.stored(room)} if received != stored_ids else set()
         lost += len(stored_ids - received - history)
         assert received == stored_ids  # the stream got every stored message to everyone

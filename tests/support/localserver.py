@@ -2,10 +2,14 @@
 
 Every end-to-end test (local runtime, browser, reliability) uses this one helper:
 
-    server = start_local_server(tmp_path / "data")
+    server = start_local_server(tmp_path / "data", rate_limit=0, faults="drop-after=3")
     ...  # server.api_url, server.ws_url
     server.restart()   # same port, same data dir: tokens stay valid
     server.stop()
+
+and a server shared by a module (or the session) is a fixture made by `server_fixture`:
+
+    server = server_fixture(rate_limit=0, admins=["root"], requires=("browser",))
 
 The server's stdout and stderr go to a log file in the data dir (never a pipe,
 which would block the server once full); `logs()` returns it for debugging.
@@ -21,7 +25,11 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, Literal
+
+import pytest
 
 from tests.support.waiting import wait_until
 
@@ -173,12 +181,74 @@ class LocalServer:
         self.stop()
 
 
-def start_local_server(
-    data_dir: Path, *extra_args: str, env: dict | None = None
-) -> LocalServer:
-    """Start `chatapp serve --port <free> --data-dir data_dir *extra_args`; wait for health.
+def serve_options(
+    rate_limit: int | None = None,
+    admins: Sequence[str] = (),
+    faults: str | None = None,
+    env: dict | None = None,
+) -> tuple[tuple[str, ...], dict]:
+    """The `chatapp serve` arguments and extra environment for these options."""
+    args: list[str] = [] if rate_limit is None else ["--rate-limit", str(rate_limit)]
+    for admin in admins:
+        args += ["--admin", admin]
+    extra = dict(env or {})
+    if faults is not None:
+        extra["CHATAPP_FAULTS"] = faults
+    return tuple(args), extra
 
-    BCRYPT_ROUNDS=4 unless env says otherwise (signups in tests stay fast).
-    Use as a context manager or call stop() yourself.
+
+def start_local_server(
+    data_dir: Path,
+    *extra_args: str,
+    rate_limit: int | None = None,
+    admins: Sequence[str] = (),
+    faults: str | None = None,
+    env: dict | None = None,
+) -> LocalServer:
+    """Start `chatapp serve --port <free> --data-dir data_dir [options] *extra_args`; wait for
+    health.
+
+    rate_limit: --rate-limit (0 turns it off); admins: one --admin each; faults:
+    CHATAPP_FAULTS (chatapp/faults.py); env: more environment. BCRYPT_ROUNDS=4
+    unless env says otherwise (signups in tests stay fast). Use as a context
+    manager or call stop() yourself.
     """
-    return LocalServer(data_dir, extra_args, env).start()
+    args, extra_env = serve_options(rate_limit, admins, faults, env)
+    return LocalServer(data_dir, (*args, *extra_args), extra_env).start()
+
+
+def server_fixture(
+    *extra_args: str,
+    rate_limit: int | None = None,
+    admins: Sequence[str] = (),
+    faults: str | None = None,
+    env: dict | None = None,
+    scope: Literal["module", "session"] = "module",
+    requires: Sequence[str] = (),
+) -> Any:
+    """A pytest fixture: `chatapp serve` with these options (as start_local_server) and a
+    data dir of its own, started once for the scope and stopped after it.
+
+    `requires` names fixtures set up first (the browser tests' `browser`, so that
+    nothing starts without chromium). The fixture's name is the name it is
+    assigned to: `server = server_fixture(rate_limit=0)`.
+    """
+
+    @pytest.fixture(scope=scope)
+    def fixture(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[LocalServer]:
+        for name in requires:
+            request.getfixturevalue(name)
+        server = start_local_server(
+            tmp_path_factory.mktemp("chatapp-serve"),
+            *extra_args,
+            rate_limit=rate_limit,
+            admins=admins,
+            faults=faults,
+            env=env,
+        )
+        yield server
+        server.stop()
+
+    return fixture
