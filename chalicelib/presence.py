@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from chalicelib import fanout, ids, lazy, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
+from chalicelib.store import memberships
 from chalicelib.store.room_occupancy import RoomOccupancy
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def apply_move(move: Move) -> list[dict[str, Any]]:
     frames = []
     if move.left is not None and not _still_present(move.username, move.left, move.connection_id):
         frames.append(protocol.presence_frame(move.left, move.username, False))
-    if move.entered is not None and store.add_present_connection(
+    if move.entered is not None and memberships.repository().add_present_connection(
         move.username, move.entered, move.connection_id
     ):
         frames.append(protocol.presence_frame(move.entered, move.username, True))
@@ -120,13 +121,14 @@ def _still_present(username: str, room: str, connection_id: str) -> set[str]:
     would keep its user online forever: ids left in the set whose connection
     record no longer exists are dropped here, at the user's next departure.
     """
-    remaining = store.remove_present_connections(username, room, [connection_id])
+    records = memberships.repository()
+    remaining = records.remove_present_connections(username, room, [connection_id])
     if not remaining:
         return remaining
     stale = remaining - store.existing_connections(sorted(remaining))
     if stale:
         log.info("dropped %d vanished connections of %s from %s", len(stale), username, room)
-        remaining = store.remove_present_connections(username, room, sorted(stale))
+        remaining = records.remove_present_connections(username, room, sorted(stale))
     return remaining
 
 
