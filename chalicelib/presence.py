@@ -140,19 +140,20 @@ def tell_room(
     function_name: str | None = None,
 ) -> None:
     """A room's presence frames of one batch: one post per connection, or occupancy."""
+    fence = fanout.Fence.now(room)  # a removed connection hears nothing of the room after
     occupants = store.room_occupants(room)
     if crowded(occupants):
         count = len({name.lower() for _, name in occupants})
         if occupancy().claim(room, count, now_s, OCCUPANCY_INTERVAL_SECONDS):
             frame = occupancy_frame(room, count)
             everyone = [cid for cid, _ in occupants]
-            fanout.tell_room(connections, room, everyone, [frame], function_name)
+            fanout.tell_room(connections, room, everyone, [frame], function_name, fence)
         return
     if len(occupants) > settings.get().big_room_connections:
         # Paged out like a big room's messages: the same frames for every page
         # (clients ignore presence about themselves).
         everyone = [cid for cid, _ in occupants]
-        fanout.tell_room(connections, room, everyone, frames, function_name)
+        fanout.tell_room(connections, room, everyone, frames, function_name, fence)
         return
     # Each connection hears of everyone but its own user.
     by_frames: dict[tuple[int, ...], list[str]] = {}
@@ -161,7 +162,7 @@ def tell_room(
         if kept:
             by_frames.setdefault(kept, []).append(cid)
     for kept, connection_ids in by_frames.items():
-        fanout.post_frames(connections, connection_ids, [frames[n] for n in kept])
+        fanout.post_frames(connections, connection_ids, [frames[n] for n in kept], fence)
 
 
 def crowded(occupants: list[tuple[str, str]]) -> bool:

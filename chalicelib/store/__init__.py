@@ -195,18 +195,6 @@ def put_connection(
     )
 
 
-def user_connections(username: str) -> list[str]:
-    """Ids of the user's open connections: a Query on the user index, never a Scan."""
-    config = settings.get()
-    pages = client().get_paginator("query").paginate(
-        TableName=config.connections_table,
-        IndexName=config.user_index,
-        KeyConditionExpression="username_key = :user",
-        ExpressionAttributeValues={":user": _s(username.lower())},
-    )
-    return [item["connection_id"]["S"] for page in pages for item in page["Items"]]
-
-
 def delete_connection(connection_id: str) -> Connection | None:
     """Forget a connection; returns its record as it was (None: there was none)."""
     old = client().delete_item(
@@ -217,17 +205,25 @@ def delete_connection(connection_id: str) -> Connection | None:
     return _connection(old) if old else None
 
 
-def existing_connections(connection_ids: list[str]) -> set[str]:
-    """Which of these connection ids (at most 100) still have a record."""
+def existing_connections(connection_ids: list[str], room: str | None = None) -> set[str]:
+    """Which of these connection ids still have a record (in `room`, when given).
+
+    Strongly consistent: one BatchGetItem per 100 ids.
+    """
     table = settings.get().connections_table
-    keys = [{"connection_id": _s(cid)} for cid in connection_ids]
     found: set[str] = set()
-    while keys:
-        answer = client().batch_get_item(RequestItems={table: {
-            "Keys": keys, "ConsistentRead": True, "ProjectionExpression": "connection_id",
-        }})
-        found.update(item["connection_id"]["S"] for item in answer["Responses"].get(table, []))
-        keys = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    for first in range(0, len(connection_ids), 100):
+        keys = [{"connection_id": _s(cid)} for cid in connection_ids[first:first + 100]]
+        while keys:
+            answer = client().batch_get_item(RequestItems={table: {
+                "Keys": keys, "ConsistentRead": True,
+                "ProjectionExpression": "connection_id, room",
+            }})
+            found.update(
+                item["connection_id"]["S"] for item in answer["Responses"].get(table, [])
+                if room is None or item.get("room", {}).get("S") == room
+            )
+            keys = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
     return found
 
 
