@@ -148,6 +148,16 @@ def held_reads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
+def test_the_slow_query_fault_is_parsed_and_needs_a_marker():
+    from chatapp.faults import Faults, from_environment
+
+    assert from_environment({"CHATAPP_FAULTS": f"slow-query=20@{IN_FLIGHT}"}) == Faults(
+        slow_query_ms=20, slow_query_marker=IN_FLIGHT)
+    for wrong in ("slow-query=20", "slow-query=soon@x"):
+        with pytest.raises(ValueError, match="slow-query=MS@MARKER"):
+            from_environment({"CHATAPP_FAULTS": wrong})
+
+
 def test_a_removal_stops_frames_the_fan_out_addressed_before_it(held_reads):
     chat = held_reads
     (_, owner), (member, member_token) = chat.user(), chat.user()
