@@ -1,11 +1,12 @@
 """The rooms list (GET /rooms): the user's rooms, most recently active first, with unread counts.
 
 Cost per call: one Query on memberships' recent-index (the user's 100 most
-recently entered rooms, whatever their history, each with its read marker and
-the room's message count at that marker) and one BatchGetItem of those rooms'
-items (their message count and newest message time, kept by the message path
-in the same transaction that takes a revision). unread = the room's count -
-the count at the marker, at most unread_max: no message is read.
+recently entered rooms, whatever their history) and two BatchGetItems side by
+side: those memberships' read markers with the room's message count at each
+marker, and those rooms' items (their message count and newest message time,
+kept by the message path in the same transaction that takes a revision).
+unread = the room's count - the count at the marker, at most unread_max: no
+message is read.
 
 Items written before the counts existed still answer: a membership whose
 marker has no count, or a room with messages but no count yet, is counted
@@ -20,7 +21,7 @@ from typing import Any
 
 from chalicelib import lazy, store
 from chalicelib.settings import LIMITS
-from chalicelib.store import roles
+from chalicelib.store import memberships, roles
 from chalicelib.store import rooms as room_items
 from chalicelib.store.memberships import Membership
 
@@ -49,18 +50,27 @@ def activity(
 
 def user_rooms(username: str) -> list[dict[str, Any]]:
     """PROTOCOL.md's `rooms`: newest activity first, rooms without messages last, capped."""
-    memberships = roles.repository().recent(username, ROOMS_MAX)
-    items = room_items.repository().activities([m.room for m in memberships]) \
-        if memberships else {}
-    counted = [activity(m, items.get(m.room)) for m in memberships]
-    uncounted = [m for m, found in zip(memberships, counted, strict=True) if found is None]
+    listed = roles.repository().recent(username, ROOMS_MAX)
+    names = [m.room for m in listed]
+    # The two reads side by side: the rooms' counts, the memberships' counts at their markers.
+    items_read = _pool().submit(room_items.repository().activities, names) if names else None
+    markers = memberships.repository().read_counts(username, names) if names else {}
+    items = items_read.result() if items_read is not None else {}
+    # A marker as the BatchGetItem read it (else as recent-index had it: not counted).
+    with_counts = [
+        m._replace(read_marker=markers[m.room].read_marker, read_count=markers[m.room].read_count)
+        if m.room in markers else m
+        for m in listed
+    ]
+    counted = [activity(m, items.get(m.room)) for m in with_counts]
+    uncounted = [m for m, found in zip(with_counts, counted, strict=True) if found is None]
     queried = dict(zip(
         [m.room for m in uncounted],
         _pool().map(lambda m: store.room_activity(m.room, m.read_marker, UNREAD_MAX), uncounted),
         strict=True,
     ))
     rooms = []
-    for m, found in zip(memberships, counted, strict=True):
+    for m, found in zip(with_counts, counted, strict=True):
         known = found if found is not None else queried[m.room]
         rooms.append({
             "room": m.room, "lastMessageAt": known.last_message_at, "unread": known.unread,

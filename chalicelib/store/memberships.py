@@ -24,7 +24,7 @@ from chalicelib.store.messages import message_id
 
 
 class Membership(NamedTuple):
-    """A listed membership, as GET /rooms reads it from recent-index."""
+    """A listed membership: recent-index's projection, its count from the item (read_counts)."""
 
     room: str
     read_marker: str
@@ -102,6 +102,29 @@ class MembershipRecords:
         except self._client.exceptions.ConditionalCheckFailedException as failed:
             old = failed.response.get("Item") or {}
         return str(old.get("read_marker", {}).get("S", message))
+
+    def read_counts(self, username: str, rooms: list[str]) -> dict[str, Membership]:
+        """The user's read markers in these rooms with their counts (None: not counted).
+
+        BatchGetItem, 100 keys a call, eventually consistent like GET /rooms'
+        Query; only memberships with a marker are returned. (recent-index does
+        not project the counts: changing a global secondary index's projection
+        rebuilds it, and GET /rooms would fail on every deploy while it did.)
+        """
+        found: dict[str, Membership] = {}
+        rooms = list(dict.fromkeys(rooms))
+        for first in range(0, len(rooms), 100):
+            keys = [self._key(username, room) for room in rooms[first:first + 100]]
+            while keys:
+                answer = self._client.batch_get_item(RequestItems={self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "room, read_marker, read_count, counted_marker",
+                }})
+                for item in answer["Responses"].get(self._table, []):
+                    if "read_marker" in item:
+                        found[item["room"]["S"]] = membership_from_item(item)
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return found
 
     # -------------------------------------------------------------- presence
 
