@@ -68,6 +68,28 @@ STRIKE_WINDOW_SECONDS = 120
 REQUEUE_DELAY_SECONDS = 2.0
 MAX_REQUEUES = 20
 ROOM_THREADS = 8  # rooms of one batch delivered side by side
+# A frame of a room goes to a connection only within FRESH_MS of a read that
+# found the connection in the room: the room index (before posting) or, past
+# that, a strongly consistent read of the connections themselves. A removal
+# (chalicelib/moderation.py) takes the connection out of the room, waits longer
+# than this, then sends `removed`: a frame addressed before the removal is
+# posted before `removed`, none after it.
+FRESH_MS = 1_000
+STALE_PASSES = 3  # re-reads in a row before a connection waits for the next round
+
+
+class Fence(NamedTuple):
+    """The room a delivery's connections were found in, and when that read started."""
+
+    room: str
+    read_at_ms: int
+
+    @staticmethod
+    def now(room: str) -> Fence:
+        return Fence(room, clock.now_ms())
+
+    def deadline_ms(self) -> int:
+        return self.read_at_ms + FRESH_MS
 
 
 @lazy.cached(on_reset=lambda pool: pool.shutdown(wait=False))
@@ -153,6 +175,7 @@ class RoomDelivery(NamedTuple):
     failed: bool  # the service kept failing (5xx, network) for some connection
     not_reached: dict[str, int]  # still throttled: connection id → posts it already got
     posts: list[bytes]
+    fence: Fence | None = None  # the latest read that found them in the room
 
 
 def deliver_room(
@@ -161,19 +184,22 @@ def deliver_room(
     frames: list[dict[str, Any]],
     ephemeral: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    fence: Fence | None = None,
 ) -> RoomDelivery:
     """Deliver frames to one room's connections in rounds, the whole room backing off together.
 
     Ephemeral frames get one round and are dropped where throttled; nobody is
     closed for them. Otherwise a connection refusing alone is struck, and closed
     at its STRIKES_TO_CLOSE-th strike; what is left after the rounds is returned.
+    With a fence, no post starts later than FRESH_MS after the read that found
+    its connection in the room: past that, the connections still to post to are
+    read again (strongly consistent) and those no longer in the room dropped.
     """
     posts = protocol.batched(frames)
     progress = dict.fromkeys(connection_ids, 0)
     pending, struck = list(connection_ids), set()
     failed, reached_others = False, False
     rounds = 1 if ephemeral else len(ROOM_BACKOFF_SECONDS) + 1
-    pool = _executor()
     for round_number in range(rounds):
         # Connections under suspicion go first, when the room's pause has let the
         # account's rate recover: a refusal then is about them. The rest in a new
@@ -181,13 +207,13 @@ def deliver_room(
         rest = [cid for cid in pending if cid not in struck]
         random.shuffle(rest)
         pending = [cid for cid in pending if cid in struck] + rest
-        futures = [
-            pool.submit(_post_from, connections, cid, posts, progress[cid]) for cid in pending
-        ]
+        before = dict(progress)
+        posted, fence = _post_fenced(connections, pending, posts, progress, fence)
+        pending = [cid for cid in pending if cid in posted]  # the rest left the room
         throttled, stalled = [], []
-        for cid, future in zip(pending, futures, strict=True):
-            outcome, done = future.result()
-            moved, progress[cid] = done > progress[cid], done
+        for cid in pending:
+            outcome = posted[cid]
+            moved = progress[cid] > before[cid]
             if outcome is Delivery.THROTTLED:
                 throttled.append(cid)
                 if not moved:
@@ -201,10 +227,10 @@ def deliver_room(
                 if cid in struck and outcome is Delivery.SENT:
                     _clear_strikes(cid)
         if not throttled:
-            return RoomDelivery(failed, {}, posts)
+            return RoomDelivery(failed, {}, posts, fence)
         if ephemeral:
             log.info("%d connections throttled: ephemeral frames dropped", len(throttled))
-            return RoomDelivery(failed, {}, posts)
+            return RoomDelivery(failed, {}, posts, fence)
         if reached_others and len(throttled) <= max(1, ISOLATED_SHARE * len(pending)):
             for cid in stalled:
                 struck.add(cid)
@@ -214,18 +240,59 @@ def deliver_room(
         pending = throttled
         if pending and round_number < rounds - 1:
             sleep(ROOM_BACKOFF_SECONDS[round_number] * random.uniform(0.75, 1.25))
-    return RoomDelivery(failed, {cid: progress[cid] for cid in pending}, posts)
+    return RoomDelivery(failed, {cid: progress[cid] for cid in pending}, posts, fence)
+
+
+def _post_fenced(
+    connections: ConnectionsAPI,
+    connection_ids: list[str],
+    posts: list[bytes],
+    progress: dict[str, int],
+    fence: Fence | None,
+) -> tuple[dict[str, Delivery], Fence | None]:
+    """One round's posts (progress updated); outcome per connection still in the room.
+
+    A connection whose next post would start past the fence's deadline is read
+    again with the others in that state (one strongly consistent BatchGetItem
+    per 100), and posted to from where it stopped if it is still in the room.
+    """
+    pool, outcomes, todo = _executor(), {}, connection_ids
+    for _ in range(STALE_PASSES):
+        deadline = fence.deadline_ms() if fence is not None else None
+        futures = [
+            pool.submit(_post_from, connections, cid, posts, progress[cid], deadline)
+            for cid in todo
+        ]
+        stale = []
+        for cid, future in zip(todo, futures, strict=True):
+            outcome, progress[cid] = future.result()
+            if outcome is None:
+                stale.append(cid)
+            else:
+                outcomes[cid] = outcome
+        if not stale or fence is None:
+            return outcomes, fence
+        fence = Fence.now(fence.room)
+        still = store.connections().existing(stale, room=fence.room)
+        if len(still) < len(stale):
+            log.info("room %s: %d connections left it while frames were on their way",
+                     fence.room, len(stale) - len(still))
+        todo = [cid for cid in stale if cid in still]
+    outcomes.update(dict.fromkeys(todo, Delivery.THROTTLED))  # read again in the next round
+    return outcomes, fence
 
 
 def post_frames(
-    connections: ConnectionsAPI, connection_ids: Iterable[str], frames: list[dict[str, Any]]
+    connections: ConnectionsAPI, connection_ids: Iterable[str], frames: list[dict[str, Any]],
+    fence: Fence | None = None,
 ) -> bool:
     """Send ephemeral frames (presence, typing, occupancy): one round, throttled ones dropped.
 
     Gone connections are forgotten; nobody is closed. Returns False when the
     service kept failing for some connection.
     """
-    return not deliver_room(connections, list(connection_ids), frames, ephemeral=True).failed
+    delivery = deliver_room(connections, list(connection_ids), frames, ephemeral=True, fence=fence)
+    return not delivery.failed
 
 
 def tell_room(
@@ -234,20 +301,26 @@ def tell_room(
     connection_ids: list[str],
     frames: list[dict[str, Any]],
     function_name: str | None = None,
+    fence: Fence | None = None,
 ) -> None:
     """Ephemeral frames to a room's connections: posted here, or paged out like a big room's.
 
     `function_name` is the running function's deployed name (default: what
     Lambda says in AWS_LAMBDA_FUNCTION_NAME); the delivery function is its sibling.
+    `fence`: when the connection ids were read (see deliver_room).
     """
     big = settings.get().big_room_connections
     if len(connection_ids) <= big:
-        post_frames(connections, connection_ids, frames)
+        post_frames(connections, connection_ids, frames, fence)
         return
     running = function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
     function = sibling_function(running, DELIVERY_FUNCTION)
     for start in range(0, len(connection_ids), big):
-        page = {"room": room, "connectionIds": connection_ids[start:start + big], "ephemeral": True}
+        page: dict[str, Any] = {
+            "room": room, "connectionIds": connection_ids[start:start + big], "ephemeral": True,
+        }
+        if fence is not None:
+            page["readAt"] = fence.read_at_ms
         _hand_over(function, page, frames)
 
 
@@ -271,8 +344,12 @@ def deliver_to_connections(
     if revocation.CLOSE_KEY in page:  # connections of ended sessions a logout could not close
         revocation.close_handed_over(connections, page, function_name, sleep)
         return
+    # When the connection ids were read (0 for pages from before readAt: read again first).
+    fence: Fence | None = Fence(page["room"], int(page.get("readAt", 0)))
     if page.get("ephemeral"):  # presence, typing, occupancy: one round, nothing handed back
-        post_frames(connections, page["connectionIds"], page["frames"])
+        if "readAt" not in page:
+            fence = None  # typing frames: their sender's function reads no connection item
+        post_frames(connections, page["connectionIds"], page["frames"], fence)
         return
     sleep(min(float(page.get("delay", 0)), REQUEUE_DELAY_SECONDS * 4))
     if "messages" in page:
@@ -282,7 +359,7 @@ def deliver_to_connections(
     else:
         frames = page["frames"]
     attempt = int(page.get("attempt", 0))
-    result = deliver_room(connections, page["connectionIds"], frames, sleep=sleep)
+    result = deliver_room(connections, page["connectionIds"], frames, sleep=sleep, fence=fence)
     handed_back = not result.not_reached or (
         attempt < MAX_REQUEUES
         and _hand_back(function_name, page["room"], result, frames, attempt + 1)
@@ -321,18 +398,21 @@ def _deliver_stream_room(
 ) -> bool:
     """One room of a stream batch, delivered here or paged out; False: report its records."""
     big = settings.get().big_room_connections
+    fence = Fence.now(room)  # before the room index is read
     try:
         pages = store.connections().room_pages(room, big)
         first = next(pages, [])
         second = next(pages, None)
         if second is not None:
             for page in [first, second, *pages]:
-                _hand_over(delivery_function, {"room": room, "connectionIds": page}, frames)
+                _hand_over(delivery_function, {
+                    "room": room, "connectionIds": page, "readAt": fence.read_at_ms,
+                }, frames)
             return True
     except Exception as failure:  # reported for retry
         log.error("room %s: could not list or hand over connections: %r", room, failure)
         return False
-    result = deliver_room(connections, first, frames)
+    result = deliver_room(connections, first, frames, fence=fence)
     if result.failed:
         log.error("room %s: the Management API kept failing for some connections", room)
     handed_back = not result.not_reached or _hand_back(
@@ -356,6 +436,8 @@ def _hand_back(
         for done, connection_ids in by_progress.items():
             page = {"room": room, "connectionIds": connection_ids,
                     "attempt": attempt, "delay": REQUEUE_DELAY_SECONDS}
+            if result.fence is not None:
+                page["readAt"] = result.fence.read_at_ms
             _hand_over(function, page, frames[sum(counts[:done]):])
     except Exception as failure:
         log.error("room %s: could not hand back %d throttled connections: %r",
@@ -414,10 +496,16 @@ def frame_message_id(frame: dict[str, Any]) -> str:
 
 
 def _post_from(
-    connections: ConnectionsAPI, connection_id: str, posts: list[bytes], start: int
-) -> tuple[Delivery, int]:
-    """Posts from `start` on to one connection, in order: the outcome and posts now delivered."""
+    connections: ConnectionsAPI, connection_id: str, posts: list[bytes], start: int,
+    deadline_ms: int | None = None,
+) -> tuple[Delivery | None, int]:
+    """Posts from `start` on to one connection, in order: the outcome and posts now delivered.
+
+    None: the deadline passed before a post (the connection must be read again).
+    """
     for index in range(start, len(posts)):
+        if deadline_ms is not None and clock.now_ms() > deadline_ms:
+            return None, index
         outcome = connections.post(connection_id, posts[index])
         if outcome is Delivery.GONE:
             # Gone without a $disconnect (a vanished client): forget it now.

@@ -21,6 +21,7 @@ class Message(NamedTuple):
     deleted: bool = False  # a tombstone: text is "" (deleteMessage)
     seq: int = 0  # the room revision that created it (chalicelib/order.py)
     rev: int = 0  # the room revision of its latest change
+    ordinal: int | None = None  # its place in the room's message count (None: stored before it)
 
     def to_wire(self) -> dict[str, Any]:
         """The message as docs/PROTOCOL.md shows it (clientId only when given).

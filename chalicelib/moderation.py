@@ -9,10 +9,12 @@ written before every check has passed, so bad input changes nothing.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib import access, errors, lazy, protocol, store
+from chalicelib import access, clock, connection_cap, errors, fanout, lazy, protocol, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
 from chalicelib.store import roles
@@ -21,6 +23,10 @@ from chalicelib.store.roles import MEMBER, MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
 REASON_MAX: int = LIMITS.report_reason_max
+# Longer than a fan-out may post a frame after reading who is in the room
+# (fanout.FRESH_MS), with room for the post itself.
+REMOVAL_SETTLE_SECONDS = fanout.FRESH_MS / 1000 + 0.5
+REMOVAL_PASSES = 2  # the REST call answers within 2 * 1.5 s
 MESSAGE_ID_MAX = 128  # ids are issue 17's to shape; anything longer is no id of ours
 
 
@@ -54,11 +60,41 @@ def _moderating(caller: str, room: Any) -> access.Standing:
     return s
 
 
-def remove_connections(sender: ConnectionsAPI, username: str, room: str) -> None:
-    """Take the user's connections out of the room (into none) and tell each `removed`."""
-    for connection_id in store.connections().of_user(username):
-        if store.connections().leave(connection_id, room):
+def remove_connections(
+    sender: ConnectionsAPI, username: str, room: str, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Take the user's connections out of the room (into none), then tell each `removed`.
+
+    The connections are the user's connection slots (a strongly consistent
+    read; store/connection_slots.py). Out of the room, a connection drops out
+    of the room index; a frame the fan-out addressed before that is posted
+    within fanout.FRESH_MS of its read or read again (fanout.deliver_room), so
+    waiting REMOVAL_SETTLE_SECONDS before `removed` leaves no frame of the room
+    after it. The slots are read again after the wait: a connection whose
+    $connect was under way (its access checked before the membership went) is
+    taken out too, and waited for likewise.
+    """
+    told: set[str] = set()
+    for _ in range(REMOVAL_PASSES):
+        now_s = clock.now_s()
+        held = {
+            cid: at for cid, at in store.connection_slots().held(username).items()
+            if cid not in told
+        }
+        taken = [cid for cid in sorted(held) if store.connections().leave(cid, room)]
+        # A slot without a record yet: a $connect under way, which may still put
+        # the connection in the room. (An old one is a connection that vanished.)
+        recent = [
+            cid for cid, at in held.items()
+            if cid not in taken and at > now_s - connection_cap.STALE_AFTER_SECONDS
+        ]
+        opening = set(recent) - store.connections().existing(recent) if recent else set()
+        if not taken and not opening:
+            break
+        sleep(REMOVAL_SETTLE_SECONDS)
+        for connection_id in taken:
             sender.send(connection_id, protocol.encode(protocol.removed_frame(room)))
+        told.update(taken)
 
 
 def create_room(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from chalicelib import clock, errors, protocol, store
 from chalicelib.model import Message
-from chalicelib.store.messages import Draft, RevisionTaken, Turn
+from chalicelib.store.messages import Draft, RevisionTaken, RoomState, Turn
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,15 @@ def _pause(attempt: int) -> None:
 
 
 def _at_next_revision(
-    room: str, write: Callable[[int, Turn], T], tallies: list[Tally] | None
+    room: str, write: Callable[[RoomState, Turn], T], tallies: list[Tally] | None
 ) -> T:
-    """Run write(expected revision, turn) until it commits at the next one, or RoomBusy.
+    """Run write(room state expected, turn) until it commits at the next revision, or RoomBusy.
 
     Bounded by lost races (ATTEMPTS) and by time (BUSY_SECONDS): waiting while
     another writer holds the lease is not a lost race.
     """
     repository, writer, leased = store.messages(), secrets.token_hex(8), False
-    expected, lost, attempts = repository.room_rev(room), 0, 0
+    expected, lost, attempts = repository.room_state(room), 0, 0
     deadline = time.monotonic() + BUSY_SECONDS
     try:
         while lost < ATTEMPTS and time.monotonic() < deadline:
@@ -79,7 +79,10 @@ def _at_next_revision(
                 result = write(expected, turn)
             except RevisionTaken as taken:
                 current = taken.current
-                expected = current if current is not None else repository.room_rev(room)
+                expected = (
+                    RoomState(current, taken.count) if current is not None
+                    else repository.room_state(room)
+                )
                 if taken.leased:
                     time.sleep(random.uniform(0.02, 0.08))  # its holder commits soon
                 else:
@@ -101,7 +104,9 @@ def send(draft: Draft, now_s: int, tallies: list[Tally] | None = None) -> Messag
     """Store a new message at the room's next revision; None when its clientId was stored."""
     return _at_next_revision(
         draft.room,
-        lambda expected, turn: store.messages().append(draft, expected, now_s, turn),
+        lambda expected, turn: store.messages().append(
+            draft, expected.rev, now_s, turn, expected.messages
+        ),
         tallies,
     )
 
@@ -118,7 +123,7 @@ def change(
     return _at_next_revision(
         room,
         lambda expected, turn: store.messages().change(
-            room, message_id, sender, text, changed_at, client_id, expected, now_s, turn
+            room, message_id, sender, text, changed_at, client_id, expected.rev, now_s, turn
         ),
         tallies,
     )

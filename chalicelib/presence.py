@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from chalicelib import clock, fanout, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
+from chalicelib.store import memberships
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def apply_move(move: Move) -> list[dict[str, Any]]:
     frames = []
     if move.left is not None and not _still_present(move.username, move.left, move.connection_id):
         frames.append(protocol.presence_frame(move.left, move.username, False))
-    if move.entered is not None and store.add_present_connection(
+    if move.entered is not None and memberships.repository().add_present_connection(
         move.username, move.entered, move.connection_id
     ):
         frames.append(protocol.presence_frame(move.entered, move.username, True))
@@ -113,13 +114,14 @@ def _still_present(username: str, room: str, connection_id: str) -> set[str]:
     would keep its user online forever: ids left in the set whose connection
     record no longer exists are dropped here, at the user's next departure.
     """
-    remaining = store.remove_present_connections(username, room, [connection_id])
+    records = memberships.repository()
+    remaining = records.remove_present_connections(username, room, [connection_id])
     if not remaining:
         return remaining
     stale = remaining - store.connections().existing(sorted(remaining))
     if stale:
         log.info("dropped %d vanished connections of %s from %s", len(stale), username, room)
-        remaining = store.remove_present_connections(username, room, sorted(stale))
+        remaining = records.remove_present_connections(username, room, sorted(stale))
     return remaining
 
 
@@ -131,19 +133,20 @@ def tell_room(
     function_name: str | None = None,
 ) -> None:
     """A room's presence frames of one batch: one post per connection, or occupancy."""
+    fence = fanout.Fence.now(room)  # a removed connection hears nothing of the room after
     occupants = store.connections().occupants(room)
     if crowded(occupants):
         count = len({name.lower() for _, name in occupants})
         if store.room_occupancy().claim(room, count, now_s, OCCUPANCY_INTERVAL_SECONDS):
             frame = occupancy_frame(room, count)
             everyone = [cid for cid, _ in occupants]
-            fanout.tell_room(connections, room, everyone, [frame], function_name)
+            fanout.tell_room(connections, room, everyone, [frame], function_name, fence)
         return
     if len(occupants) > settings.get().big_room_connections:
         # Paged out like a big room's messages: the same frames for every page
         # (clients ignore presence about themselves).
         everyone = [cid for cid, _ in occupants]
-        fanout.tell_room(connections, room, everyone, frames, function_name)
+        fanout.tell_room(connections, room, everyone, frames, function_name, fence)
         return
     # Each connection hears of everyone but its own user.
     by_frames: dict[tuple[int, ...], list[str]] = {}
@@ -152,7 +155,7 @@ def tell_room(
         if kept:
             by_frames.setdefault(kept, []).append(cid)
     for kept, connection_ids in by_frames.items():
-        fanout.post_frames(connections, connection_ids, [frames[n] for n in kept])
+        fanout.post_frames(connections, connection_ids, [frames[n] for n in kept], fence)
 
 
 def crowded(occupants: list[tuple[str, str]]) -> bool:

@@ -30,6 +30,7 @@ from chalicelib import (
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
+from chalicelib.store import memberships
 from chalicelib.store.connections import Connection
 from chalicelib.store.messages import Draft
 
@@ -192,7 +193,9 @@ def _send_message(
     # The sender has read their own message (so it is never unread for them). The
     # message is stored either way: a failure here must not make the client resend it.
     try:
-        store.move_read_marker(connection.username, connection.room, message.id)
+        memberships.repository().move_read_marker(
+            connection.username, connection.room, message.id, message.ordinal
+        )
     except (BotoCoreError, ClientError) as failure:
         log.warning("read marker of %s not moved: %r", connection.username, failure)
 
@@ -281,9 +284,12 @@ def _delete_message(
 def _mark_read(
     sender: WebsocketSender, connection: Connection, action: protocol.MarkRead, now_ms: int,
 ) -> dict[str, Any]:
-    if store.messages().get(connection.room, action.id) is None:
+    found = store.messages().get(connection.room, action.id)
+    if found is None:
         raise errors.NotFound("no message with that id in this room")
-    marker = store.move_read_marker(connection.username, connection.room, action.id)
+    marker = memberships.repository().move_read_marker(
+        connection.username, connection.room, action.id, found.ordinal
+    )
     # A marker still at the entry time is past this id, but is no message id itself.
     shown = marker if protocol.MESSAGE_ID.fullmatch(marker) else action.id
     return protocol.read_frame(connection.room, shown)

@@ -105,10 +105,19 @@ class _Middleware:
                 log.info("%s held %d ms on purpose (CHATAPP_FAULTS)", target,
                          self.faults.slow_write_ms)
                 time.sleep(self.faults.slow_write_ms / 1000)
+        late = (
+            target == "Query" and self.faults.slow_query_ms > 0
+            and self._marked(environ, self.faults.slow_query_marker)
+        )
         one_at_a_time = self.writes if target in WRITE_TARGETS else contextlib.nullcontext()
         with self.lock.shared(), one_at_a_time:
             answer = motointernals.route_directly(environ, start_response)
-            return answer if answer is not None else list(self.app(environ, start_response))
+            answer = answer if answer is not None else list(self.app(environ, start_response))
+        if late:  # read now, answered later (outside the lock: writes go on meanwhile)
+            log.info("Query answered %d ms late on purpose (CHATAPP_FAULTS)",
+                     self.faults.slow_query_ms)
+            time.sleep(self.faults.slow_query_ms / 1000)
+        return answer
 
     def _marked(self, environ: dict, marker: str) -> bool:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))

@@ -19,6 +19,11 @@ CHATAPP_FAULTS is a comma-separated list of:
   container would; other requests pass meanwhile. With a marker in one user's
   text, that user's write is slow and everyone else's is not: the interleavings
   of PROTOCOL.md v3's "Order and catch-up" become reproducible.
+- `slow-query=MS@MARKER`: the embedded DynamoDB answers every Query whose request
+  body contains MARKER MS milliseconds late, with the items as they were when
+  it arrived (read first, answered later), as a function paused between a read
+  and acting on it would see them: a room's fan-out that read who is in the
+  room, then posts after a removal (MARKER: the room's name).
 - `slow-connect=MS`: a connection whose $connect handler accepted it waits MS
   milliseconds before the upgrade completes (API Gateway's own latency, made
   long), so what happens to a connection still inside its $connect is testable
@@ -51,6 +56,8 @@ class Faults:
     slow_connect_ms: int = 0
     drop_after_frames: int = 0
     delete_throttled: int = 0
+    slow_query_ms: int = 0
+    slow_query_marker: str = ""
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
@@ -58,6 +65,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     raw = (environ if environ is not None else os.environ).get(ENV, "")
     lost_disconnect, marker, invocation_fails, slow_connect_ms = False, "", 0, 0
     slow_ms, slow_marker, drop_after, delete_throttled = 0, "", 0, 0
+    query_ms, query_marker = 0, ""
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -71,6 +79,9 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
         elif name == "slow-write" and value.partition("@")[0].isdigit():
             delay, _, slow_marker = value.partition("@")
             slow_ms = int(delay)
+        elif name == "slow-query" and value.partition("@")[0].isdigit() and "@" in value:
+            delay, _, query_marker = value.partition("@")
+            query_ms = int(delay)
         elif name == "slow-connect" and value.isdigit():
             slow_connect_ms = int(value)
         elif name == "delete-throttled" and value.isdigit():
@@ -79,10 +90,12 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
                 "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
-                "slow-write=MS[@MARKER], slow-connect=MS, drop-after=N, delete-throttled=N)"
+                "slow-write=MS[@MARKER], slow-query=MS@MARKER, slow-connect=MS, drop-after=N, "
+                "delete-throttled=N)"
             )
     return Faults(
         lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
         slow_write_ms=slow_ms, slow_write_marker=slow_marker, slow_connect_ms=slow_connect_ms,
         drop_after_frames=drop_after, delete_throttled=delete_throttled,
+        slow_query_ms=query_ms, slow_query_marker=query_marker,
     )

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 from botocore.config import Config
 
 from chalicelib import aws, clock, lazy, settings
-from chalicelib.store import messages as messages_module
 from chalicelib.store.blocks import Blocks
 from chalicelib.store.connection_slots import ConnectionSlots
 from chalicelib.store.connections import Connections
@@ -120,118 +119,7 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-# ---------------------------------------------------------------- memberships
-
-
-def _membership_key(username: str, room: str) -> Item:
-    return {"username_key": _s(username.lower()), "room": _s(room)}
-
-
-def add_present_connection(username: str, room: str, connection_id: str) -> bool:
-    """Count a connection in the user's room; True when no other of theirs is there.
-
-    A string-set ADD is idempotent, so a redelivered stream record changes nothing
-    (and says `online` again, which clients take as it is).
-    """
-    old = client().update_item(
-        TableName=settings.get().memberships_table,
-        Key=_membership_key(username, room),
-        UpdateExpression="ADD connections :one",
-        ExpressionAttributeValues={":one": {"SS": [connection_id]}},
-        ReturnValues="ALL_OLD",  # (moto leaves an unchanged set out of UPDATED_OLD)
-    ).get("Attributes", {})
-    return not set(old.get("connections", {}).get("SS", [])) - {connection_id}
-
-
-def remove_present_connection(username: str, room: str, connection_id: str) -> bool:
-    """Stop counting a connection in a room; True when it was the user's last one there."""
-    return not remove_present_connections(username, room, [connection_id])
-
-
-def remove_present_connections(username: str, room: str, connection_ids: list[str]) -> set[str]:
-    """Stop counting these connections in a room; the user's connections still counted there."""
-    try:
-        new = client().update_item(
-            TableName=settings.get().memberships_table,
-            Key=_membership_key(username, room),
-            UpdateExpression="DELETE connections :gone",
-            ConditionExpression="attribute_exists(room)",
-            ExpressionAttributeValues={":gone": {"SS": connection_ids}},
-            ReturnValues="ALL_NEW",
-        ).get("Attributes", {})
-    except client().exceptions.ConditionalCheckFailedException:
-        return set()  # no membership (forgotten at a restart): nobody of theirs counted here
-    return set(new.get("connections", {}).get("SS", []))
-
-
-# -------------------------------------------------- memberships: read markers
-
-
-def initial_read_marker(room_rev: int) -> str:
-    """A marker past every id of the room at revision room_rev, below every later one.
-
-    Ids are zero-padded seqs (store/messages.py); the `~` makes the marker no id
-    itself, so `read` frames can tell it from a message the user marked.
-    """
-    return f"{messages_module.message_id(room_rev)}~"
-
-
-def enter_room(username: str, room: str, now_ms: int) -> None:
-    """Record the user's membership of a room (first entry time and marker kept once)."""
-    client().update_item(
-        TableName=settings.get().memberships_table,
-        Key=_membership_key(username, room),
-        UpdateExpression=(
-            "SET username = :username, entered_at = if_not_exists(entered_at, :now), "
-            "read_marker = if_not_exists(read_marker, :marker)"
-        ),
-        ExpressionAttributeValues={
-            ":username": _s(username),
-            ":now": _n(now_ms),
-            # The room's state when first entered (an eventually consistent read:
-            # a message committed a moment before may count as read).
-            ":marker": _s(initial_read_marker(messages().room_rev(room, consistent=False))),
-        },
-    )
-
-
-def move_read_marker(username: str, room: str, message_id: str) -> str:
-    """Move the user's marker for the room forward to `message_id`; the marker as it now is."""
-    try:
-        client().update_item(
-            TableName=settings.get().memberships_table,
-            Key=_membership_key(username, room),
-            UpdateExpression="SET read_marker = :id",
-            ConditionExpression="attribute_exists(room) AND read_marker < :id",
-            ExpressionAttributeValues={":id": _s(message_id)},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-        return message_id
-    except client().exceptions.ConditionalCheckFailedException as failed:
-        old = failed.response.get("Item") or {}
-    return str(old.get("read_marker", {}).get("S", message_id))
-
-
-class Membership(NamedTuple):
-    room: str
-    read_marker: str
-    kind: str = "public"  # the access attributes (issue 19; chalicelib/store/roles.py)
-    role: str = "member"
-    with_user: str | None = None
-
-
-def memberships(username: str) -> list[Membership]:
-    """Every room the user has entered, with their read marker (a Query on their key)."""
-    pages = client().get_paginator("query").paginate(
-        TableName=settings.get().memberships_table,
-        KeyConditionExpression="username_key = :key",
-        ExpressionAttributeValues={":key": _s(username.lower())},
-        ProjectionExpression="room, read_marker",
-    )
-    return [
-        Membership(item["room"]["S"], item["read_marker"]["S"])
-        for page in pages for item in page["Items"] if "read_marker" in item
-    ]
+# Read markers and presence sets: chalicelib/store/memberships.py.
 
 
 class RoomActivity(NamedTuple):

@@ -65,6 +65,19 @@ class ConnectionSlots:
                 continue  # another handshake made it first: take a slot in it
         raise RuntimeError(f"connection slots of {username}: contended three times over")
 
+    def held(self, username: str) -> dict[str, int]:
+        """The user's slots, connection id → second taken: every connection past its first step.
+
+        A strongly consistent GetItem (the connections table's user index is
+        eventually consistent): a slot is taken before the connection's record
+        is written, so a connection being opened right now is among these.
+        """
+        item = self._client.get_item(
+            TableName=self._table, Key=self._key(username), ConsistentRead=True,
+            ProjectionExpression="slots",
+        ).get("Item") or {}
+        return {cid: int(at["N"]) for cid, at in item.get("slots", {}).get("M", {}).items()}
+
     def give_back(self, username: str, connection_id: str) -> None:
         """Free the connection's slot (nothing happens when it holds none)."""
         # No item: nothing held.

@@ -130,18 +130,25 @@ class Connections:
             raise _gone()
         return _connection(item)
 
-    def existing(self, connection_ids: list[str]) -> set[str]:
-        """Which of these connection ids (at most 100) still have a record."""
-        keys = [{"connection_id": _s(cid)} for cid in connection_ids]
+    def existing(self, connection_ids: list[str], room: str | None = None) -> set[str]:
+        """Which of these connection ids still have a record (in `room`, when given).
+
+        Strongly consistent: one BatchGetItem per 100 ids.
+        """
         found: set[str] = set()
-        while keys:
-            answer = self._client.batch_get_item(RequestItems={self._table: {
-                "Keys": keys, "ConsistentRead": True, "ProjectionExpression": "connection_id",
-            }})
-            found.update(
-                item["connection_id"]["S"] for item in answer["Responses"].get(self._table, [])
-            )
-            keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        for first in range(0, len(connection_ids), 100):
+            keys = [{"connection_id": _s(cid)} for cid in connection_ids[first:first + 100]]
+            while keys:
+                answer = self._client.batch_get_item(RequestItems={self._table: {
+                    "Keys": keys, "ConsistentRead": True,
+                    "ProjectionExpression": "connection_id, room",
+                }})
+                found.update(
+                    item["connection_id"]["S"]
+                    for item in answer["Responses"].get(self._table, [])
+                    if room is None or item.get("room", {}).get("S") == room
+                )
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return found
 
     def of_user(self, username: str) -> list[str]:

@@ -46,10 +46,28 @@ class RevisionTaken(Exception):
     (TransactionConflict): read the room again.
     """
 
-    def __init__(self, current: int | None, leased: bool = False) -> None:
+    def __init__(
+        self, current: int | None, leased: bool = False, count: int | None = None
+    ) -> None:
         super().__init__(f"the room is at revision {current}")
         self.current = current
         self.leased = leased  # another writer holds the room's lease: wait, it is not a lost race
+        self.count = count  # the room's message count beside `current` (None: not kept yet)
+
+
+class RoomState(NamedTuple):
+    """A room item's revision and message count (count None: a room from before counting)."""
+
+    rev: int
+    messages: int | None
+
+
+def room_state_from_item(item: dict[str, Any]) -> RoomState:
+    """The revision and message count of a room item (or a failed condition's old image)."""
+    return RoomState(
+        int(item["rev"]["N"]) if "rev" in item else 0,
+        int(item["messages"]["N"]) if "messages" in item else None,
+    )
 
 
 class Turn(NamedTuple):
@@ -105,29 +123,42 @@ class Messages:
 
     def room_rev(self, room: str, consistent: bool = True) -> int:
         """The room's last revision (0 for a room nothing has changed yet)."""
+        return self.room_state(room, consistent).rev
+
+    def room_state(self, room: str, consistent: bool = True) -> RoomState:
+        """The room's last revision and message count, read together (one GetItem)."""
         item = self._client.get_item(
             TableName=self._rooms,
             Key={"room": _s(room)},
-            ProjectionExpression="rev",
+            ProjectionExpression="rev, messages",
             ConsistentRead=consistent,
         ).get("Item") or {}
-        return int(item["rev"]["N"]) if "rev" in item else 0
+        return room_state_from_item(item)
 
-    def _advance(self, room: str, expected: int, turn: Turn) -> dict[str, Any]:
+    def _advance(
+        self, room: str, expected: int, turn: Turn, newest: Message | None = None
+    ) -> dict[str, Any]:
         """The transaction's Update of the room item: `rev` from `expected` to the next one.
 
         SET touches `rev` (and REMOVE the lease) alone, so whatever else the
         room item holds (its kind, owner, ...) stays; the first change creates
         the item. While another writer holds the room's lease, this fails too.
+        A new message (`newest`) also sets the room's message count and the
+        newest message's time, which GET /rooms reads instead of the messages:
+        the condition on `rev` makes the count read with it still the count.
         """
         values = {":next": _n(expected + 1), ":me": _s(turn.writer), ":now": _n(turn.now_ms)}
         current = "attribute_not_exists(rev)" if expected == 0 else "rev = :expected"
         if expected:
             values[":expected"] = _n(expected)
+        update = "SET rev = :next"
+        if newest is not None and newest.ordinal is not None:
+            update += ", messages = :count, last_message_at = :at"
+            values[":count"], values[":at"] = _n(newest.ordinal), _s(newest.sent_at)
         return {
             "TableName": self._rooms,
             "Key": {"room": _s(room)},
-            "UpdateExpression": "SET rev = :next REMOVE lease_owner, lease_until",
+            "UpdateExpression": f"{update} REMOVE lease_owner, lease_until",
             "ConditionExpression": f"{current} AND ({_LEASE_FREE})",
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -185,21 +216,29 @@ class Messages:
 
     # ---------------------------------------------------------------- writes
 
-    def append(self, draft: Draft, expected: int, now_s: int, turn: Turn) -> Message | None:
+    def append(
+        self, draft: Draft, expected: int, now_s: int, turn: Turn, count: int | None = None
+    ) -> Message | None:
         """Store a new message at revision expected + 1; None if its clientId was stored before.
 
-        RevisionTaken when the room is no longer at `expected`.
+        `count` is the room's message count read with `expected` (room_state;
+        None: taken as `expected`, what a room whose count was never kept has at
+        most); the message becomes number count + 1. RevisionTaken when the
+        room is no longer at `expected`.
         """
         seq = expected + 1
+        ordinal = (expected if count is None else count) + 1
         message = Message(
             room=draft.room, id=message_id(seq), sender=draft.sender, text=draft.text,
             sent_at=draft.sent_at, client_id=draft.client_id, seq=seq, rev=seq,
+            ordinal=ordinal,
         )
         item: Item = {
             "room": _s(message.room),
             "id": _s(message.id),
             "seq": _n(seq),
             "rev": _n(seq),
+            "ordinal": _n(ordinal),
             "sender": _s(message.sender),
             "text": _s(message.text),
             "sent_at": _s(message.sent_at),
@@ -211,7 +250,7 @@ class Messages:
             "ConditionExpression": "attribute_not_exists(id)",
         }
         items: list[dict[str, Any]] = [
-            {"Update": self._advance(draft.room, expected, turn)}, {"Put": put},
+            {"Update": self._advance(draft.room, expected, turn, message)}, {"Put": put},
         ]
         if draft.client_id is not None:
             item["client_id"] = _s(draft.client_id)
@@ -227,7 +266,7 @@ class Messages:
             if draft.client_id is not None and _failed(reasons[2]):
                 return None  # a retry of a send that was stored
             if _failed(reasons[0]):
-                raise RevisionTaken(_rev_of(reasons[0]), _leased(reasons[0], turn)) from None
+                raise _taken(reasons[0], turn) from None
             if _conflicted(reasons):
                 raise RevisionTaken(None) from None
             raise
@@ -285,7 +324,7 @@ class Messages:
                     raise errors.NotFound("no message with that id in this room") from None
                 raise errors.Forbidden("only its sender can change a message") from None
             if _failed(reasons[0]):
-                raise RevisionTaken(_rev_of(reasons[0]), _leased(reasons[0], turn)) from None
+                raise _taken(reasons[0], turn) from None
             if _conflicted(reasons):
                 raise RevisionTaken(None) from None
             raise
@@ -361,10 +400,10 @@ def _leased(reason: dict[str, Any], turn: Turn) -> bool:
     )
 
 
-def _rev_of(reason: dict[str, Any]) -> int:
-    """The room's revision as a failed condition on its item saw it (0: no revision yet)."""
-    old = reason.get("Item") or {}
-    return int(old["rev"]["N"]) if "rev" in old else 0
+def _taken(reason: dict[str, Any], turn: Turn) -> RevisionTaken:
+    """RevisionTaken with the room item as the failed condition saw it (0: no revision yet)."""
+    state = room_state_from_item(reason.get("Item") or {})
+    return RevisionTaken(state.rev, _leased(reason, turn), state.messages)
 
 
 def message_from_item(item: Item) -> Message:
@@ -389,4 +428,5 @@ def message_from_item(item: Item) -> Message:
         deleted=item.get("deleted", {}).get("BOOL", False),
         seq=number("seq"),
         rev=number("rev"),
+        ordinal=int(item["ordinal"]["N"]) if "ordinal" in item else None,
     )

@@ -1,7 +1,7 @@
 """The memberships table as access (store.roles): a user's role in a room, since when, bans.
 
 The memberships table (hash username_key, range room) also holds read markers
-and the presence set of connections (store/__init__.py); this module owns the
+and the presence set of connections (store/memberships.py); this module owns the
 `role`, `since`, `banned`, `kind` and `with_user` attributes. A membership
 with a read marker is listed by GET /rooms; taking someone's access away
 removes the marker (and role) so the room drops off their list, and keeps the
@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from chalicelib import lazy, settings
-from chalicelib.store import Membership, initial_read_marker
+from chalicelib import store as store_package
 from chalicelib.store import client as dynamodb_client
-from chalicelib.store import messages as message_repository
+from chalicelib.store.memberships import Membership, initial_read_marker, membership_from_item
 
 OWNER, MODERATOR, MEMBER = "owner", "moderator", "member"
 
@@ -70,18 +70,27 @@ class Memberships:
         self, username: str, room: str, kind: str, role: str | None, now_ms: int,
         with_user: str | None,
     ) -> None:
+        # Unread counts from the room's state now (issue 17's revision and the
+        # message count beside it; an eventually consistent read: a change a
+        # moment before may count as read).
+        state = store_package.messages().room_state(room, consistent=False)
+        marker = initial_read_marker(state.rev)
         values: dict[str, Any] = {
             ":username": _s(username), ":now": _n(now_ms), ":kind": _s(kind),
-            # Unread counts from the room's state now (issue 17's revision; an
-            # eventually consistent read: a change a moment before may count as read).
-            ":marker": _s(initial_read_marker(
-                message_repository().room_rev(room, consistent=False)
-            )),
+            ":marker": _s(marker),
+            # A room that never kept a count has at most one message per revision;
+            # its next message is counted from there (store/messages.py append).
+            ":count": _n(state.rev if state.messages is None else state.messages),
             ":member": _s(role or MEMBER),
         }
+        # The count goes with the marker it was taken at: kept once, like the marker.
+        # A membership whose marker predates counting keeps a counted_marker that
+        # does not match it, and is counted from the messages (store/memberships.py).
         update = (
             "SET username = :username, entered_at = if_not_exists(entered_at, :now), "
-            "read_marker = if_not_exists(read_marker, :marker), #kind = :kind, "
+            "read_marker = if_not_exists(read_marker, :marker), "
+            "read_count = if_not_exists(read_count, :count), "
+            "counted_marker = if_not_exists(counted_marker, :marker), #kind = :kind, "
             "since = if_not_exists(since, :now), touched_at = :now, "
         )
         update += "#role = :member" if role else "#role = if_not_exists(#role, :member)"
@@ -98,7 +107,10 @@ class Memberships:
 
     def revoke(self, username: str, room: str, ban: bool) -> None:
         """Take the user's membership away (leave, remove; ban: also keep them out)."""
-        update = "REMOVE #role, since, read_marker, entered_at, #kind, with_user, touched_at"
+        update = (
+            "REMOVE #role, since, read_marker, read_count, counted_marker, entered_at, #kind, "
+            "with_user, touched_at"
+        )
         values: dict[str, Any] = {}
         if ban:
             update = "SET banned = :true " + update
@@ -139,14 +151,7 @@ class Memberships:
             ScanIndexForward=False,
             Limit=limit,
         )["Items"]
-        return [
-            Membership(
-                item["room"]["S"], item["read_marker"]["S"],
-                item.get("kind", {}).get("S", "public"), item.get("role", {}).get("S", MEMBER),
-                item.get("with_user", {}).get("S"),
-            )
-            for item in items if "read_marker" in item
-        ]
+        return [membership_from_item(item) for item in items if "read_marker" in item]
 
 
 @lazy.cached()

@@ -14,6 +14,14 @@ PUBLIC, PRIVATE, DIRECT = "public", "private", "direct"
 KINDS = (PUBLIC, PRIVATE, DIRECT)
 
 
+class Activity(NamedTuple):
+    """What GET /rooms reads of a room item: the message path keeps it (store/messages.py)."""
+
+    rev: int  # 0: nothing changed in the room yet
+    messages: int | None  # the room's message count; None: a room from before it was kept
+    last_message_at: str | None  # the newest message's sentAt (kept beside the count)
+
+
 class Room(NamedTuple):
     room: str
     kind: str
@@ -83,6 +91,30 @@ class Rooms:
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def activities(self, names: list[str]) -> dict[str, Activity]:
+        """Revision, message count and newest message time of these rooms.
+
+        BatchGetItem, 100 keys a call (GET /rooms shows at most 100 rooms: one
+        call), eventually consistent like the rest of the list; a room with no
+        item is left out.
+        """
+        found: dict[str, Activity] = {}
+        names = list(dict.fromkeys(names))
+        for first in range(0, len(names), 100):
+            keys = [{"room": _s(name)} for name in names[first:first + 100]]
+            while keys:
+                answer = self._client.batch_get_item(RequestItems={self._table: {
+                    "Keys": keys, "ProjectionExpression": "room, rev, messages, last_message_at",
+                }})
+                for item in answer["Responses"].get(self._table, []):
+                    found[item["room"]["S"]] = Activity(
+                        int(item["rev"]["N"]) if "rev" in item else 0,
+                        int(item["messages"]["N"]) if "messages" in item else None,
+                        item.get("last_message_at", {}).get("S"),
+                    )
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return found
 
     def directory(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` public rooms whose names start with prefix, sorted by name."""

@@ -222,3 +222,33 @@ def test_a_page_the_service_keeps_failing_for_raises_so_lambda_retries_it(chat, 
     with pytest.raises(RuntimeError, match="kept failing"):
         chat.client.lambda_.invoke("deliver_to_connections", page)
     assert outbox.frames(alice) == [{"type": "pong"}]
+
+
+def test_a_page_read_before_a_removal_skips_the_connection_that_left_the_room(
+        chat, outbox, stream):
+    from chalicelib import store
+
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    say(chat, alice, "first")
+    ids = [r["dynamodb"]["NewImage"]["id"]["S"] for r in stream.event()["Records"]]
+    page = {"room": "lobby", "connectionIds": [alice, bob], "messageIds": ids, "readAt": 1}
+    assert store.connections().leave(bob, "lobby")  # removed after the page's read of the room
+    chat.client.lambda_.invoke("deliver_to_connections", page)
+    assert received(outbox, alice) == ["first"]
+    assert outbox.frames(bob) == []
+
+
+def test_a_delivery_right_after_its_read_of_the_room_reads_no_connection_again(
+        chat, outbox, stream):
+    from chalicelib import store
+
+    alice, bob = chat.join("alice", "lobby"), chat.join("bob", "lobby")
+    say(chat, alice, "hello")
+    made: list[str] = []
+    store.client().meta.events.register(
+        "before-call.dynamodb", lambda model, **_: made.append(model.name)
+    )
+    _, result = deliver(chat, stream)
+    assert result == {"batchItemFailures": []}
+    assert received(outbox, bob) == ["hello"]
+    assert made == ["Query"]  # the room index, nothing else

@@ -13,8 +13,16 @@ from chalicelib.store.messages import Draft
 from tests.support.inprocess import token_for
 
 
-def get_rooms(client, username):
-    response = client.http.get("/rooms", headers={"Authorization": f"Bearer {token_for(username)}"})
+def get_rooms(client, username, made=None):
+    """GET /rooms; `made` (a list) collects the DynamoDB calls the answer made."""
+    headers = {"Authorization": f"Bearer {token_for(username)}"}
+    if made is not None:
+        from chalicelib import store
+
+        store.client().meta.events.register(
+            "before-call.dynamodb", lambda model, **_: made.append(model.name)
+        )
+    response = client.http.get("/rooms", headers=headers)
     assert response.status_code == 200, response.body
     return json.loads(response.body)["rooms"]
 
@@ -119,3 +127,62 @@ def test_at_most_the_cap_of_rooms_the_room_entered_longest_ago_ages_out(client, 
     assert len(rooms) == cap
     assert rooms[0]["room"] == "room-050"  # the active one first among those kept
     assert "room-000" not in {room["room"] for room in rooms}
+
+
+def test_an_edit_takes_a_revision_but_is_no_unread_message(client, chat):
+    chat.join("alice", "lobby")
+    bob = chat.join("bob", "lobby")
+    say(chat, bob, "first")
+    (page,) = chat.send(bob, {"action": "getMessages"})
+    chat.send(bob, {"action": "editMessage", "id": page["messages"][0]["id"], "text": "again"})
+    say(chat, bob, "second")
+    assert get_rooms(client, "alice")[0]["unread"] == 2
+
+
+@pytest.mark.parametrize("rooms", [3, 30])
+def test_the_list_is_one_query_and_two_batch_reads_whatever_the_rooms(client, chat, rooms):
+    for i in range(rooms):
+        roles.repository().enter("alice", f"room-{i:03d}", "public", ids.now_ms() + i)
+        stored(f"room-{i:03d}", "bob", 2)
+    made: list[str] = []
+    listed = get_rooms(client, "alice", made)
+    assert {r["unread"] for r in listed} == {2} and len(listed) == rooms
+    # (the GetItems: the bearer token's session)
+    assert sorted(set(made) - {"GetItem"}) == ["BatchGetItem", "Query"], made
+    assert made.count("Query") == 1 and made.count("BatchGetItem") == 2
+
+
+def test_items_written_before_the_counts_still_answer_and_are_counted_after(client, chat, aws):
+    from chalicelib import settings
+
+    alice = chat.join("alice", "old")
+    bob = chat.join("bob", "old")
+    for text in ("one", "two", "three"):
+        say(chat, bob, text)
+    (page,) = chat.send(alice, {"action": "getMessages"})
+    chat.send(alice, {"action": "markRead", "id": page["messages"][0]["id"]})
+    counted = get_rooms(client, "alice")
+    config = settings.get()
+    # As the tables were before: no counts on the room, the membership or the messages.
+    aws.update_item(TableName=config.rooms_table, Key={"room": {"S": "old"}},
+                    UpdateExpression="REMOVE messages, last_message_at")
+    for user in ("alice", "bob"):
+        aws.update_item(TableName=config.memberships_table,
+                        Key={"username_key": {"S": user}, "room": {"S": "old"}},
+                        UpdateExpression="REMOVE read_count, counted_marker")
+    for message in page["messages"]:
+        aws.update_item(TableName=config.messages_table,
+                        Key={"room": {"S": "old"}, "id": {"S": message["id"]}},
+                        UpdateExpression="REMOVE ordinal")
+    assert get_rooms(client, "alice") == counted
+    assert counted[0]["unread"] == 2
+    say(chat, bob, "four")  # the room is counted from its next message on
+    chat.send(alice, {"action": "markRead", "id": page["messages"][1]["id"]})  # uncounted id
+    assert get_rooms(client, "alice")[0]["unread"] == 2
+    (page,) = chat.send(alice, {"action": "getMessages"})
+    chat.send(alice, {"action": "markRead", "id": page["messages"][2]["id"]})
+    assert get_rooms(client, "alice")[0]["unread"] == 1
+    chat.send(alice, {"action": "markRead", "id": page["messages"][3]["id"]})  # "four": counted
+    made: list[str] = []
+    assert get_rooms(client, "alice", made)[0]["unread"] == 0
+    assert made.count("Query") == 1  # the recent-index only: no message read

@@ -131,6 +131,71 @@ def test_a_removed_member_gets_removed_and_no_frame_of_the_room_even_in_flight(c
     assert refused_status(chat, member_token, room) == 403
 
 
+HELD_MS = 2_000  # the fault below: each room-index read of the room answered this late
+IN_FLIGHT = "inflight"  # the fault's marker: rooms named with it
+
+
+# A server whose Queries about IN_FLIGHT rooms answer HELD_MS late (CHATAPP_FAULTS):
+# the fan-out reads who is in the room, and posts HELD_MS later.
+held_reads_server = server_fixture(faults=f"slow-query={HELD_MS}@{IN_FLIGHT}")
+
+
+@pytest.fixture(scope="module")
+def held_reads(held_reads_server: LocalServer) -> Server:
+    return Server(held_reads_server, "")
+
+
+def test_the_slow_query_fault_is_parsed_and_needs_a_marker():
+    from chatapp.faults import Faults, from_environment
+
+    assert from_environment({"CHATAPP_FAULTS": f"slow-query=20@{IN_FLIGHT}"}) == Faults(
+        slow_query_ms=20, slow_query_marker=IN_FLIGHT)
+    for wrong in ("slow-query=20", "slow-query=soon@x"):
+        with pytest.raises(ValueError, match="slow-query=MS@MARKER"):
+            from_environment({"CHATAPP_FAULTS": wrong})
+
+
+def test_a_removal_stops_frames_the_fan_out_addressed_before_it(held_reads):
+    chat = held_reads
+    (_, owner), (member, member_token) = chat.user(), chat.user()
+    room = unique(IN_FLIGHT)
+    assert chat.rest("POST", "/rooms", owner, {"room": room, "kind": "private"})[0] == 201
+    assert chat.rest("PUT", f"/rooms/{room}/members/{member}", owner)[0] == 204
+    with ChatClient(chat.ws_url, owner, room) as o, ChatClient(
+        chat.ws_url, member_token, room
+    ) as m:
+        stop = threading.Event()
+
+        def talk() -> None:  # the fan-out is always reading the room (and held) meanwhile
+            n = 0
+            while not stop.is_set():
+                o.send("sendMessage", text=f"m{n}")
+                n += 1
+                time.sleep(0.05)
+
+        talker = threading.Thread(target=talk)
+        talker.start()
+        try:
+            while m.recv(timeout=3 * HELD_MS / 1000)["type"] != "message":
+                pass
+            # A delivery just ended; the next one's read of the room (with the
+            # member in it) is held now. Remove the member in the middle of it.
+            time.sleep(HELD_MS / 2000)
+            assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", owner)[0] == 204
+            deadline = time.monotonic() + REMOVED_DEADLINE
+            while (frame := m.recv(timeout=max(0.1, deadline - time.monotonic())))[
+                "type"
+            ] != "removed":
+                assert frame["type"] in ("message", "presence"), frame
+            assert frame == {"type": "removed", "room": room}
+            # Every read held when the member was removed has been answered by now.
+            after = m.quiet(2 * HELD_MS / 1000 + 1)
+        finally:
+            stop.set()
+            talker.join()
+        assert [f for f in after if f.get("room", f.get("message", {}).get("room")) == room] == []
+
+
 def test_a_ban_keeps_a_user_out_of_a_public_room_until_let_back_in(chat):
     (_, owner), (user, user_token) = chat.user(), chat.user()
     room = unique("pub")
