@@ -142,7 +142,7 @@ def test_an_edit_takes_a_revision_but_is_no_unread_message(client, chat):
 @pytest.mark.parametrize("rooms", [3, 30])
 def test_the_list_is_one_query_and_two_batch_reads_whatever_the_rooms(client, chat, rooms):
     for i in range(rooms):
-        roles.repository().enter("alice", f"room-{i:03d}", "public", ids.now_ms() + i)
+        roles.repository().enter("alice", f"room-{i:03d}", "public", clock.now_ms() + i)
         stored(f"room-{i:03d}", "bob", 2)
     made: list[str] = []
     listed = get_rooms(client, "alice", made)
