@@ -40,7 +40,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from chalicelib import aws, connection_cap, ids, lazy, observability, protocol, settings, store
+from chalicelib import (
+    aws,
+    connection_cap,
+    ids,
+    lazy,
+    observability,
+    protocol,
+    settings,
+    store,
+    tracing,
+)
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 
 log = logging.getLogger(__name__)
@@ -165,6 +175,21 @@ def deliver_room(
     closed for them. Otherwise a connection refusing alone is struck, and closed
     at its STRIKES_TO_CLOSE-th strike; what is left after the rounds is returned.
     """
+    with tracing.subsegment(
+        "deliver_room", connections=len(connection_ids), frames=len(frames), ephemeral=ephemeral
+    ) as span:
+        result = _deliver_room(connections, connection_ids, frames, ephemeral, sleep)
+        span.annotate(not_reached=len(result.not_reached), failed=result.failed)
+        return result
+
+
+def _deliver_room(
+    connections: ConnectionsAPI,
+    connection_ids: list[str],
+    frames: list[dict[str, Any]],
+    ephemeral: bool,
+    sleep: Callable[[float], None],
+) -> RoomDelivery:
     posts = protocol.batched(frames)
     progress = dict.fromkeys(connection_ids, 0)
     pending, struck = list(connection_ids), set()

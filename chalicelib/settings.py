@@ -88,6 +88,11 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "CONNECTION_TTL_SECONDS": str(LIMITS["connection_ttl_seconds"]),
     "CLIENT_ID_TTL_SECONDS": str(LIMITS["client_id_ttl_seconds"]),
     "ADMIN_USERS": "",  # comma-separated usernames who moderate every public and private room
+    # X-Ray traces (chalicelib/tracing.py): "on" or "off"; infra's xray_tracing sets it per stage.
+    "TRACING": "off",
+    # Share of invocations (0 to 1) logged at debug level (chalicelib/observability.py);
+    # Powertools' own name for it.
+    "POWERTOOLS_LOGGER_SAMPLE_RATE": "0",
 }
 
 
@@ -131,6 +136,8 @@ class Settings(NamedTuple):
     blocks_table: str = ""
     reports_table: str = ""
     admin_users: frozenset[str] = frozenset()  # lowercased
+    tracing: bool = False
+    log_sample_rate: float = 0.0
 
 
 def table_name(logical: str, environ: Mapping[str, str] | None = None) -> str:
@@ -145,6 +152,19 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from an environment mapping (default: os.environ)."""
     env = dict(ENVIRONMENT_DEFAULTS)
     env.update(environ if environ is not None else os.environ)
+
+    def choice(name: str, values: tuple[str, str]) -> bool:
+        """True for the first of two words, False for the second."""
+        value = env[name].strip().lower()
+        if value not in values:
+            raise ValueError(f"{name} must be {' or '.join(values)}, got {env[name]!r}")
+        return value == values[0]
+
+    def share(name: str) -> float:
+        value = float(env[name])
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        return value
 
     def integer(name: str, minimum: int = 0) -> int:
         value = int(env[name])
@@ -194,6 +214,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         admin_users=frozenset(
             name.strip().lower() for name in env["ADMIN_USERS"].split(",") if name.strip()
         ),
+        tracing=choice("TRACING", ("on", "off")),
+        log_sample_rate=share("POWERTOOLS_LOGGER_SAMPLE_RATE"),
     )
 
 
