@@ -5,6 +5,7 @@ from chalice import Chalice
 from chalicelib import (
     connections_api,
     fanout,
+    lazy,
     observability,
     presence,
     rest,
@@ -128,3 +129,6 @@ def on_connection_changes(event):
     return presence.on_connection_changes(
         connections_api.client(), event, event.context.function_name
     )
+
+
+lazy.imported()  # last: what the import made is frozen for the garbage collector

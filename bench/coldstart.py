@@ -190,9 +190,15 @@ def lambda_layout(
     for name in RUNTIME_MODULES:
         (runtime / name).symlink_to(site_packages / name)
     layer = root / "layer"  # Lambda's /opt/python, between the task root and the runtime
-    layer.mkdir()
+    (layer / "__pycache__").mkdir(parents=True)
     for name in LAYER_MODULES:
         (layer / name).symlink_to(site_packages / name)
+        # A single-file module's .pyc sits in site-packages/__pycache__: link it too, as
+        # the package's own __pycache__ comes along with its directory (a pip-installed
+        # layer has both). Without it every child compiled typing_extensions.py (~25 ms).
+        if name.endswith(".py"):
+            for compiled in (site_packages / "__pycache__").glob(f"{name[:-3]}.*.pyc"):
+                (layer / "__pycache__" / compiled.name).symlink_to(compiled)
     return task, {"PYTHONPATH": os.pathsep.join(map(str, (task, layer, runtime)))}
 
 

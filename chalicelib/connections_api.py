@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit
 from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import normalize_url_path
 
-from chalicelib import aws, lazy, observability, send_rate, settings
+from chalicelib import aws, lazy, observability, send_rate, settings, tracing
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
 THROTTLED_DELAYS = (0.05, 0.1, 0.2, 0.4)
 ERROR_DELAYS = (0.05, 0.2)
 TIMEOUT_SECONDS = 5.0
+# The Management API's names for its calls (X-Ray subsegments, chalicelib.tracing).
+OPERATIONS = {"POST": "PostToConnection", "DELETE": "DeleteConnection"}
 
 
 class Delivery(enum.Enum):
@@ -210,6 +212,17 @@ class ConnectionsAPI:
         connection_id: str,
         body: bytes,
         throttled_delays: tuple[float, ...] = THROTTLED_DELAYS,
+    ) -> Delivery:
+        """One call with its retries, traced as one subsegment when tracing is on."""
+        if not tracing.enabled():
+            return self._attempts(method, connection_id, body, throttled_delays)
+        with tracing.subsegment(OPERATIONS[method], "remote", connections=1) as span:
+            outcome = self._attempts(method, connection_id, body, throttled_delays)
+            span.annotate(outcome=outcome.value)  # never the frame: it may hold a message
+            return outcome
+
+    def _attempts(
+        self, method: str, connection_id: str, body: bytes, throttled_delays: tuple[float, ...]
     ) -> Delivery:
         path = urlsplit(f"{self.base_url}/@connections/{quote(connection_id, safe='')}").path
         throttled, errors = iter(throttled_delays), iter(ERROR_DELAYS)

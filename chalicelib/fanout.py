@@ -49,6 +49,7 @@ from chalicelib import (
     revocation,
     settings,
     store,
+    tracing,
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.functions import DELIVERY_FUNCTION, invoke_async, sibling_function
@@ -195,6 +196,22 @@ def deliver_room(
     its connection in the room: past that, the connections still to post to are
     read again (strongly consistent) and those no longer in the room dropped.
     """
+    with tracing.subsegment(
+        "deliver_room", connections=len(connection_ids), frames=len(frames), ephemeral=ephemeral
+    ) as span:
+        result = _deliver_room(connections, connection_ids, frames, ephemeral, sleep, fence)
+        span.annotate(not_reached=len(result.not_reached), failed=result.failed)
+        return result
+
+
+def _deliver_room(
+    connections: ConnectionsAPI,
+    connection_ids: list[str],
+    frames: list[dict[str, Any]],
+    ephemeral: bool,
+    sleep: Callable[[float], None],
+    fence: Fence | None,
+) -> RoomDelivery:
     posts = protocol.batched(frames)
     progress = dict.fromkeys(connection_ids, 0)
     pending, struck = list(connection_ids), set()

@@ -8,6 +8,9 @@ reads the very same lines for its local metrics page. One namespace per stage
 `kind`): never a room, a user or a connection, each of which would be a metric
 of its own.
 
+Traces (X-Ray) are chalicelib.tracing's, off unless the stage turns them on;
+a share of invocations can log at debug level (`debug_sampled`).
+
 Counts are summed in the process and written once at the end of each
 invocation (`invocation`), so a fan-out of 10,000 posts writes a handful of
 lines, not 10,000. Log lines are JSON (Powertools' formatter) with the
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from chalicelib import lazy
+from chalicelib import lazy, settings, tracing
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +102,36 @@ def around(event: Any, get_response: Callable[[Any], Any]) -> Any:
         "request_id": getattr(context, "aws_request_id", None),
         "connection_id": getattr(event, "connection_id", None),
     }
-    with log_context(**keys):
+    with log_context(**keys), debug_sampled(), tracing.subsegment(
+        f"## {function}", ColdStart=cold, function=function
+    ):
         try:
             return get_response(event)
         finally:
             flush()
+
+
+@contextmanager
+def debug_sampled() -> Iterator[None]:
+    """A share of invocations (POWERTOOLS_LOGGER_SAMPLE_RATE, 0 to 1) logs at debug level.
+
+    Powertools' Logger samples the same way: the package's level is DEBUG for a
+    sampled invocation, whatever LOG_LEVEL says, and back after it. Lambda runs
+    one invocation at a time per container; the local runtime runs handlers side
+    by side, so there another invocation's debug lines may come along.
+    """
+    rate = settings.get().log_sample_rate
+    if rate <= 0 or random.random() >= rate:
+        yield
+        return
+    _json_formatter()  # the package's handler and level are set up first
+    package = logging.getLogger("chalicelib")
+    level = package.level
+    package.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
 
 
 @lazy.cached()

@@ -192,6 +192,11 @@ class Settings:
     client_id_ttl_seconds: int = _env("CLIENT_ID_TTL_SECONDS", LIMITS.client_id_ttl_seconds, 1)
     # Usernames (comma-separated; kept lowercased) who moderate every public and private room.
     admin_users: frozenset[str] = _env("ADMIN_USERS", "")
+    # X-Ray traces (chalicelib/tracing.py): "on" or "off"; infra's xray_tracing sets it per stage.
+    tracing: bool = _env("TRACING", "off")
+    # Share of invocations (0 to 1) logged at debug level (chalicelib/observability.py);
+    # Powertools' own name for it.
+    log_sample_rate: float = _env("POWERTOOLS_LOGGER_SAMPLE_RATE", 0)
     # Fixed by tables.json, not by the environment.
     room_index: str = index_name("connections", "room")
     user_index: str = index_name("connections", "username_key")
@@ -213,6 +218,15 @@ def _parse(name: str, kind: Any, raw: str, minimum: int) -> Any:
         return value
     if kind is str:
         return raw
+    if kind is bool:  # "on" or "off"
+        if raw.strip().lower() not in ("on", "off"):
+            raise ValueError(f"{name} must be on or off, got {raw!r}")
+        return raw.strip().lower() == "on"
+    if kind is float:  # a share, 0 to 1
+        share = float(raw)
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {share}")
+        return share
     if kind == frozenset[str]:
         return frozenset(item.strip().lower() for item in raw.split(",") if item.strip())
     raise TypeError(f"settings: no reader for {kind!r} ({name})")

@@ -105,6 +105,7 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         connection = _admit(connection_id, allowance, now_s)
         if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
             access.check_action(connection.username, connection.room, frame.name)
+        log.debug("%s from %s in room %s", frame.name, connection_id, connection.room)
         reply = run(sender, connection, frame.action, now_ms)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))

@@ -176,7 +176,7 @@ resource "aws_cloudwatch_metric_alarm" "connections_throttled" {
 resource "aws_cloudwatch_dashboard" "stage" {
   dashboard_name = "${var.app_name}-${var.stage}"
   dashboard_body = jsonencode({
-    widgets = [
+    widgets = concat([
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
@@ -227,8 +227,93 @@ resource "aws_cloudwatch_dashboard" "stage" {
           ]
         }
       },
-    ]
+      {
+        type = "text", x = 0, y = 12, width = 24, height = 1
+        properties = {
+          markdown = "## The application: the handlers' own metrics (EMF, namespace `${local.metrics_namespace}`; docs/OPERATIONS.md)"
+        }
+      },
+    ], local.application_widgets)
   })
+}
+
+# The dashboard's application rows: the handlers' EMF metrics (chalicelib/observability.py),
+# four widgets a row under the AWS metrics above. Each entry: title, statistic,
+# metrics (namespace, name, dimension pairs..., options).
+locals {
+  application_panels = [
+    {
+      title = "Messages stored and read from the stream", stat = "Sum"
+      metrics = [
+        [local.metrics_namespace, "MessagesStored", { label = "stored (sendMessage)" }],
+        [local.metrics_namespace, "StreamMessages", { label = "read by the fan-out" }],
+      ]
+    },
+    {
+      title = "Deliveries by outcome", stat = "Sum"
+      metrics = [
+        for outcome in ["sent", "gone", "throttled", "refused", "too_large", "failed"] :
+        [local.metrics_namespace, "Deliveries", "outcome", outcome, { label = outcome }]
+      ]
+    },
+    {
+      title = "Posts per delivered message", stat = "Sum"
+      metrics = concat(
+        [[{ expression = "SUM([${join(", ", [for o in ["sent", "gone", "throttled", "refused", "too_large", "failed"] : "d_${o}"])}]) / messages", label = "posts per message", id = "ratio" }]],
+        [for o in ["sent", "gone", "throttled", "refused", "too_large", "failed"] : [local.metrics_namespace, "Deliveries", "outcome", o, { id = "d_${o}", visible = false }]],
+        [[local.metrics_namespace, "StreamMessages", { id = "messages", visible = false }]],
+      )
+    },
+    {
+      title = "Fan-out lag (ms, stream record to last post)", stat = "Maximum"
+      metrics = [
+        [local.metrics_namespace, "FanoutLag", { stat = "p50", label = "median" }],
+        [local.metrics_namespace, "FanoutLag", { stat = "p99", label = "p99" }],
+        [local.metrics_namespace, "FanoutLag", { label = "max" }],
+      ]
+    },
+    {
+      title = "Catch-up requests and changes served", stat = "Sum"
+      metrics = [
+        [local.metrics_namespace, "CatchUpRequests", "kind", "getChanges", { label = "getChanges" }],
+        [local.metrics_namespace, "CatchUpRequests", "kind", "getMessages", { label = "getMessages (after)" }],
+        [local.metrics_namespace, "ChangesServed", { label = "changes served" }],
+      ]
+    },
+    {
+      title = "Logins by outcome", stat = "Sum"
+      metrics = [
+        for outcome in ["ok", "refused", "throttled"] :
+        [local.metrics_namespace, "Logins", "outcome", outcome, { label = outcome }]
+      ]
+    },
+    {
+      title = "Connections opened and closed", stat = "Sum"
+      metrics = [
+        [local.metrics_namespace, "ConnectionsOpened", { label = "opened ($connect)" }],
+        [local.metrics_namespace, "ConnectionsClosed", { label = "closed ($disconnect)" }],
+      ]
+    },
+    {
+      title = "Cold starts", stat = "Sum"
+      metrics = [
+        for name, function in local.monitored_functions :
+        [local.metrics_namespace, "ColdStart", "function", function, { label = name }]
+      ]
+    },
+  ]
+  application_widgets = [
+    for index, panel in local.application_panels : {
+      type = "metric", x = (index % 4) * 6, y = 13 + floor(index / 4) * 6, width = 6, height = 6
+      properties = {
+        title   = panel.title
+        region  = var.region
+        stat    = panel.stat
+        period  = 60
+        metrics = panel.metrics
+      }
+    }
+  ]
 }
 
 output "metrics_namespace" {
@@ -255,6 +340,17 @@ variable "powertools_version" {
   description = "Powertools for AWS Lambda (Python) version of the layer (empty: the one pinned in requirements-dev.txt)."
   type        = string
   default     = ""
+}
+
+variable "xray_tracing" {
+  description = "X-Ray traces of every function (chalicelib/tracing.py): active tracing, TRACING=on and the X-Ray write grant. Off by default: traces cost per segment and the tracer's import adds to cold starts."
+  type        = bool
+  default     = false
+}
+
+output "xray_tracing" {
+  description = "Whether the stage's functions are traced (deploy.sh writes it into .chalice/config.json)."
+  value       = var.xray_tracing
 }
 
 locals {

@@ -88,12 +88,26 @@ def post_process(package: dict[str, Any], values: StageValues) -> dict[str, Any]
     data.pop("null_data_source", None)  # only labelled the package; needs the null provider
     package["data"] = data
     _rest_api_stage_resource(package)
+    _tracing(package)
     package = _replace(package, references(values))
     text = json.dumps(package)
     leftover = [sentinel for sentinel in references(values) if sentinel in text]
     if leftover:
         raise ValueError(f"sentinels left in the package: {leftover}")
     return package
+
+
+def _tracing(package: dict[str, Any]) -> None:
+    """X-Ray as infra's `xray_tracing` says: each function's tracing mode and TRACING.
+
+    (Their X-Ray grant is in additions(): a role policy only when it is on.)
+    """
+    for function in package.get("resource", {}).get("aws_lambda_function", {}).values():
+        function["tracing_config"] = {
+            "mode": '${var.xray_tracing ? "Active" : "PassThrough"}'
+        }
+        variables = function.setdefault("environment", {}).setdefault("variables", {})
+        variables["TRACING"] = '${var.xray_tracing ? "on" : "off"}'
 
 
 def _rest_api_stage_resource(package: dict[str, Any]) -> None:
@@ -190,6 +204,18 @@ def additions(package: dict[str, Any]) -> dict[str, Any]:
                 }
             },
             "aws_lambda_function_event_invoke_config": invoke_configs,
+            # Lambda's active tracing sends segments with the function's role.
+            "aws_iam_role_policy": {
+                f"{role}_xray": {
+                    "count": "${var.xray_tracing ? 1 : 0}",
+                    "name": "xray",
+                    "role": f"${{aws_iam_role.{role}.id}}",
+                    "policy": json.dumps({
+                        "Version": "2012-10-17", "Statement": [stage_config.XRAY_STATEMENT]
+                    }),
+                }
+                for role in resources.get("aws_iam_role", {})
+            },
             # Per-source-IP rate limits (infra/waf.tf) on the REST stage.
             "aws_wafv2_web_acl_association": {
                 "rest_api": {

@@ -74,6 +74,8 @@ class StageValues:
     metrics_namespace: str = ""
     # ADMIN_USERS (comma-separated); empty: the stage has no admins.
     admin_users: str = ""
+    # X-Ray (infra's xray_tracing): active tracing, TRACING=on and the X-Ray grant.
+    xray_tracing: bool = False
 
     @classmethod
     def from_terraform_outputs(
@@ -99,6 +101,7 @@ class StageValues:
                 powertools_layer_arn=value.get("powertools_layer_arn", ""),
                 metrics_namespace=value.get("metrics_namespace", ""),
                 admin_users=",".join(value.get("admin_users") or []),
+                xray_tracing=bool(value.get("xray_tracing", False)),
             )
         except (KeyError, TypeError) as missing:
             raise ValueError(
@@ -143,6 +146,8 @@ def environment(values: StageValues) -> dict[str, str]:
     env.update(METRICS_NAMESPACE=values.metrics_namespace or f"{APP_NAME}/{values.stage}")
     if values.admin_users:
         env["ADMIN_USERS"] = values.admin_users
+    if values.xray_tracing:  # chalicelib/tracing.py: off unless on
+        env["TRACING"] = "on"
     return dict(sorted(env.items()))
 
 
@@ -165,6 +170,16 @@ def function_environment(values: StageValues, function: str) -> dict[str, str]:
 def _sid(*parts: str) -> str:
     words = [word for part in parts for word in part.replace("-", "_").split("_")]
     return "".join(word[:1].upper() + word[1:] for word in words)
+
+
+# What Lambda's active tracing sends traces with (AWSXRayDaemonWriteAccess's two
+# write actions): X-Ray has no resource-level permissions, so "*" is the only resource.
+XRAY_STATEMENT: dict[str, Any] = {
+    "Sid": "XRay",
+    "Effect": "Allow",
+    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+    "Resource": ["*"],
+}
 
 
 def policy(values: StageValues, function: str) -> dict[str, Any]:
@@ -252,6 +267,8 @@ def policy(values: StageValues, function: str) -> dict[str, Any]:
                 ],
             }
         )
+    if values.xray_tracing:
+        statements.append(XRAY_STATEMENT)
     # infra/logs.tf creates the log groups (with a retention), so no CreateLogGroup.
     statements.append(
         {
@@ -281,6 +298,10 @@ def render(config: dict[str, Any], values: StageValues) -> dict[str, Any]:
         stage["layers"] = [values.powertools_layer_arn]
     else:
         stage.pop("layers", None)
+    if values.xray_tracing:  # Chalice: active tracing on the functions and the REST stage
+        stage["xray"] = True
+    else:
+        stage.pop("xray", None)
     functions = stage.setdefault("lambda_functions", {})
     for function in PERMISSIONS:
         settings = functions.setdefault(function, {})

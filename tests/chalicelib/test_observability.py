@@ -7,6 +7,7 @@ counters behind them.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -91,3 +92,31 @@ def test_many_deliveries_make_a_few_lines_not_one_per_post(capsys):
     written = emf_lines(capsys.readouterr().out)
     assert len(written) == 1
     assert metric_values(written, "Deliveries", outcome="sent") == [1000.0]
+
+
+def json_log_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON log lines (Powertools' formatter) among the printed lines."""
+    return [json.loads(line) for line in output.splitlines()
+            if line.startswith("{") and not line.startswith('{"_aws"')]
+
+
+@pytest.fixture(params=["1", "0"])
+def sample_rate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """POWERTOOLS_LOGGER_SAMPLE_RATE for this test's handlers (read when `aws` resets settings)."""
+    monkeypatch.setenv("POWERTOOLS_LOGGER_SAMPLE_RATE", request.param)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)  # INFO: debug lines only when sampled
+    return str(request.param)
+
+
+def test_debug_lines_appear_in_sampled_invocations_only(sample_rate, chat, capsys):
+    connection = chat.join("frank", "sampled")
+    chat.send(connection, {"action": "sendMessage", "text": "debug me"})
+    lines = json_log_lines(capsys.readouterr().out)
+    debug = [line for line in lines if line["level"] == "DEBUG"]
+    if sample_rate == "1":
+        assert any(line["message"].startswith("sendMessage from ") for line in debug), lines
+        assert all(line["function"] for line in debug)
+    else:
+        assert debug == []
+    assert not any("debug me" in json.dumps(line) for line in lines)  # never the text
+    assert logging.getLogger("chalicelib").level != logging.DEBUG  # back after the invocation

@@ -31,10 +31,20 @@ def test_environment_overrides_names_and_limits():
 
 @pytest.mark.parametrize(("name", "value"), [("BCRYPT_ROUNDS", "3"), ("FANOUT_THREADS", "0"),
                                              ("RATE_LIMIT_WRITES", "-1"),
-                                             ("TOKEN_LIFETIME_SECONDS", "soon")])
+                                             ("TOKEN_LIFETIME_SECONDS", "soon"),
+                                             ("TRACING", "yes"),
+                                             ("POWERTOOLS_LOGGER_SAMPLE_RATE", "1.5"),
+                                             ("POWERTOOLS_LOGGER_SAMPLE_RATE", "often")])
 def test_nonsense_settings_fail_at_start_up(name, value):
     with pytest.raises(ValueError):
         settings.load({name: value})
+
+
+def test_tracing_and_debug_sampling_are_off_unless_set():
+    assert settings.load({}).tracing is False
+    assert settings.load({}).log_sample_rate == 0
+    assert settings.load({"TRACING": "On"}).tracing is True
+    assert settings.load({"POWERTOOLS_LOGGER_SAMPLE_RATE": "0.1"}).log_sample_rate == 0.1
 
 
 def test_the_stream_arn_is_concrete_even_without_a_table():

@@ -399,6 +399,26 @@ def test_the_stage_has_a_dashboard_of_its_functions(moto: Moto, outputs: dict) -
     for name in stage_config.PERMISSIONS:
         if not name.startswith("_"):
             assert stage_config.lambda_name(STAGE, name) in shown, name
+    # The application rows: every metric the handlers write (docs/OPERATIONS.md), from
+    # the stage's EMF namespace, with the dimensions they are written with.
+    namespace = outputs["metrics_namespace"]
+    shown_metrics = {
+        tuple(line[1:-1] if isinstance(line[-1], dict) else line[1:])
+        for widget in body["widgets"] if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"] if line[0] == namespace
+    }
+    wanted = {("MessagesStored",), ("StreamMessages",), ("FanoutLag",), ("ChangesServed",),
+              ("ConnectionsOpened",), ("ConnectionsClosed",)}
+    wanted |= {("Deliveries", "outcome", outcome) for outcome in
+               ("sent", "gone", "throttled", "refused", "too_large", "failed")}
+    wanted |= {("CatchUpRequests", "kind", kind) for kind in ("getChanges", "getMessages")}
+    wanted |= {("Logins", "outcome", outcome) for outcome in ("ok", "refused", "throttled")}
+    wanted |= {("ColdStart", "function", stage_config.lambda_name(STAGE, name))
+               for name in stage_config.PERMISSIONS if not name.startswith("_")}
+    assert wanted <= shown_metrics, wanted - shown_metrics
+    ratio = [line[0] for widget in body["widgets"] if widget["type"] == "metric"
+             for line in widget["properties"]["metrics"] if "expression" in line[0]]
+    assert ratio and "/ messages" in ratio[0]["expression"]
 
 
 def test_stages_are_throttled(moto: Moto, outputs: dict, state: chalice_state.Deployed) -> None:

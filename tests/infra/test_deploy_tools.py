@@ -112,6 +112,54 @@ def test_stage_config_writes_the_admins_from_terraform(chalice_dir: Path) -> Non
     assert config["stages"]["dev"]["environment_variables"]["ADMIN_USERS"] == "maria,Tomas"
 
 
+def test_xray_tracing_is_off_unless_terraform_turns_it_on(chalice_dir: Path) -> None:
+    stage_config.write(stage_config.StageValues.from_terraform_outputs("dev", outputs()),
+                       chalice_dir)
+    stage = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"]
+    assert "xray" not in stage and "TRACING" not in stage["environment_variables"]
+    for function in FUNCTIONS:
+        policy = json.loads((chalice_dir / f"policy-dev-{function}.json").read_text())
+        assert "xray:" not in json.dumps(policy), function
+
+    given = outputs()
+    given["xray_tracing"] = {"value": True, "type": "bool"}
+    stage_config.write(stage_config.StageValues.from_terraform_outputs("dev", given), chalice_dir)
+    stage = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"]
+    assert stage["xray"] is True
+    assert stage["environment_variables"]["TRACING"] == "on"
+    for function in FUNCTIONS:
+        policy = json.loads((chalice_dir / f"policy-dev-{function}.json").read_text())
+        (xray,) = [s for s in policy["Statement"] if s["Sid"] == "XRay"]
+        assert xray["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+def test_the_combined_package_traces_as_the_variable_says() -> None:
+    values = combined.sentinels("dev")
+    package = {
+        "resource": {
+            "aws_lambda_function": {"api_handler": {"environment": {"variables": {"A": "b"}}},
+                                    "websocket_message": {}},
+            "aws_iam_role": {"api_handler_role": {}, "websocket_message_role": {}},
+        },
+        "output": {},
+    }
+    result = combined.post_process(package, values)
+    for function in result["resource"]["aws_lambda_function"].values():
+        assert function["tracing_config"] == {
+            "mode": '${var.xray_tracing ? "Active" : "PassThrough"}'
+        }
+        assert function["environment"]["variables"]["TRACING"] == (
+            '${var.xray_tracing ? "on" : "off"}'
+        )
+    assert result["resource"]["aws_lambda_function"]["api_handler"]["environment"][
+        "variables"]["A"] == "b"
+    grants = combined.additions(package)["resource"]["aws_iam_role_policy"]
+    assert set(grants) == {"api_handler_role_xray", "websocket_message_role_xray"}
+    for grant in grants.values():
+        assert grant["count"] == "${var.xray_tracing ? 1 : 0}"
+        assert json.loads(grant["policy"])["Statement"] == [stage_config.XRAY_STATEMENT]
+
+
 def test_no_reserved_concurrency_when_the_account_cannot_spare_it(chalice_dir: Path) -> None:
     stage_config.write(
         stage_config.StageValues.from_terraform_outputs("dev", outputs(reserved=0)), chalice_dir

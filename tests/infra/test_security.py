@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import venv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,11 @@ def report(checkov: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     target = tmp_path_factory.mktemp("scan")
     copy_infra(target / "infra")
     policies = {path.stem.replace("-", "_"): path.read_text() for path in policy_files()}
+    # A stage with X-Ray on (infra's xray_tracing): its grant must pass the same checks.
+    traced = replace(stage_config.StageValues.placeholder("traced"), xray_tracing=True)
+    policies["policy_traced_websocket_message"] = json.dumps(
+        stage_config.policy(traced, "websocket_message")
+    )
     _role_policy_tf(target / "policies", policies)
     return scan(checkov, target, "terraform")
 
@@ -114,8 +120,8 @@ def test_committed_iam_policies_pass_the_iam_checks(report: dict) -> None:
         for check in report["results"]["passed_checks"]
         if check["resource"].startswith("aws_iam_role_policy.")
     }
-    for path in policy_files():
-        name = path.stem.replace("-", "_")
+    names = [path.stem.replace("-", "_") for path in policy_files()]
+    for name in [*names, "policy_traced_websocket_message"]:
         ran = {check for check, resource in passed if resource.endswith(f".{name}")}
         assert {"CKV_AWS_355", "CKV_AWS_290"} <= ran, (name, ran)
     assert failed(report) == []
