@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chalicelib import errors, settings, store
-from chalicelib.store import roles
 from chalicelib.store.roles import MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
@@ -45,7 +44,7 @@ def is_admin(username: str) -> bool:
 def standing(username: str, room: str) -> Standing:
     """Read the room and the user's membership of it (two GetItems)."""
     found = store.rooms().get(room)
-    held = roles.repository().get(username, room)
+    held = store.roles().get(username, room)
     owner = found.owner if found else None
     role = OWNER if owner is not None and owner.lower() == username.lower() else held.role
     return Standing(
@@ -82,7 +81,7 @@ def enter(username: str, room: str, now_ms: int, created_at: str) -> Standing:
     if not s.exists:
         store.rooms().create(room, PUBLIC, None, created_at)
     if s.kind == PUBLIC or s.role is not None:  # an admin visiting a private room: no trace
-        roles.repository().enter(username, room, s.kind, now_ms, s.other_member())
+        store.roles().enter(username, room, s.kind, now_ms, s.other_member())
     return s
 
 

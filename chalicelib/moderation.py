@@ -17,7 +17,6 @@ from typing import Any
 from chalicelib import access, clock, connection_cap, errors, fanout, lazy, protocol, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
-from chalicelib.store import roles
 from chalicelib.store.reports import Report
 from chalicelib.store.roles import MEMBER, MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
@@ -106,7 +105,7 @@ def create_room(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) ->
         raise errors.InvalidInput(f"names starting {access.DIRECT_PREFIX} are direct rooms'")
     if not store.rooms().create(room, kind, caller, now_iso):
         raise errors.RoomTaken(f"a room named {room} exists")
-    roles.repository().grant(caller, room, kind, OWNER, now_ms)
+    store.roles().grant(caller, room, kind, OWNER, now_ms)
     return {"room": room, "kind": kind, "role": OWNER}
 
 
@@ -115,9 +114,9 @@ def add_member(caller: str, room: Any, username: Any, now_ms: int) -> None:
     s = _moderating(caller, room)
     target = _user(username)
     if s.kind == PRIVATE:
-        roles.repository().enter(target, s.room, PRIVATE, now_ms)
+        store.roles().enter(target, s.room, PRIVATE, now_ms)
     else:
-        roles.repository().unban(target, s.room)
+        store.roles().unban(target, s.room)
 
 
 def remove_member(
@@ -132,14 +131,14 @@ def remove_member(
     if leaving:
         if s.role is None and s.kind != PUBLIC:
             raise errors.Forbidden("you are not a member of this room")
-        roles.repository().revoke(caller, s.room, ban=False)
+        store.roles().revoke(caller, s.room, ban=False)
     else:
         if not access.may_moderate(s):
             raise errors.Forbidden("only the room's owner or moderators may remove someone")
         target_role = access.standing(target, s.room).role
         if target_role == MODERATOR and s.role != OWNER and not s.admin:
             raise errors.Forbidden("only the owner may remove a moderator")
-        roles.repository().revoke(target, s.room, ban=s.kind == PUBLIC)
+        store.roles().revoke(target, s.room, ban=s.kind == PUBLIC)
     remove_connections(sender, target, s.room)
 
 
@@ -153,9 +152,9 @@ def set_moderator(caller: str, room: Any, username: Any, moderator: bool, now_ms
         raise errors.InvalidInput("the owner is no moderator")
     current = access.standing(target, s.room).role
     if moderator:
-        roles.repository().set_role(target, s.room, s.kind, MODERATOR, now_ms)
+        store.roles().set_role(target, s.room, s.kind, MODERATOR, now_ms)
     elif current == MODERATOR:
-        roles.repository().set_role(target, s.room, s.kind, MEMBER, now_ms)
+        store.roles().set_role(target, s.room, s.kind, MEMBER, now_ms)
 
 
 def direct_room_name(one: str, other: str) -> str:
@@ -174,7 +173,7 @@ def open_direct(caller: str, body: dict[str, Any], now_ms: int, now_iso: str) ->
     room = direct_room_name(caller, target)
     store.rooms().create(room, DIRECT, None, now_iso, members=(caller, target))
     for one, other in ((caller, target), (target, caller)):
-        roles.repository().grant(one, room, DIRECT, MEMBER, now_ms, with_user=other)
+        store.roles().grant(one, room, DIRECT, MEMBER, now_ms, with_user=other)
     return {"room": room, "kind": DIRECT, "with": target}
 
 

@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 from chalicelib import clock, fanout, protocol, settings, store
 from chalicelib.connections_api import ConnectionsAPI
 from chalicelib.settings import LIMITS
-from chalicelib.store import memberships
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def apply_move(move: Move) -> list[dict[str, Any]]:
     frames = []
     if move.left is not None and not _still_present(move.username, move.left, move.connection_id):
         frames.append(protocol.presence_frame(move.left, move.username, False))
-    if move.entered is not None and memberships.repository().add_present_connection(
+    if move.entered is not None and store.memberships().add_present_connection(
         move.username, move.entered, move.connection_id
     ):
         frames.append(protocol.presence_frame(move.entered, move.username, True))
@@ -114,7 +113,7 @@ def _still_present(username: str, room: str, connection_id: str) -> set[str]:
     would keep its user online forever: ids left in the set whose connection
     record no longer exists are dropped here, at the user's next departure.
     """
-    records = memberships.repository()
+    records = store.memberships()
     remaining = records.remove_present_connections(username, room, [connection_id])
     if not remaining:
         return remaining

@@ -21,7 +21,6 @@ from typing import Any
 
 from chalicelib import lazy, store
 from chalicelib.settings import LIMITS
-from chalicelib.store import memberships, roles
 from chalicelib.store.memberships import Membership
 from chalicelib.store.rooms import Activity
 
@@ -50,11 +49,11 @@ def activity(
 
 def user_rooms(username: str) -> list[dict[str, Any]]:
     """PROTOCOL.md's `rooms`: newest activity first, rooms without messages last, capped."""
-    listed = roles.repository().recent(username, ROOMS_MAX)
+    listed = store.roles().recent(username, ROOMS_MAX)
     names = [m.room for m in listed]
     # The two reads side by side: the rooms' counts, the memberships' counts at their markers.
     items_read = _pool().submit(store.rooms().activities, names) if names else None
-    markers = memberships.repository().read_counts(username, names) if names else {}
+    markers = store.memberships().read_counts(username, names) if names else {}
     items = items_read.result() if items_read is not None else {}
     # A marker as the BatchGetItem read it (else as recent-index had it: not counted).
     with_counts = [

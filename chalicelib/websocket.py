@@ -30,7 +30,6 @@ from chalicelib import (
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
-from chalicelib.store import memberships
 from chalicelib.store.connections import Connection
 from chalicelib.store.messages import Draft
 
@@ -194,7 +193,7 @@ def _send_message(
     # The sender has read their own message (so it is never unread for them). The
     # message is stored either way: a failure here must not make the client resend it.
     try:
-        memberships.repository().move_read_marker(
+        store.memberships().move_read_marker(
             connection.username, connection.room, message.id, message.ordinal
         )
     except (BotoCoreError, ClientError) as failure:
@@ -288,7 +287,7 @@ def _mark_read(
     found = store.messages().get(connection.room, action.id)
     if found is None:
         raise errors.NotFound("no message with that id in this room")
-    marker = memberships.repository().move_read_marker(
+    marker = store.memberships().move_read_marker(
         connection.username, connection.room, action.id, found.ordinal
     )
     # A marker still at the entry time is past this id, but is no message id itself.

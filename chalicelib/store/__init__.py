@@ -23,8 +23,10 @@ from chalicelib.store.blocks import Blocks
 from chalicelib.store.connection_slots import ConnectionSlots
 from chalicelib.store.connections import Connections
 from chalicelib.store.guards import Guards
+from chalicelib.store.memberships import MembershipRecords
 from chalicelib.store.messages import Messages
 from chalicelib.store.reports import Reports
+from chalicelib.store.roles import Roles
 from chalicelib.store.room_occupancy import RoomOccupancy
 from chalicelib.store.rooms import Rooms
 from chalicelib.store.sessions import Sessions
@@ -81,6 +83,21 @@ def messages() -> Messages:
 @lazy.cached()
 def rooms() -> Rooms:
     return Rooms(client(), settings.get().rooms_table, settings.index_name("rooms", "listed"))
+
+
+@lazy.cached()
+def roles() -> Roles:
+    """Roles, bans and entering (the memberships table; store/roles.py)."""
+    return Roles(
+        client(), settings.get().memberships_table,
+        settings.index_name("memberships", "username_key"),
+    )
+
+
+@lazy.cached()
+def memberships() -> MembershipRecords:
+    """Read markers and presence sets (the memberships table; store/memberships.py)."""
+    return MembershipRecords(client(), settings.get().memberships_table)
 
 
 @lazy.cached()

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from chalicelib import lazy, settings
-from chalicelib.store import client as dynamodb_client
 from chalicelib.store.messages import message_id
 
 
@@ -163,9 +161,3 @@ class MembershipRecords:
         except self._client.exceptions.ConditionalCheckFailedException:
             return set()  # no membership (forgotten at a restart): nobody of theirs counted here
         return set(new.get("connections", {}).get("SS", []))
-
-
-@lazy.cached()
-def repository() -> MembershipRecords:
-    """The process's read markers and presence sets."""
-    return MembershipRecords(dynamodb_client(), settings.get().memberships_table)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from chalicelib import lazy, settings
 from chalicelib import store as store_package
-from chalicelib.store import client as dynamodb_client
 from chalicelib.store.memberships import Membership, initial_read_marker, membership_from_item
 
 OWNER, MODERATOR, MEMBER = "owner", "moderator", "member"
@@ -33,7 +31,7 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-class Memberships:
+class Roles:
     """A user's standing in rooms: roles, bans, and entering."""
 
     def __init__(self, client: Any, table: str, recent_index: str) -> None:
@@ -152,12 +150,3 @@ class Memberships:
             Limit=limit,
         )["Items"]
         return [membership_from_item(item) for item in items if "read_marker" in item]
-
-
-@lazy.cached()
-def repository() -> Memberships:
-    """The process's memberships repository (roles and bans)."""
-    return Memberships(
-        dynamodb_client(), settings.get().memberships_table,
-        settings.index_name("memberships", "username_key"),
-    )

@@ -96,7 +96,7 @@ def test_changes_that_move_no_one_tell_no_one(chat, outbox, presence, aws):
 
 def test_a_failing_batch_is_handed_back_from_the_failed_record(
         chat, outbox, presence, connections_stream, monkeypatch):
-    from chalicelib.store import memberships
+    from chalicelib.store.memberships import MembershipRecords
 
     chat.join("alice", "lobby")
     chat.join("bob", "lobby")
@@ -105,7 +105,7 @@ def test_a_failing_batch_is_handed_back_from_the_failed_record(
     def broken(*args):
         raise RuntimeError("memberships unavailable")
 
-    monkeypatch.setattr(memberships.MembershipRecords, "add_present_connection", broken)
+    monkeypatch.setattr(MembershipRecords, "add_present_connection", broken)
     answer = presence(batch)
     sequence = [r["dynamodb"]["SequenceNumber"] for r in batch["Records"]]
     assert answer == {"batchItemFailures": [{"itemIdentifier": s} for s in sequence]}

@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from chalicelib import clock, ids, lazy, order
+from chalicelib import clock, ids, lazy, order, store
 from chalicelib.settings import LIMITS
-from chalicelib.store import roles
 from chalicelib.store.messages import Draft
 from tests.support.inprocess import token_for
 
@@ -121,7 +120,7 @@ def test_at_most_the_cap_of_rooms_the_room_entered_longest_ago_ages_out(client, 
     # so a user's 101st-newest room drops off however active it is.
     cap = LIMITS.rooms_max
     for i in range(cap + 1):
-        roles.repository().enter("alice", f"room-{i:03d}", "public", clock.now_ms() + i)
+        store.roles().enter("alice", f"room-{i:03d}", "public", clock.now_ms() + i)
     stored("room-050", "bob", 1)
     rooms = get_rooms(client, "alice")
     assert len(rooms) == cap
@@ -142,7 +141,7 @@ def test_an_edit_takes_a_revision_but_is_no_unread_message(client, chat):
 @pytest.mark.parametrize("rooms", [3, 30])
 def test_the_list_is_one_query_and_two_batch_reads_whatever_the_rooms(client, chat, rooms):
     for i in range(rooms):
-        roles.repository().enter("alice", f"room-{i:03d}", "public", clock.now_ms() + i)
+        store.roles().enter("alice", f"room-{i:03d}", "public", clock.now_ms() + i)
         stored(f"room-{i:03d}", "bob", 2)
     made: list[str] = []
     listed = get_rooms(client, "alice", made)

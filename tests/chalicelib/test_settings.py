@@ -52,14 +52,18 @@ def test_the_stream_arn_is_concrete_even_without_a_table():
 
 
 def test_every_setting_names_its_variable_and_reads_it():
-    kinds = {"str": "x-value", "int": "7", "frozenset[str]": "Ann, bo"}
+    kinds = {
+        "str": "x-value", "int": "7", "frozenset[str]": "Ann, bo", "bool": "on", "float": "0.25",
+    }
     environment, expected = {}, {}
     for field in dataclasses.fields(settings.Settings):
         if "env" not in field.metadata:
             continue
         raw = kinds[str(field.type)]
         environment[field.metadata["env"]] = raw
-        expected[field.name] = {"x-value": raw, "7": 7, "Ann, bo": frozenset({"ann", "bo"})}[raw]
+        expected[field.name] = {
+            "x-value": raw, "7": 7, "Ann, bo": frozenset({"ann", "bo"}), "on": True, "0.25": 0.25,
+        }[raw]
     assert len(expected) == len(set(environment)) > 30  # one variable per setting
     loaded = settings.load(environment)
     assert {name: getattr(loaded, name) for name in expected} == expected

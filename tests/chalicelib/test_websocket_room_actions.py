@@ -291,13 +291,13 @@ def test_sending_moves_the_senders_marker(chat, aws):
 def test_a_send_whose_marker_cannot_move_is_still_stored_without_an_error(chat, aws, monkeypatch):
     from botocore.exceptions import ClientError
 
-    from chalicelib.store import memberships
+    from chalicelib.store.memberships import MembershipRecords
 
     def throttled(*args):
         error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
         raise ClientError(error, "UpdateItem")
 
     alice = chat.join("alice", "lobby")
-    monkeypatch.setattr(memberships.MembershipRecords, "move_read_marker", throttled)
+    monkeypatch.setattr(MembershipRecords, "move_read_marker", throttled)
     say(chat, alice, "stored anyway", clientId="c-1")
     assert [m["text"] for m in newest(chat, alice)] == ["stored anyway"]
