@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from datetime import UTC, datetime
 
-from chalicelib import lazy
+from chalicelib import clock, lazy
 
 _SUFFIX_BITS = 40
 
@@ -35,8 +34,8 @@ def _sequence() -> _Sequence:
 
 
 def now_ms() -> int:
-    """Wall-clock time in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
+    """The time in epoch milliseconds, by the process's clock (chalicelib/clock.py)."""
+    return clock.get().now_ms()
 
 
 def message_id(at_ms: int | None = None) -> str:

@@ -26,6 +26,11 @@ CHATAPP_FAULTS is a comma-separated list of:
 - `drop-after=N`: the gateway drops every connection (no close frame: the
   client sees 1006, the backend a $disconnect) once it has written N frames to
   it, as a flaky network would; the client must reconnect and catch up.
+- `clock-skew=MS`: Lambda instance i (0, 1, 2, ...; chatapp.instances) runs
+  its clock (chalicelib/clock.py, which ids.now_ms reads too) i * MS
+  milliseconds ahead of the machine's, as the clocks of Lambda's containers
+  drift apart; instance 0 keeps the machine's time. Order must not depend on
+  clocks: with skew, a later write may carry an earlier time.
 """
 
 from __future__ import annotations
@@ -46,13 +51,14 @@ class Faults:
     slow_write_marker: str = ""  # empty: every write is slow
     slow_connect_ms: int = 0
     drop_after_frames: int = 0
+    clock_skew_ms: int = 0  # Lambda instance i's clock runs i * this ahead
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     """Parse CHATAPP_FAULTS; an unknown fault name is an error, not a silent no-op."""
     raw = (environ if environ is not None else os.environ).get(ENV, "")
     lost_disconnect, marker, invocation_fails, slow_connect_ms = False, "", 0, 0
-    slow_ms, slow_marker, drop_after = 0, "", 0
+    slow_ms, slow_marker, drop_after, skew_ms = 0, "", 0, 0
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -68,14 +74,16 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             slow_ms = int(delay)
         elif name == "slow-connect" and value.isdigit():
             slow_connect_ms = int(value)
+        elif name == "clock-skew" and value.isdigit():
+            skew_ms = int(value)
         else:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
                 "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
-                "slow-write=MS[@MARKER], slow-connect=MS, drop-after=N)"
+                "slow-write=MS[@MARKER], slow-connect=MS, drop-after=N, clock-skew=MS)"
             )
     return Faults(
         lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
         slow_write_ms=slow_ms, slow_write_marker=slow_marker, slow_connect_ms=slow_connect_ms,
-        drop_after_frames=drop_after,
+        drop_after_frames=drop_after, clock_skew_ms=skew_ms,
     )

@@ -164,6 +164,7 @@ class StreamPoller:
         self.buffers: dict[str, list[dict[str, Any]]] = {}
         self.invocations = 0
         self.records_done = 0
+        self.cpu_seconds = 0.0  # this poller thread's own CPU (reading, batching; not the handler)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_refresh = 0.0
@@ -215,6 +216,7 @@ class StreamPoller:
     def _run(self) -> None:
         idle = 0
         while not self._stop.is_set():
+            self.cpu_seconds = time.thread_time()
             try:
                 if time.monotonic() - self._last_refresh > SHARD_REFRESH_SECONDS:
                     self._refresh_shards()
