@@ -16,14 +16,13 @@ clocks, as on Lambda; order must come from the revision alone.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
-
-import json
-import urllib.request
 
 import pytest
 
