@@ -216,6 +216,8 @@ class Meter:
 
         poll = sum(after["pollers"][n]["cpuSeconds"] - before["pollers"][n]["cpuSeconds"]
                    for n in after["pollers"])
+        reads = sum(after["pollers"][n]["getRecords"] - before["pollers"][n]["getRecords"]
+                    for n in after["pollers"])
         posts = after["posts"]["cpuSeconds"] - before["posts"]["cpuSeconds"]
         post_count = after["posts"]["count"] - before["posts"]["count"]
         server = cpu("server")
@@ -241,7 +243,9 @@ class Meter:
             shown = ", ".join(f"{op} {n / messages:.2f}" for op, n in sorted(dynamodb.items()))
             print(f"      {name:22} {invocations / messages:5.2f} invocations,"
                   f" {per_message_ms(function_cpu)} ms CPU, DynamoDB calls: {shown or '-'}")
-        print(f"    per message: {calls_total / messages:.2f} DynamoDB calls,"
+        calls_total += reads
+        print(f"    per message: {calls_total / messages:.2f} DynamoDB calls"
+              f" ({reads / messages:.2f} of them the pollers' GetRecords),"
               f" {post_count / messages:.1f} posts;"
               f" database CPU per call {database / max(calls_total, 1) * 1000:.2f} ms")
 

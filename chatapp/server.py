@@ -458,7 +458,7 @@ class LocalStack:
             "pollers": {
                 p.function_name: {
                     "cpuSeconds": round(p.cpu_seconds, 6), "invocations": p.invocations,
-                    "records": p.records_done,
+                    "records": p.records_done, "getRecords": p.reads,
                 }
                 for p in self.pollers
             },

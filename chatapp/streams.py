@@ -165,6 +165,7 @@ class StreamPoller:
         self.invocations = 0
         self.records_done = 0
         self.cpu_seconds = 0.0  # this poller thread's own CPU (reading, batching; not the handler)
+        self.reads = 0  # GetRecords calls
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_refresh = 0.0
@@ -235,6 +236,7 @@ class StreamPoller:
     def _poll_shard(self, shard_id: str, reader: ShardReader) -> bool:
         buffer = self.buffers[shard_id]
         if len(buffer) < self.batch_size:
+            self.reads += 1
             buffer.extend(
                 lambda_record(r, self.stream_arn, self.region)
                 for r in reader.read(self.batch_size - len(buffer))
