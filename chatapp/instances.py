@@ -174,7 +174,6 @@ class Instances:
     def __init__(
         self,
         count: int,
-        environment: dict[str, str],
         clock_skew_ms: int = 0,
         verbose: bool = False,
         project_root: Path = PROJECT_ROOT,
@@ -182,7 +181,7 @@ class Instances:
         if count < 1:
             raise ValueError(f"instances must be 1 or more: {count}")
         self.count = count
-        self._environment = dict(environment)
+        self._environment: dict[str, str] = {}
         self._clock_skew_ms = clock_skew_ms
         self._verbose = verbose
         self._project_root = project_root
@@ -190,6 +189,7 @@ class Instances:
         self._mp.set_forkserver_preload(PRELOAD)
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: dict[int, _Worker] = {}
+        self._spawned: list[_Worker] = []
         self._names: list[str] = []
         self._usage: dict[str, FunctionUsage] = {}
         self._lock = threading.Lock()
@@ -205,9 +205,23 @@ class Instances:
             self._environment, index * self._clock_skew_ms, self._verbose, self._project_root
         )
 
-    def start(self) -> Instances:
-        """Start every worker and wait until each has imported app.py."""
-        started = [self._spawn(index) for index in range(self.count)]
+    def spawn(self) -> Instances:
+        """Start the worker processes; they wait for their settings (start() sends them).
+
+        Separate from start() so that the processes come up (the fork server's
+        imports) while the server starts its database.
+        """
+        self._spawned = [self._spawn(index) for index in range(self.count)]
+        return self
+
+    def start(self, environment: dict[str, str]) -> Instances:
+        """Hand every worker the environment and wait until each has imported app.py."""
+        self._environment = dict(environment)
+        if not self._spawned:
+            self.spawn()
+        started, self._spawned = self._spawned, []
+        for worker in started:
+            worker.connection.send(self.settings_for(worker.index))
         for worker in started:
             self._await_ready(worker)
             self._workers[worker.index] = worker
@@ -222,7 +236,7 @@ class Instances:
     def _spawn(self, index: int) -> _Worker:
         ours, theirs = self._mp.Pipe()
         process = self._mp.Process(
-            target=worker_main, args=(theirs, index, self.settings_for(index)),
+            target=worker_main, args=(theirs, index),
             name=f"lambda-instance-{index}", daemon=True,
         )
         process.start()
@@ -247,11 +261,12 @@ class Instances:
         """Ask every worker to exit (after its current invocation); kill what stays."""
         self._stopping = True
         self.waiters.shutdown(wait=False, cancel_futures=True)
-        for worker in list(self._workers.values()):
+        workers = [*self._workers.values(), *self._spawned]
+        for worker in workers:
             with contextlib.suppress(OSError, ValueError):
                 worker.connection.send(None)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for worker in list(self._workers.values()):
+        for worker in workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
@@ -297,6 +312,7 @@ class Instances:
         if self._stopping:
             return worker
         replacement = self._spawn(worker.index)
+        replacement.connection.send(self.settings_for(worker.index))
         self._await_ready(replacement)
         with self._lock:
             self._workers[worker.index] = replacement
@@ -358,12 +374,18 @@ def _count_aws_calls(calls: Counter[str], lock: threading.Lock) -> None:
     BaseClient._make_api_call = counted
 
 
-def worker_main(connection: Connection, index: int, settings: WorkerSettings) -> None:
-    """One instance: set up once, then run invocations one at a time until told to stop."""
+def worker_main(connection: Connection, index: int) -> None:
+    """One instance: its settings first, set up once, then invocations one at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the server decides
     from chalicelib import clock, lazy
     from chatapp.cli import configure_logging
 
+    try:
+        settings: WorkerSettings | None = connection.recv()
+    except (EOFError, OSError):
+        return
+    if settings is None:  # stopped before it started
+        return
     configure_logging(settings.verbose)
     apply_environment(settings.environment)
     lazy.reset()

@@ -348,7 +348,15 @@ class LocalStack:
         options = self.options
         make_private(options.data_dir)
         secret = jwt_secret(options.data_dir)
-        endpoint = await self._database()
+        instances = Instances(options.instances, self.faults.clock_skew_ms, options.verbose)
+        self.instances = instances
+        # The instances' processes come up while the database does; they get
+        # their environment once it is known.
+        spawning = asyncio.ensure_future(asyncio.to_thread(instances.spawn))
+        try:
+            endpoint = await self._database()
+        finally:
+            await spawning
         forgotten = forget_connections(client(endpoint))
         if forgotten:
             log.info("forgot %d connections of the last run", forgotten)
@@ -368,11 +376,7 @@ class LocalStack:
         sys.stdout = StdoutTee(self._stdout, metrics, echo_metrics=options.json_logs)
         app = import_app()
         config = settings.get()
-        instances = Instances(
-            options.instances, self.environment, self.faults.clock_skew_ms, options.verbose
-        )
-        self.instances = instances
-        await asyncio.to_thread(instances.start)
+        await asyncio.to_thread(instances.start, self.environment)
 
         domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
         origins = LocalOrigins()
