@@ -134,7 +134,10 @@ def make_pacer(rate: float):
 
 async def run_load(name: str, ws_urls: list[str], args: argparse.Namespace) -> Run:
     run = Run(name, expected=args.senders * args.messages * args.clients)
-    sockets = [await connect(url, max_size=None, open_timeout=30) for url in ws_urls]
+    # No keepalive pings: on a saturated machine a late pong would end a run, not measure it.
+    sockets = [
+        await connect(url, max_size=None, open_timeout=60, ping_interval=None) for url in ws_urls
+    ]
     await asyncio.sleep(0.5)  # every $connect has stored its connection
     windows = [asyncio.Semaphore(args.window) for _ in range(args.senders)]
     readers = []

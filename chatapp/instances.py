@@ -21,6 +21,9 @@ forkserver:
   message; the traceback is logged by the worker), as Lambda reports an
   Unhandled error; a worker that died is replaced and its invocation fails
   the same way;
+- stream batches and asynchronous invocations take at most count - 1
+  instances at once (all of them with one instance), so a fan-out waiting out
+  429s never holds every instance a request needs;
 - `CHATAPP_FAULTS=clock-skew=MS`: worker i's clock (chalicelib/clock.py) runs
   i * MS milliseconds ahead, as containers' clocks drift apart.
 
@@ -81,7 +84,7 @@ class Invoker(Protocol):
 
     def names(self) -> list[str]: ...
 
-    def invoke(self, function_name: str, event: Any) -> Any: ...
+    def invoke(self, function_name: str, event: Any, background: bool = False) -> Any: ...
 
 
 LAMBDA_NAMES = {  # what Chalice names the deployed WebSocket functions, for the context
@@ -126,7 +129,7 @@ class InProcess:
     def names(self) -> list[str]:
         return list(self.functions)
 
-    def invoke(self, function_name: str, event: Any) -> Any:
+    def invoke(self, function_name: str, event: Any, background: bool = False) -> Any:
         context = _context(self.context_names[function_name])
         return self.functions[function_name](event, context)
 
@@ -194,6 +197,10 @@ class Instances:
         self._usage: dict[str, FunctionUsage] = {}
         self._lock = threading.Lock()
         self._stopping = False
+        # Stream batches and asynchronous invocations never take the last idle instance:
+        # on AWS each function has its own instances, and a fan-out waiting out 429s
+        # must not keep every $default frame and REST request waiting.
+        self._background = threading.BoundedSemaphore(max(1, count - 1))
         # Threads that wait for a worker's answer (asyncio callers, asynchronous invokes).
         self.waiters = ThreadPoolExecutor(max(16, 4 * count), thread_name_prefix="invoke")
 
@@ -278,8 +285,18 @@ class Instances:
     def names(self) -> list[str]:
         return list(self._names)
 
-    def invoke(self, function_name: str, event: Any) -> Any:
-        """Run one invocation on an idle instance (waiting for one); its result or an error."""
+    def invoke(self, function_name: str, event: Any, background: bool = False) -> Any:
+        """Run one invocation on an idle instance (waiting for one); its result or an error.
+
+        `background` (stream batches, asynchronous invocations): at most count - 1
+        of those run at once, so one instance stays for requests.
+        """
+        if not background:
+            return self._invoke(function_name, event)
+        with self._background:
+            return self._invoke(function_name, event)
+
+    def _invoke(self, function_name: str, event: Any) -> Any:
         worker = self._idle.get()
         try:
             try:

@@ -118,7 +118,7 @@ class LambdaService:
                     )
                 if crash:
                     raise RuntimeError("injected failure (CHATAPP_FAULTS=invocation-fails)")
-                self._run(python_name, event)
+                self.functions.invoke(python_name, event, background=True)
                 return
             except Exception:
                 log.exception("%s: asynchronous invocation failed (attempt %d)",

@@ -448,7 +448,7 @@ class LocalStack:
         assert instances is not None
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
-            return instances.invoke(function_name, event)
+            return instances.invoke(function_name, event, background=True)
 
         return invoke
 
