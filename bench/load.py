@@ -1,6 +1,7 @@
 """Load on `chatapp serve`: N clients in one room, S senders x M messages, a send window.
 
-    .venv/bin/python bench/load.py                     # both scenarios, chatapp + baseline
+    .venv/bin/python bench/load.py                     # both scenarios, 1 and default instances
+    .venv/bin/python bench/load.py --instances 4       # only `chatapp serve --instances 4`
     .venv/bin/python bench/load.py --clients 50 --senders 10 --messages 100 --rate 0
     .venv/bin/python bench/load.py --url http://127.0.0.1:8000   # a server you started
 
@@ -15,6 +16,14 @@ twice by one client; allowed by the protocol, but counted). The same client code
 runs against a bare `websockets` broadcast server (no auth, no storage, no
 stream) in its own process: the machine's physical limit, for comparison.
 No assertions: these are figures, not tests.
+
+For each `--instances` setting (default: 1, then `chatapp serve`'s default, the
+CPU count and at least 2) a server is started and, per run, the CPU each
+process spent is read from /proc (utime + stime of the server, its Lambda
+instances and the database process) and divided by the messages sent, beside
+what the server reports at /_local/instances.json: the CPU of each function in
+the instances, of the stream pollers' threads and of answering the handlers'
+Management API posts in the server, and the AWS calls of each function.
 """
 
 from __future__ import annotations
@@ -22,10 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +122,10 @@ def make_pacer(rate: float):
 
 async def run_load(name: str, ws_urls: list[str], args: argparse.Namespace) -> Run:
     run = Run(name, expected=args.senders * args.messages * args.clients)
-    sockets = [await connect(url, max_size=None, open_timeout=30) for url in ws_urls]
+    # No keepalive pings: on a saturated machine a late pong would end a run, not measure it.
+    sockets = [
+        await connect(url, max_size=None, open_timeout=60, ping_interval=None) for url in ws_urls
+    ]
     await asyncio.sleep(0.5)  # every $connect has stored its connection
     windows = [asyncio.Semaphore(args.window) for _ in range(args.senders)]
     readers = []
@@ -158,6 +172,73 @@ def report(run: Run, args: argparse.Namespace) -> None:
         f"  lost {run.expected - run.deliveries:5d}  dup {run.duplicates:4d}"
         + (f"  error frames {len(run.errors)} e.g. {run.errors[0]}" if run.errors else "")
     )
+
+
+# -- CPU and calls per message, by stage --------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Samples a chatapp server's processes and its own accounts, before and after a run."""
+
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url + "/_local/instances.json"
+
+    def sample(self) -> dict:
+        with urllib.request.urlopen(self.url, timeout=30) as answer:
+            report = json.load(answer)
+        pids = {"server": report["server"]["pid"], "database": report["database"]["pid"]}
+        pids.update({f"instance {i['index']}": i["pid"] for i in report["instances"]})
+        report["cpu"] = {name: process_cpu_seconds(pid) for name, pid in pids.items() if pid}
+        return report
+
+    @staticmethod
+    def print_stages(before: dict, after: dict, messages: int) -> None:
+        def cpu(name: str) -> float:
+            return after["cpu"].get(name, 0.0) - before["cpu"].get(name, 0.0)
+
+        def per_message_ms(seconds: float) -> str:
+            return f"{seconds / messages * 1000:5.2f}"
+
+        poll = sum(after["pollers"][n]["cpuSeconds"] - before["pollers"][n]["cpuSeconds"]
+                   for n in after["pollers"])
+        reads = sum(after["pollers"][n]["getRecords"] - before["pollers"][n]["getRecords"]
+                    for n in after["pollers"])
+        posts = after["posts"]["cpuSeconds"] - before["posts"]["cpuSeconds"]
+        post_count = after["posts"]["count"] - before["posts"]["count"]
+        server = cpu("server")
+        workers = sum(cpu(name) for name in after["cpu"] if name.startswith("instance"))
+        database = cpu("database")
+        print(f"    CPU ms per message: server {per_message_ms(server)}"
+              f" (stream poll {per_message_ms(poll)}, answering posts {per_message_ms(posts)},"
+              f" gateway + the rest {per_message_ms(server - poll - posts)}),"
+              f" instances {per_message_ms(workers)}, database {per_message_ms(database)};"
+              f" total {per_message_ms(server + workers + database)}")
+        functions = after["functions"]
+        calls_total = 0.0
+        for name in sorted(functions):
+            now, then = functions[name], before["functions"].get(name, {})
+            invocations = now["invocations"] - then.get("invocations", 0)
+            if not invocations:
+                continue
+            function_cpu = now["cpuSeconds"] - then.get("cpuSeconds", 0.0)
+            calls = {op: n - then.get("calls", {}).get(op, 0) for op, n in now["calls"].items()}
+            dynamodb = {op.split(".", 1)[1]: n for op, n in calls.items()
+                        if op.startswith("dynamodb") and n}
+            calls_total += sum(dynamodb.values())
+            shown = ", ".join(f"{op} {n / messages:.2f}" for op, n in sorted(dynamodb.items()))
+            print(f"      {name:22} {invocations / messages:5.2f} invocations,"
+                  f" {per_message_ms(function_cpu)} ms CPU, DynamoDB calls: {shown or '-'}")
+        calls_total += reads
+        print(f"    per message: {calls_total / messages:.2f} DynamoDB calls"
+              f" ({reads / messages:.2f} of them the pollers' GetRecords),"
+              f" {post_count / messages:.1f} posts;"
+              f" database CPU per call {database / max(calls_total, 1) * 1000:.2f} ms")
 
 
 # -- the bare broadcast server (the machine's limit) ------------------------------------
@@ -222,6 +303,11 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=20, help="own messages in flight per sender")
     parser.add_argument("--rate", type=float, help="messages/s over all senders (0: unpaced)")
     parser.add_argument("--url", help="an already running chatapp serve (http://HOST:PORT)")
+    parser.add_argument(
+        "--instances", default="1,default",
+        help="comma-separated `chatapp serve --instances` settings, each its own server"
+        " ('default': the CPU count, at least 2)",
+    )
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -233,40 +319,59 @@ def main() -> None:
     if args.senders > args.clients:
         parser.error("--senders cannot exceed --clients")
 
+    baseline = None if args.no_baseline else start_baseline()
+    try:
+        settings = [None] if args.url else [
+            None if value == "default" else int(value) for value in args.instances.split(",")
+        ]
+        for instances in settings:
+            measure(args, instances, baseline)
+    finally:
+        if baseline is not None:
+            baseline[0].terminate()
+            baseline[0].wait()
+
+
+def measure(args: argparse.Namespace, instances: int | None, baseline) -> None:
+    """The scenarios against one server (started here with `--instances`, or --url)."""
     server: LocalServer | None = None
     if args.url:
         base = args.url.rstrip("/")
-        api_url, ws_base = base + "/api", base.replace("http", "ws", 1) + "/ws"
     else:
+        extra = ("--instances", str(instances)) if instances is not None else ()
         server = start_local_server(
-            Path(tempfile.mkdtemp(prefix="chatapp-load-")), "--rate-limit", "0"
+            Path(tempfile.mkdtemp(prefix="chatapp-load-")), "--rate-limit", "0", *extra
         )
-        api_url, ws_base = server.api_url, server.ws_url
-    baseline = None if args.no_baseline else start_baseline()
+        base = server.url
+    api_url, ws_base = base + "/api", base.replace("http", "ws", 1) + "/ws"
+    meter = Meter(base)
     try:
         stamp = int(time.time())
         tokens = [
             signup(api_url, username=f"load{stamp % 100000}-{i}", password="bench-password")[1]
             for i in range(args.clients)
         ]
+        count = len(meter.sample()["instances"])
         print(
             f"{args.clients} clients in one room, {args.senders} senders"
-            f" x {args.messages} messages, window {args.window}"
+            f" x {args.messages} messages, window {args.window};"
+            f" chatapp serve with {count} instance(s)"
+            f"{' (its default)' if instances is None and not args.url else ''}"
         )
         for number, scenario in enumerate(scenarios(args)):
             print(f"- {scenario.label}:")
             room = f"load-{stamp}-{number}"
             urls = [connect_url(ws_base, token, room) for token in tokens]
+            before = meter.sample()
             report(asyncio.run(run_load("chatapp", urls, scenario)), scenario)
+            time.sleep(1.0)  # the last $disconnects are done
+            Meter.print_stages(before, meter.sample(), args.senders * args.messages)
             if baseline is not None:
                 report(
                     asyncio.run(run_load("baseline", [baseline[1]] * args.clients, scenario)),
                     scenario,
                 )
     finally:
-        if baseline is not None:
-            baseline[0].terminate()
-            baseline[0].wait()
         if server is not None:
             server.stop()
 

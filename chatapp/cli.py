@@ -32,6 +32,13 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {value}")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="chatapp", description="Run the Chalice chat locally, with no AWS account."
@@ -77,6 +84,13 @@ def parser() -> argparse.ArgumentParser:
         help="use this DynamoDB (e.g. DynamoDB Local) instead of the embedded one",
     )
     serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR")
+    serve.add_argument(
+        "--instances",
+        type=_positive,
+        metavar="N",
+        help="Lambda instances: worker processes that run the handlers, one invocation at a"
+        " time each (default: the CPU count, at least 2)",
+    )
     serve.add_argument("--verbose", action="store_true", help="log every event and call")
     serve.add_argument(
         "--json-logs",
@@ -196,10 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     if args.command == "db":
         return run_db(args)
+    from chatapp.instances import default_count
     from chatapp.server import ServeOptions, serve
 
     return serve(
         ServeOptions(
+            instances=args.instances or default_count(),
             host=args.host,
             port=args.port,
             rate_limit=args.rate_limit,

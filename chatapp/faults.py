@@ -35,6 +35,11 @@ CHATAPP_FAULTS is a comma-separated list of:
 - `drop-after=N`: the gateway drops every connection (no close frame: the
   client sees 1006, the backend a $disconnect) once it has written N frames to
   it, as a flaky network would; the client must reconnect and catch up.
+- `clock-skew=MS`: Lambda instance i (0, 1, 2, ...; chatapp.instances) runs
+  its clock (chalicelib/clock.py, the one every handler reads) i * MS
+  milliseconds ahead of the machine's, as the clocks of Lambda's containers
+  drift apart; instance 0 keeps the machine's time. Order must not depend on
+  clocks: with skew, a later write may carry an earlier time.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class Faults:
     delete_throttled: int = 0
     slow_query_ms: int = 0
     slow_query_marker: str = ""
+    clock_skew_ms: int = 0  # Lambda instance i's clock runs i * this ahead
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
@@ -65,7 +71,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
     raw = (environ if environ is not None else os.environ).get(ENV, "")
     lost_disconnect, marker, invocation_fails, slow_connect_ms = False, "", 0, 0
     slow_ms, slow_marker, drop_after, delete_throttled = 0, "", 0, 0
-    query_ms, query_marker = 0, ""
+    query_ms, query_marker, skew_ms = 0, "", 0
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, _, value = item.partition("=")
         if name == "lost-disconnect" and not value:
@@ -86,16 +92,18 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Faults:
             slow_connect_ms = int(value)
         elif name == "delete-throttled" and value.isdigit():
             delete_throttled = int(value)
+        elif name == "clock-skew" and value.isdigit():
+            skew_ms = int(value)
         else:
             raise ValueError(
                 f"{ENV}: unknown fault {item!r} "
                 "(known: lost-disconnect, dynamodb=MARKER, invocation-fails=N, "
                 "slow-write=MS[@MARKER], slow-query=MS@MARKER, slow-connect=MS, drop-after=N, "
-                "delete-throttled=N)"
+                "delete-throttled=N, clock-skew=MS)"
             )
     return Faults(
         lost_disconnect=lost_disconnect, dynamodb_marker=marker, invocation_fails=invocation_fails,
         slow_write_ms=slow_ms, slow_write_marker=slow_marker, slow_connect_ms=slow_connect_ms,
         drop_after_frames=drop_after, delete_throttled=delete_throttled,
-        slow_query_ms=query_ms, slow_query_marker=query_marker,
+        slow_query_ms=query_ms, slow_query_marker=query_marker, clock_skew_ms=skew_ms,
     )

@@ -2,8 +2,9 @@
 
 Each connection's upgrade, frames and close become API-Gateway-shaped `$connect`,
 `$default` and `$disconnect` events, passed to the Chalice app's own Lambda
-entry points (found in `app.websocket_handlers`, never by name) on a thread
-pool, as Lambda's concurrency would run them. What API Gateway does, this does:
+entry points (found in `app.websocket_handlers`, never by name) on the
+Lambda instances (chatapp.instances), as Lambda's concurrency would run them.
+What API Gateway does, this does:
 
 - a `$connect` answer other than 2xx refuses the upgrade with that status
   (an exception in the handler: 500);
@@ -27,17 +28,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from chalice.local import LambdaContext
 
 from chalicelib import clock
 from chalicelib.settings import LIMITS
 from chatapp.events import EventFactory, new_connection_id
 from chatapp.faults import Faults
+from chatapp.instances import Invoker
 from chatapp.management import BufferFull, Gone
 
 log = logging.getLogger("chatapp.gateway")
@@ -50,11 +50,6 @@ CLIENT_BUFFER_MAX_BYTES: int = LIMITS.client_buffer_max_bytes
 # send buffer grows to megabytes and a client that stops reading is never noticed.
 SOCKET_SEND_BUFFER_BYTES = 32 * 1024
 HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
-LAMBDA_NAMES = {  # what Chalice names the deployed functions, for the Lambda context
-    "$connect": "websocket_connect",
-    "$default": "websocket_message",
-    "$disconnect": "websocket_disconnect",
-}
 
 
 @dataclass
@@ -84,12 +79,9 @@ def _bound_send_buffer(request: web.Request) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER_BYTES)
 
 
-def websocket_entry_points(app: Any) -> dict[str, Callable[[dict, Any], Any]]:
-    """Route key → the Lambda entry point Chalice registered for it."""
-    return {
-        route_key: app.handler_map[config.name]
-        for route_key, config in app.websocket_handlers.items()
-    }
+def websocket_functions(app: Any) -> dict[str, str]:
+    """Route key → the name of the function Chalice registered for it."""
+    return {route_key: config.name for route_key, config in app.websocket_handlers.items()}
 
 
 class WebSocketGateway:
@@ -99,14 +91,16 @@ class WebSocketGateway:
         self,
         app: Any,
         events: EventFactory,
-        executor: Executor,
+        functions: Invoker,
         idle_timeout: float,
         faults: Faults | None = None,
         origin_allowed: Callable[[str], bool] | None = None,
     ) -> None:
-        self.entry_points = websocket_entry_points(app)
+        self.route_functions = websocket_functions(app)
         self.events = events
-        self.executor = executor
+        self.functions = functions
+        # Waits for the instances' answers off the event loop.
+        self.waiters = getattr(functions, "waiters", None)
         self.idle_timeout = idle_timeout
         self.faults = faults or Faults()
         self.origin_allowed = origin_allowed
@@ -169,13 +163,14 @@ class WebSocketGateway:
     # -- invoking the handlers --------------------------------------------------
 
     async def _invoke(self, route_key: str, event: dict[str, Any]) -> Any:
-        entry_point = self.entry_points.get(route_key)
-        if entry_point is None:
+        function_name = self.route_functions.get(route_key)
+        if function_name is None:
             return {"statusCode": 200}
-        context = LambdaContext(function_name=LAMBDA_NAMES[route_key], memory_size=128)
         log.debug("%s event %s", route_key, event)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, entry_point, event, context)
+        return await loop.run_in_executor(
+            self.waiters, self.functions.invoke, function_name, event
+        )
 
     # -- the HTTP side ------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 The handlers invoke functions with boto3's lambda client; the local runtime
 points it at its own port with AWS_ENDPOINT_URL_LAMBDA and answers as Lambda
 does, running the function found through the Chalice app object
-(`app.handler_map`, never by name in code) on the handler pool:
+(`app.handler_map`, never by name in code) on the Lambda instances
+(chatapp.instances):
 
 - `X-Amz-Invocation-Type: Event` (asynchronous): 202 at once; the function runs
-  on the pool. When it raises, Lambda retries twice (after about 1 and 2
-  minutes; here after RETRY_DELAYS_SECONDS), then hands the event to the
+  on an instance. When it raises, Lambda retries twice (after about 1 and 2
+  minutes; here after RETRY_DELAYS_SECONDS, each attempt possibly on another
+  instance), then hands the event to the
   on-failure destination: here a line in `failed-invocations.jsonl` in the
   data dir, and a log line counting them.
 - `RequestResponse` (the default): 200 with the function's JSON result; a
@@ -24,14 +26,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 from botocore.credentials import ReadOnlyCredentials
-from chalice.local import LambdaContext
 
+from chatapp.instances import Invoker
 from chatapp.sigv4 import signature_problem
 
 log = logging.getLogger("chatapp.invoke")
@@ -44,18 +46,21 @@ Answer = tuple[int, dict[str, str], bytes]
 
 
 class LambdaService:
-    """Answers Invoke for the app's functions, running them on `executor`."""
+    """Answers Invoke for the app's functions, running them on `functions`.
+
+    `executor` runs asynchronous invocations (their waits and retries).
+    """
 
     def __init__(
         self,
-        app: Any,
+        functions: Invoker,
         executor: Executor,
         credentials: ReadOnlyCredentials,
         region: str,
         data_dir: Path,
         failing_attempts: int = 0,
     ) -> None:
-        self.functions: Mapping[str, Callable[[Any, Any], Any]] = app.handler_map
+        self.functions = functions
         self.executor = executor
         self.credentials = credentials
         self.region = region
@@ -95,14 +100,13 @@ class LambdaService:
         return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
 
     def _function_name(self, name: str) -> str | None:
-        for python_name in self.functions:
+        for python_name in self.functions.names():
             if name == python_name or name.endswith(f"-{python_name}"):
                 return python_name
         return None
 
     def _run(self, python_name: str, event: Any) -> Any:
-        context = LambdaContext(function_name=python_name, memory_size=128)
-        return self.functions[python_name](event, context)
+        return self.functions.invoke(python_name, event)
 
     def _run_async(self, python_name: str, event: Any) -> None:
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS_SECONDS)):
@@ -114,7 +118,7 @@ class LambdaService:
                     )
                 if crash:
                     raise RuntimeError("injected failure (CHATAPP_FAULTS=invocation-fails)")
-                self._run(python_name, event)
+                self.functions.invoke(python_name, event, background=True)
                 return
             except Exception:
                 log.exception("%s: asynchronous invocation failed (attempt %d)",

@@ -1,18 +1,26 @@
 """The API Gateway REST API: /api/* through Chalice's LocalGateway, as `chalice local` does.
 
-The handlers run on the shared handler threads; their events carry the client's
-address, and CORS answers go to the site's own origins only.
+Chalice's LocalGateway matches the route and builds the event here, in the
+server process; the `api_handler` function runs on a Lambda instance
+(chatapp.instances). Events carry the client's address, and CORS answers go to
+the site's own origins only. A function that raised or whose instance died is
+answered as API Gateway answers a failed integration: 500 and
+{"message": "Internal server error"}, nothing of the error itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
+
+from chatapp.instances import REST_FUNCTION, InvocationError, Invoker
+
+log = logging.getLogger("chatapp.restapi")
 
 
 class LocalOrigins:
@@ -41,9 +49,9 @@ class LocalOrigins:
 class RestAPI:
     """The REST API's stage: each /api/* request becomes the `api_handler` function's event."""
 
-    def __init__(self, app: Any, executor: ThreadPoolExecutor, origins: LocalOrigins) -> None:
-        self._gateway = _chalice_local_gateway(app)
-        self._executor = executor
+    def __init__(self, app: Any, functions: Invoker, origins: LocalOrigins) -> None:
+        self._gateway = _chalice_local_gateway(app, functions)
+        self._waiters = getattr(functions, "waiters", None)
         self._origins = origins
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -57,7 +65,7 @@ class RestAPI:
         loop = asyncio.get_running_loop()
         try:
             answer = await loop.run_in_executor(
-                self._executor,
+                self._waiters,
                 _handle_from,
                 self._gateway,
                 request.remote,
@@ -70,6 +78,11 @@ class RestAPI:
             refused = web.Response(status=error.CODE, headers=error.headers, body=error.body)
             _local_cors(refused, request.headers.get("Origin"), self._origins)
             return refused
+        except InvocationError:
+            log.exception("%s %s: api_handler failed", request.method, request.path)
+            failed = web.json_response({"message": "Internal server error"}, status=500)
+            _local_cors(failed, request.headers.get("Origin"), self._origins)
+            return failed
         headers = dict(answer.get("headers") or {})
         payload = answer.get("body")
         if answer.get("isBase64Encoded") and payload is not None:
@@ -85,16 +98,30 @@ class RestAPI:
         return response
 
 
-def _chalice_local_gateway(app: Any) -> Any:
-    """Chalice's LocalGateway (chalice 1.34) whose events carry the client's address."""
-    from chalice.config import Config
-    from chalice.local import LambdaEventConverter, LocalChalice, LocalGateway, RouteMatcher
+class _Routes:
+    """The app as LocalGateway sees it: its routes here, its invocation on an instance."""
 
-    # current_request becomes thread-local (several requests run at once on the
-    # handler threads): chalice's own create_local_server does this swap (chalice/local.py).
-    if not isinstance(app, LocalChalice):
-        app.__class__ = type("LocalApp", (LocalChalice, app.__class__), {})
-    gateway = LocalGateway(app, Config(chalice_stage="local", function_name="api_handler"))
+    def __init__(self, app: Any, functions: Invoker) -> None:
+        self._app = app
+        self._functions = functions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        return self._functions.invoke(REST_FUNCTION, event)
+
+
+def _chalice_local_gateway(app: Any, functions: Invoker) -> Any:
+    """Chalice's LocalGateway (chalice 1.34) whose events carry the client's address and
+    whose function runs on `functions`."""
+    from chalice.config import Config
+    from chalice.local import LambdaEventConverter, LocalGateway, RouteMatcher
+
+    gateway = LocalGateway(
+        _Routes(app, functions),  # type: ignore[arg-type]
+        Config(chalice_stage="local", function_name=REST_FUNCTION),
+    )
 
     class PeerEvents(LambdaEventConverter):
         """API Gateway puts the socket peer in requestContext.identity.sourceIp; so do we."""
@@ -111,7 +138,7 @@ def _chalice_local_gateway(app: Any) -> Any:
     return gateway
 
 
-_request_peer = threading.local()  # the address of the request a handler thread serves
+_request_peer = threading.local()  # the address of the request a waiting thread serves
 
 
 def _handle_from(gateway: Any, peer: str | None, *request: Any) -> Any:

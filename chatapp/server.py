@@ -7,25 +7,29 @@
     /config.json {"apiUrl", "wsUrl"} for the host the browser used
     /            the built site (frontend/dist) or a page saying how to build it
 
-Order matters: the database comes first (its stream ARN goes into the
-environment), then the environment, then app.py is imported (settings are read
-once per process), then the stream pollers and the HTTP server; once it
-listens, the handlers' Management API and Lambda endpoints point at its port.
-Both AWS stand-ins answer only requests signed with the local credentials.
+`LocalStack` is the wiring. Order matters: the database comes first (its
+stream ARN goes into the environment), then the listening socket (the
+handlers' Management API and Lambda endpoints point at its port), then the
+environment, computed once, then app.py is imported here (its routes and event
+sources) and in each Lambda instance (chatapp.instances: worker processes that
+run the handlers, each given the environment), then the stream pollers and the
+HTTP server. Both AWS stand-ins answer only requests signed with the local
+credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,7 @@ from chatapp.dynamodb import DatabaseProcess
 from chatapp.events import EventFactory
 from chatapp.faults import Faults, from_environment
 from chatapp.gateway import WebSocketGateway
+from chatapp.instances import Instances, apply_environment, default_count, import_app
 from chatapp.invoke import PATH, LambdaService
 from chatapp.management import AccountRate, ManagementAPI
 from chatapp.metrics import LocalMetrics, StdoutTee
@@ -59,7 +64,6 @@ log = logging.getLogger("chatapp.server")
 API_ID = "local"  # any id: the handlers reach the Management API through its endpoint variable
 SITE_DIR = PROJECT_ROOT / "frontend" / "dist"
 JWT_SECRET_NAME = "jwt-secret"
-HANDLER_THREADS = 16  # concurrent Lambda invocations (WebSocket + REST)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class ServeOptions:
     data_dir: Path = PROJECT_ROOT / ".chatapp"
     verbose: bool = False
     json_logs: bool = False  # the handlers' log and metric lines as Lambda writes them
+    instances: int = field(default_factory=default_count)  # Lambda instances (worker processes)
 
 
 def make_private(data_dir: Path) -> None:
@@ -165,24 +170,6 @@ def failed_batches_file(data_dir: Path) -> Any:
     return keep
 
 
-def apply_environment(environment: dict[str, str]) -> None:
-    """Set the variables in this process only (and drop any that would override them)."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "JWT_SECRET_PARAMETER"):
-        os.environ.pop(name, None)
-    os.environ.update(environment)
-
-
-def import_app(project_root: Path = PROJECT_ROOT) -> Any:
-    """Import the project's app.py by path, as Lambda does, and return its Chalice app."""
-    spec = importlib.util.spec_from_file_location("app", project_root / "app.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"no app.py in {project_root}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["app"] = module
-    spec.loader.exec_module(module)
-    return module.app
-
-
 # -- HTTP -------------------------------------------------------------------------------
 
 class AccessLogger(AbstractAccessLogger):
@@ -215,6 +202,8 @@ def build_web_app(
     functions: LambdaService | None = None,
     site_dir: Path = SITE_DIR,
     metrics: LocalMetrics | None = None,
+    report: Callable[[], dict[str, Any]] | None = None,
+    usage: Any = None,
 ) -> web.Application:
     """The aiohttp app: /api/*, /ws, the AWS stand-ins, /config.json, /_local and the site."""
 
@@ -235,16 +224,21 @@ def build_web_app(
 
     async def connections(request: web.Request) -> web.Response:
         assert management is not None
+        body = await request.read()
+        started = time.thread_time()
         status, headers, body = management.answer(
-            request.method, str(request.url), request.raw_path, request.headers,
-            await request.read(),
+            request.method, str(request.url), request.raw_path, request.headers, body
         )
+        if usage is not None:
+            usage.post(time.thread_time() - started)
         return web.Response(status=status, headers=headers, body=body)
 
     async def invocations(request: web.Request) -> web.Response:
         assert functions is not None
-        status, headers, body = functions.answer(
-            request.match_info["name"], str(request.url), request.headers, await request.read()
+        # A RequestResponse invocation waits for an instance: never on the event loop.
+        status, headers, body = await asyncio.to_thread(
+            functions.answer,
+            request.match_info["name"], str(request.url), request.headers, await request.read(),
         )
         return web.Response(status=status, headers=headers, body=body)
 
@@ -268,6 +262,13 @@ def build_web_app(
 
         web_app.router.add_get("/_local/metrics", metrics_page)
         web_app.router.add_get("/_local/metrics.json", metrics_figures)
+    if report is not None:
+        # Processes, CPU and AWS calls per function: what bench/load.py divides by messages.
+        async def instances_report(request: web.Request) -> web.Response:
+            assert report is not None
+            return web.json_response(report(), headers=NO_STORE)
+
+        web_app.router.add_get("/_local/instances.json", instances_report)
     web_app.router.add_get("/{path:.*}", site)
     return web_app
 
@@ -292,99 +293,215 @@ def serve(options: ServeOptions) -> int:
         return 0
 
 
-async def _serve(options: ServeOptions) -> int:
-    from chatapp.streams import StreamPoller, dynamodb_event_sources
+class StartError(RuntimeError):
+    """The stack could not start; the message says why (printed as it is)."""
 
-    faults = from_environment()
-    make_private(options.data_dir)
-    secret = jwt_secret(options.data_dir)
 
-    database: DatabaseProcess | None = None
-    if options.dynamodb_endpoint:
-        endpoint = options.dynamodb_endpoint.rstrip("/")
+class Usage:
+    """CPU the server process spends answering the Management API (the handlers' posts)."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        self.post_cpu_seconds = 0.0
+
+    def post(self, cpu_seconds: float) -> None:
+        self.posts += 1
+        self.post_cpu_seconds += cpu_seconds
+
+
+class LocalStack:
+    """Everything `chatapp serve` runs, wired once.
+
+    start(): the database, then the listening socket (its port may be 0), then
+    the handlers' environment, computed once now that every address is known,
+    applied in this process (app.py is imported here for its routes and event
+    sources) and handed to each Lambda instance; then the instances, the stream
+    pollers, the gateway, the AWS stand-ins and the HTTP server. stop() undoes
+    it in reverse: sockets closed with 1001 (their $disconnect runs on the
+    instances), the HTTP server, the pollers, the instances, the database.
+    """
+
+    def __init__(self, options: ServeOptions, faults: Faults) -> None:
+        self.options = options
+        self.faults = faults
+        self.environment: dict[str, str] = {}
+        self.port = 0
+        self.database: DatabaseProcess | None = None
+        self.instances: Instances | None = None
+        self.gateway: WebSocketGateway | None = None
+        self.pollers: list[Any] = []
+        self.usage = Usage()
+        self._runner: web.AppRunner | None = None
+        self._stdout: Any = None
+
+    async def start(self) -> None:
+        """Start everything, or raise StartError having stopped what had started."""
         try:
-            created = ensure_tables(client(endpoint))
-        except Exception as error:  # unreachable, not DynamoDB, refused credentials...
-            print(f"chatapp serve: cannot use DynamoDB at {endpoint}: {error}", file=sys.stderr)
-            return 1
-        log.info("using DynamoDB at %s (created %d missing tables)", endpoint, len(created))
-    else:
-        database = DatabaseProcess(options.data_dir, options.verbose)
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        from chatapp.streams import StreamPoller, dynamodb_event_sources
+
+        options = self.options
+        make_private(options.data_dir)
+        secret = jwt_secret(options.data_dir)
+        instances = Instances(options.instances, self.faults.clock_skew_ms, options.verbose)
+        self.instances = instances
+        # The instances' processes come up while the database does; they get
+        # their environment once it is known.
+        spawning = asyncio.ensure_future(asyncio.to_thread(instances.spawn))
         try:
-            endpoint = await asyncio.to_thread(database.start)
-        except RuntimeError as error:
-            print(f"chatapp serve: {error}", file=sys.stderr)
-            return 1
-        log.info("embedded DynamoDB at %s (pid %s)", endpoint, database.pid)
+            endpoint = await self._database()
+        finally:
+            await spawning
+        forgotten = forget_connections(client(endpoint))
+        if forgotten:
+            log.info("forgot %d connections of the last run", forgotten)
+        try:
+            listening = socket.create_server((options.host, options.port))
+        except OSError as error:
+            raise StartError(f"cannot listen on {options.host}:{options.port}: {error}") from None
+        self.port = listening.getsockname()[1]
+        self.environment = {
+            **local_environment(options, endpoint, stream_arns(client(endpoint)), secret),
+            **local_endpoints(options.host, self.port),
+        }
+        apply_environment(self.environment)
+        lazy.reset()  # this process reads the environment just set
+        # What the handlers print goes where Lambda's stdout goes: EMF lines become metrics.
+        metrics, self._stdout = LocalMetrics(), sys.stdout
+        sys.stdout = StdoutTee(self._stdout, metrics, echo_metrics=options.json_logs)
+        app = import_app()
+        config = settings.get()
+        await asyncio.to_thread(instances.start, self.environment)
 
-    forgotten = forget_connections(client(endpoint))
-    if forgotten:
-        log.info("forgot %d connections of the last run", forgotten)
-    apply_environment(local_environment(options, endpoint, stream_arns(client(endpoint)), secret))
-    lazy.reset()  # the handlers read the environment just set
-    # What the handlers print goes where Lambda's stdout goes: EMF lines become metrics.
-    metrics, stdout = LocalMetrics(), sys.stdout
-    sys.stdout = StdoutTee(stdout, metrics, echo_metrics=options.json_logs)
-    app = import_app()
-    config = settings.get()
-
-    executor = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="lambda")
-    domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
-    origins = LocalOrigins()
-    gateway = WebSocketGateway(
-        app,
-        EventFactory(API_ID, config.websocket_stage, domain),
-        executor,
-        idle_timeout=float(settings.LIMITS.idle_timeout_seconds),
-        faults=faults,
-        origin_allowed=origins.allows,
-    )
-    credentials = ReadOnlyCredentials(
-        FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
-    )
-    management = ManagementAPI(
-        gateway, credentials, REGION, account_rate(options), faults.delete_throttled
-    )
-    functions = LambdaService(
-        app, executor, credentials, REGION, options.data_dir, faults.invocation_fails
-    )
-
-    pollers = []
-    streams = client(endpoint, "dynamodbstreams")
-    for source, entry_point in dynamodb_event_sources(app):
-        pollers.append(
-            StreamPoller(
-                streams, source.stream_arn, entry_point, source.name, source.batch_size, REGION,
-                on_failure=failed_batches_file(options.data_dir),
-            ).start()
+        domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+        origins = LocalOrigins()
+        origins.serve(options.host, self.port)
+        self.gateway = WebSocketGateway(
+            app,
+            EventFactory(API_ID, config.websocket_stage, domain),
+            instances,
+            idle_timeout=float(settings.LIMITS.idle_timeout_seconds),
+            faults=self.faults,
+            origin_allowed=origins.allows,
         )
-    for source in app.event_sources:
-        if not any(source is p_source for p_source, _ in dynamodb_event_sources(app)):
-            log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
+        credentials = ReadOnlyCredentials(
+            FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
+        )
+        management = ManagementAPI(
+            self.gateway, credentials, REGION, account_rate(options), self.faults.delete_throttled
+        )
+        functions = LambdaService(
+            instances, instances.waiters, credentials, REGION, options.data_dir,
+            self.faults.invocation_fails,
+        )
+        streams = client(endpoint, "dynamodbstreams")
+        sources = dynamodb_event_sources(app)
+        for source, _ in sources:
+            self.pollers.append(
+                StreamPoller(
+                    streams, source.stream_arn, self._stream_handler(source.name), source.name,
+                    source.batch_size, REGION, on_failure=failed_batches_file(options.data_dir),
+                ).start()
+            )
+        for source in app.event_sources:
+            if not any(source is p_source for p_source, _ in sources):
+                log.warning("%s: %s is not emulated locally", source.name, type(source).__name__)
 
-    web_app = build_web_app(
-        RestAPI(app, executor, origins), gateway, management, functions, metrics=metrics
-    )
-    runner = web.AppRunner(
-        web_app,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("chatapp.http"),
-        handle_signals=False,
-        shutdown_timeout=5.0,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, options.host, options.port)
+        web_app = build_web_app(
+            RestAPI(app, instances, origins), self.gateway, management, functions,
+            metrics=metrics, report=self.report, usage=self.usage,
+        )
+        self._runner = web.AppRunner(
+            web_app,
+            access_log_class=AccessLogger,
+            access_log=logging.getLogger("chatapp.http"),
+            handle_signals=False,
+            shutdown_timeout=5.0,
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, listening).start()
+
+    async def _database(self) -> str:
+        options = self.options
+        if options.dynamodb_endpoint:
+            endpoint = options.dynamodb_endpoint.rstrip("/")
+            try:
+                created = ensure_tables(client(endpoint))
+            except Exception as error:  # unreachable, not DynamoDB, refused credentials...
+                raise StartError(f"cannot use DynamoDB at {endpoint}: {error}") from None
+            log.info("using DynamoDB at %s (created %d missing tables)", endpoint, len(created))
+            return endpoint
+        self.database = DatabaseProcess(options.data_dir, options.verbose)
+        try:
+            endpoint = await asyncio.to_thread(self.database.start)
+        except RuntimeError as error:
+            self.database = None
+            raise StartError(str(error)) from None
+        log.info("embedded DynamoDB at %s (pid %s)", endpoint, self.database.pid)
+        return endpoint
+
+    def _stream_handler(self, function_name: str) -> Any:
+        instances = self.instances
+        assert instances is not None
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            return instances.invoke(function_name, event, background=True)
+
+        return invoke
+
+    def report(self) -> dict[str, Any]:
+        """Processes and their work, for /_local/instances.json (bench/load.py reads it)."""
+        assert self.instances is not None
+        return {
+            "server": {"pid": os.getpid()},
+            "database": {"pid": self.database.pid if self.database is not None else None},
+            **self.instances.report(),
+            "pollers": {
+                p.function_name: {
+                    "cpuSeconds": round(p.cpu_seconds, 6), "invocations": p.invocations,
+                    "records": p.records_done, "getRecords": p.reads,
+                }
+                for p in self.pollers
+            },
+            "posts": {
+                "count": self.usage.posts,
+                "cpuSeconds": round(self.usage.post_cpu_seconds, 6),
+            },
+        }
+
+    async def stop(self) -> None:
+        """Stop what was started, in reverse order."""
+        if self.gateway is not None:
+            await self.gateway.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self.instances is not None:
+            await asyncio.to_thread(self.instances.stop)
+            self.instances = None
+        if self.database is not None:
+            self.database.stop()
+            self.database = None
+        if self._stdout is not None:
+            sys.stdout, self._stdout = self._stdout, None
+
+
+async def _serve(options: ServeOptions) -> int:
+    faults = from_environment()
+    stack = LocalStack(options, faults)
     try:
-        await site.start()
-    except OSError as error:
-        print(f"chatapp serve: cannot listen on {options.host}:{options.port}: {error}")
-        await runner.cleanup()
-        _stop_all(pollers, executor, database)
+        await stack.start()
+    except StartError as error:
+        print(f"chatapp serve: {error}", file=sys.stderr)
         return 1
-    origins.serve(options.host, runner.addresses[0][1])
-    # Nothing can reach a handler before the port listens; with --port 0 it is known now.
-    os.environ.update(local_endpoints(options.host, runner.addresses[0][1]))
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -398,19 +515,6 @@ async def _serve(options: ServeOptions) -> int:
     await stop.wait()
 
     log.info("shutting down")
-    await gateway.close_all()
-    await runner.cleanup()
-    _stop_all(pollers, executor, database)
-    sys.stdout = stdout
+    await stack.stop()
     log.info("stopped")
     return 0
-
-
-def _stop_all(
-    pollers: list, executor: ThreadPoolExecutor, database: DatabaseProcess | None
-) -> None:
-    for poller in pollers:
-        poller.stop()
-    executor.shutdown(wait=True, cancel_futures=True)
-    if database is not None:
-        database.stop()

@@ -164,6 +164,8 @@ class StreamPoller:
         self.buffers: dict[str, list[dict[str, Any]]] = {}
         self.invocations = 0
         self.records_done = 0
+        self.cpu_seconds = 0.0  # this poller thread's own CPU (reading, batching; not the handler)
+        self.reads = 0  # GetRecords calls
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_refresh = 0.0
@@ -215,6 +217,7 @@ class StreamPoller:
     def _run(self) -> None:
         idle = 0
         while not self._stop.is_set():
+            self.cpu_seconds = time.thread_time()
             try:
                 if time.monotonic() - self._last_refresh > SHARD_REFRESH_SECONDS:
                     self._refresh_shards()
@@ -233,6 +236,7 @@ class StreamPoller:
     def _poll_shard(self, shard_id: str, reader: ShardReader) -> bool:
         buffer = self.buffers[shard_id]
         if len(buffer) < self.batch_size:
+            self.reads += 1
             buffer.extend(
                 lambda_record(r, self.stream_arn, self.region)
                 for r in reader.read(self.batch_size - len(buffer))

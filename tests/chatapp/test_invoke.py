@@ -11,6 +11,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 from chatapp import invoke
+from chatapp.instances import InProcess
 from chatapp.invoke import FAILED_FILE, LambdaService
 from chatapp.tables import FAKE_CREDENTIALS, REGION
 
@@ -40,7 +41,7 @@ def test_an_async_invocation_that_keeps_failing_is_retried_twice_then_kept(tmp_p
 
     app = SimpleNamespace(handler_map={"deliver_to_connections": deliver_to_connections})
     with ThreadPoolExecutor(2) as pool:
-        service = LambdaService(app, pool, LOCAL, REGION, tmp_path)
+        service = LambdaService(InProcess(app), pool, LOCAL, REGION, tmp_path)
         status, _, _ = call(service, "chalice-chat-dev-deliver_to_connections", PAGE, "Event")
         assert status == 202
     assert attempts == [PAGE] * 3
@@ -52,7 +53,7 @@ def test_an_async_invocation_that_keeps_failing_is_retried_twice_then_kept(tmp_p
 def test_a_synchronous_invocation_answers_the_result_and_an_unknown_function_404(tmp_path):
     app = SimpleNamespace(handler_map={"echo": lambda event, context: {"got": event}})
     with ThreadPoolExecutor(1) as pool:
-        service = LambdaService(app, pool, LOCAL, REGION, tmp_path)
+        service = LambdaService(InProcess(app), pool, LOCAL, REGION, tmp_path)
         status, _, body = call(service, "echo", PAGE, "RequestResponse")
         assert (status, json.loads(body)) == (200, {"got": PAGE})
         assert call(service, "nothing_here", PAGE, "Event")[0] == 404

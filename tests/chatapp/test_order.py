@@ -4,25 +4,33 @@ The server runs with CHATAPP_FAULTS=slow-write=MS@MARKER: the embedded
 DynamoDB holds any write carrying MARKER, so one user's write is slow while
 everyone else's is not. That reproduces the interleaving measured on main
 before revisions existed: Bob's message is begun first and stored last, Carol
-saw Alice's in between and was away when Bob's landed.
+saw Alice's in between and was away when Bob's landed. It runs the handlers on
+two Lambda instances (worker processes) whose clocks are SKEW_MS apart
+(CHATAPP_FAULTS=clock-skew), so Bob's and Alice's writes are made by different
+processes with different clocks, as on Lambda.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
 
 from tests.support.chatclient import ChatClient, signup, unique
-from tests.support.localserver import server_fixture, start_local_server
+from tests.support.localserver import LocalServer, server_fixture, start_local_server
 
 SLOW = "SLOW-WRITE-MARK"
 SLOW_MS = 1500
+SKEW_MS = 250
 
 
-server = server_fixture(faults=f"slow-write={SLOW_MS}@{SLOW}")
+server = server_fixture(
+    "--instances", "2", faults=f"slow-write={SLOW_MS}@{SLOW},clock-skew={SKEW_MS}"
+)
 
 
 class Timeline:
@@ -64,6 +72,12 @@ class Timeline:
                 for m in sorted(self.messages.values(), key=lambda m: m["seq"])]
 
 
+def instances_of(server: LocalServer) -> list[dict[str, Any]]:
+    """The server's Lambda instances: index, pid, invocations so far."""
+    with urllib.request.urlopen(f"{server.url}/_local/instances.json", timeout=10) as answer:
+        return json.load(answer)["instances"]
+
+
 def history_view(client: ChatClient) -> list[tuple[str, str, bool, bool]]:
     history = client.request("getMessages", "messages", limit=100)["messages"]
     return [(m["id"], m["text"], bool(m.get("deleted")), "editedAt" in m) for m in history]
@@ -89,9 +103,10 @@ def test_a_reader_away_while_a_slow_write_landed_catches_up_with_everything(serv
             ChatClient(server.ws_url, bob_token, room) as bob:
         carol, timeline = ChatClient(server.ws_url, carol_token, room), Timeline()
 
+        before = {i["pid"]: i["invocations"] for i in instances_of(server)}
         bob.send("sendMessage", text=f"bob, begun first {SLOW}")  # its write is held
         time.sleep(0.02)
-        alice.send("sendMessage", text="alice, stored first")
+        alice.send("sendMessage", text="alice, stored first")  # on the other instance
         seen = next_of(carol, "message")
         timeline.frame(seen)
         assert (seen["message"]["text"], seen["message"]["seq"]) == ("alice, stored first", 1)
@@ -100,6 +115,11 @@ def test_a_reader_away_while_a_slow_write_landed_catches_up_with_everything(serv
         # Bob's write lands (it lost revision 1, so it takes 2) and goes out live.
         bobs = next_of(alice, "message", f"bob, begun first {SLOW}")["message"]
         assert (bobs["text"], bobs["seq"], bobs["rev"]) == (f"bob, begun first {SLOW}", 2, 2)
+        # Both instances ran meanwhile (Bob's held one could not take Alice's send),
+        # and neither was replaced.
+        after = {i["pid"]: i["invocations"] for i in instances_of(server)}
+        assert after.keys() == before.keys() and len(after) == 2
+        assert all(after[pid] > before[pid] for pid in after), (before, after)
         # Changes made while Carol is away: an edit, a delete, a new message.
         alice.send("editMessage", id=seen["message"]["id"], text="alice, edited")
         assert next_of(alice, "messageUpdated")["message"]["rev"] == 3

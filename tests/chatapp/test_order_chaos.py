@@ -8,15 +8,19 @@ skipped revision and after every reconnect. At the end every replica equals
 `getMessages` history exactly (text, edited, deleted), every revision 1..N was
 reached, nothing twice.
 
-What this run does not have: separate handler instances with skewed clocks (the
-local runtime has no worker pool yet; ids no longer come from a clock).
+The server runs the handlers on 4 Lambda instances (worker processes, one
+invocation at a time each) whose clocks are skewed (instance i runs i * 250 ms
+ahead), so the writers' changes are made by different processes with different
+clocks, as on Lambda; order must come from the revision alone.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
+import urllib.request
 from typing import Any
 
 from tests.support.chatclient import ChatClient, signup, unique
@@ -27,9 +31,13 @@ CHANGES_PER_WRITER = 275  # a few edits meet a delete first: at least 1,000 chan
 WRITERS, READERS = 4, 2
 DEADLINE_S = 240
 IN_FLIGHT = 4  # changes a writer has sent and not yet seen answered
+INSTANCES, SKEW_MS = 4, 250
 
 
-server = server_fixture(rate_limit=0, faults=f"slow-write=150@{SLOW}")
+server = server_fixture(
+    "--instances", str(INSTANCES), rate_limit=0,
+    faults=f"slow-write=150@{SLOW},clock-skew={SKEW_MS}",
+)
 
 
 class Replica:
@@ -267,7 +275,13 @@ def test_readers_that_drop_at_random_end_with_exactly_the_history(server):
         assert reader.failure is None, reader.failure
         assert reader.replica.applied == changes
         assert reader.replica.view() == history
-    print(f"\nchaos: {changes} changes in {time.monotonic() - started:.0f} s, "
+    with urllib.request.urlopen(f"{server.url}/_local/instances.json", timeout=10) as answer:
+        instances = json.load(answer)["instances"]
+    # The writers' changes ran on every instance (each with its own clock), none restarted.
+    assert len({i["pid"] for i in instances}) == INSTANCES
+    assert all(i["invocations"] > 0 for i in instances), instances
+    print(f"\nchaos: {changes} changes in {time.monotonic() - started:.0f} s on "
+          f"{INSTANCES} instances (clock skew {SKEW_MS} ms apart), "
           f"{sum(r.reconnects for r in readers)} reconnects, "
-          f"{sum(r.replica.gaps_filled for r in readers)} skipped revisions seen live, "
-          f"{len(history)} messages")
+          f"{sum(r.replica.gaps_filled for r in readers)} gaps filled "
+          f"(skipped revisions seen live), {len(history)} messages")

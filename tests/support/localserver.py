@@ -34,7 +34,7 @@ import pytest
 from tests.support.waiting import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT_SECONDS = 60.0
+STARTUP_TIMEOUT_SECONDS = 120.0  # the database and the Lambda instances, on a busy machine
 STOP_TIMEOUT_SECONDS = 20.0
 LOG_NAME = "chatapp-serve.log"
 
