@@ -14,15 +14,14 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from chatapp.faults import Faults, from_environment
-from tests.chatapp.chat_client import ChatClient, signup, unique
-from tests.support.localserver import LocalServer, start_local_server
+from tests.support.chatclient import ChatClient, signup, unique
+from tests.support.localserver import LocalServer, server_fixture
 
 SLOW = "INSTANCE-SLOW-MARK"
 SLOW_MS = 1500
@@ -33,14 +32,9 @@ INVOCATION = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    started = start_local_server(
-        tmp_path_factory.mktemp("chatapp-instances"), "--instances", "2", "--verbose",
-        env={"CHATAPP_FAULTS": f"slow-write={SLOW_MS}@{SLOW},clock-skew={SKEW_MS}"},
-    )
-    yield started
-    started.stop()
+server = server_fixture(
+    "--instances", "2", "--verbose", faults=f"slow-write={SLOW_MS}@{SLOW},clock-skew={SKEW_MS}"
+)
 
 
 def report(server: LocalServer) -> dict[str, Any]:
