@@ -105,8 +105,8 @@ def connect(event):
 
 @app.on_ws_message()
 def message(event):
-    replies = connections_api.client(event.domain_name, event.stage)
-    websocket.handle_frame(replies, event.connection_id, event.body)
+    connections = connections_api.client(event.domain_name, event.stage)
+    websocket.handle_frame(connections, event.connection_id, event.body)
 
 
 @app.on_ws_disconnect()

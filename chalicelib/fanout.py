@@ -53,6 +53,7 @@ from chalicelib import (
 )
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.functions import DELIVERY_FUNCTION, invoke_async, sibling_function
+from chalicelib.model import Message
 from chalicelib.store.messages import message_from_item
 
 log = logging.getLogger(__name__)
@@ -155,19 +156,23 @@ def record_frame(
 
     INSERT is a new message; MODIFY an edit (`messageUpdated`) or a delete
     (`messageDeleted`); REMOVE never happens to a message (deletes keep a tombstone).
+    A MODIFY that is neither says nothing to the room.
     """
     if event_name not in ("INSERT", "MODIFY") or new_image is None:
         return None
     message = message_from_item(new_image)
-    if event_name == "INSERT":
-        return message.room, protocol.message_frame(message)
+    if event_name == "MODIFY" and not message.deleted and message.edited_at is None:
+        return None
+    return message.room, message_frame(message)
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """The frame that says a message's current state: deleted, edited, or new."""
     if message.deleted:
-        return message.room, protocol.message_deleted_frame(message)
+        return protocol.message_deleted_frame(message)
     if message.edited_at is not None:
-        return message.room, protocol.message_updated_frame(message)
-    return None
-
-
+        return protocol.message_updated_frame(message)
+    return protocol.message_frame(message)
 
 
 class RoomDelivery(NamedTuple):
@@ -372,7 +377,8 @@ def deliver_to_connections(
     if "messages" in page:
         frames = frames_by_key(page["room"], page["messages"])
     elif "messageIds" in page:  # pages handed over before keys carried the frame type
-        frames = [_frame_of(m) for m in store.messages().by_ids(page["room"], page["messageIds"])]
+        stored = store.messages().by_ids(page["room"], page["messageIds"])
+        frames = [message_frame(m) for m in stored]
     else:
         frames = page["frames"]
     attempt = int(page.get("attempt", 0))
@@ -400,14 +406,6 @@ def _in_rev_order(entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, A
 def frame_rev(frame: dict[str, Any]) -> int:
     """The room revision a stream frame carries."""
     return int(frame["message"]["rev"] if "message" in frame else frame["rev"])
-
-
-def _frame_of(message: Any) -> dict[str, Any]:
-    if message.deleted:
-        return protocol.message_deleted_frame(message)
-    if message.edited_at is not None:
-        return protocol.message_updated_frame(message)
-    return protocol.message_frame(message)
 
 
 def _deliver_stream_room(

@@ -60,7 +60,10 @@ def _moderating(caller: str, room: Any) -> access.Standing:
 
 
 def remove_connections(
-    sender: ConnectionsAPI, username: str, room: str, sleep: Callable[[float], None] = time.sleep
+    connections: ConnectionsAPI,
+    username: str,
+    room: str,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Take the user's connections out of the room (into none), then tell each `removed`.
 
@@ -92,7 +95,7 @@ def remove_connections(
             break
         sleep(REMOVAL_SETTLE_SECONDS)
         for connection_id in taken:
-            sender.send(connection_id, protocol.encode(protocol.removed_frame(room)))
+            connections.send(connection_id, protocol.encode(protocol.removed_frame(room)))
         told.update(taken)
 
 
@@ -120,7 +123,7 @@ def add_member(caller: str, room: Any, username: Any, now_ms: int) -> None:
 
 
 def remove_member(
-    sender: ConnectionsAPI, caller: str, room: Any, username: Any
+    connections: ConnectionsAPI, caller: str, room: Any, username: Any
 ) -> None:
     """DELETE /rooms/{room}/members/{username}: leave, remove, or ban; never the owner."""
     s = _existing(caller, room)
@@ -139,7 +142,7 @@ def remove_member(
         if target_role == MODERATOR and s.role != OWNER and not s.admin:
             raise errors.Forbidden("only the owner may remove a moderator")
         store.roles().revoke(target, s.room, ban=s.kind == PUBLIC)
-    remove_connections(sender, target, s.room)
+    remove_connections(connections, target, s.room)
 
 
 def set_moderator(caller: str, room: Any, username: Any, moderator: bool, now_ms: int) -> None:

@@ -49,7 +49,7 @@ MAX_HANDOFFS = 8
 
 
 def close_sessions(
-    sender: ConnectionsAPI, ended: list[SessionRecord], function_name: str = REST_FUNCTION
+    connections: ConnectionsAPI, ended: list[SessionRecord], function_name: str = REST_FUNCTION
 ) -> list[str]:
     """Tell and close every connection of the ended sessions; the ids handed to a later retry.
 
@@ -59,7 +59,7 @@ def close_sessions(
     connection_ids = sorted({cid for session in ended for cid in session.connections})
     if not connection_ids:
         return []
-    unclosed, told = _close_all(sender, connection_ids, set(), CLOSE_SECONDS - 1)
+    unclosed, told = _close_all(connections, connection_ids, set(), CLOSE_SECONDS - 1)
     if unclosed:
         delivery = sibling_function(function_name, DELIVERY_FUNCTION, REST_FUNCTION)
         _hand_off(delivery, unclosed, told, 1)
@@ -67,7 +67,7 @@ def close_sessions(
 
 
 def close_handed_over(
-    sender: ConnectionsAPI,
+    connections: ConnectionsAPI,
     page: dict[str, Any],
     function_name: str = DELIVERY_FUNCTION,
     sleep: Callable[[float], None] = time.sleep,
@@ -79,7 +79,7 @@ def close_handed_over(
     """
     connection_ids, told, attempt = _close_page(page)
     sleep(min(float(page.get("delay", 0)), HANDOFF_DELAYS[-1]))
-    unclosed, told = _close_all(sender, connection_ids, told, HANDED_OVER_CLOSE_SECONDS)
+    unclosed, told = _close_all(connections, connection_ids, told, HANDED_OVER_CLOSE_SECONDS)
     if not unclosed:
         log.info("closed %d handed-over connections (attempt %d)", len(connection_ids), attempt)
         return
@@ -123,13 +123,13 @@ def _hand_off(function: str, connection_ids: list[str], told: set[str], attempt:
 
 
 def _close_all(
-    sender: ConnectionsAPI, connection_ids: list[str], told: set[str], seconds: float
+    connections: ConnectionsAPI, connection_ids: list[str], told: set[str], seconds: float
 ) -> tuple[list[str], set[str]]:
     """Close each connection, trying for `seconds`: (those still open, those told)."""
     deadline = time.monotonic() + seconds
     with ThreadPoolExecutor(min(8, len(connection_ids))) as pool:
         results = list(pool.map(
-            lambda cid: _close(sender, cid, cid in told, deadline), connection_ids
+            lambda cid: _close(connections, cid, cid in told, deadline), connection_ids
         ))
     unclosed = [cid for cid, (closed, _) in zip(connection_ids, results, strict=True)
                 if not closed]
@@ -139,7 +139,7 @@ def _close_all(
 
 
 def _close(
-    sender: ConnectionsAPI, connection_id: str, told: bool, deadline: float
+    connections: ConnectionsAPI, connection_id: str, told: bool, deadline: float
 ) -> tuple[bool, bool]:
     """Tell and delete one connection until the deadline: (closed, told)."""
     frame = protocol.error_frame(
@@ -148,8 +148,8 @@ def _close(
     delays = iter(RETRY_DELAYS)
     while True:
         if not told:
-            told = sender.post(connection_id, protocol.encode(frame).encode()) is Delivery.SENT
-        outcome = sender.delete(connection_id)
+            told = connections.post(connection_id, protocol.encode(frame).encode()) is Delivery.SENT
+        outcome = connections.delete(connection_id)
         if outcome is Delivery.SENT:
             return True, told
         if outcome is Delivery.GONE and not _still_registered(connection_id):

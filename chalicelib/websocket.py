@@ -36,9 +36,6 @@ from chalicelib.store.messages import Draft
 log = logging.getLogger(__name__)
 
 
-# Replies, typing and closes go out through the Management API client of the invocation.
-WebsocketSender = ConnectionsAPI
-
 
 def connect(event: dict[str, Any]) -> dict[str, int]:
     """$connect: accept a valid token and room, or refuse the upgrade (401 / 400 / 429)."""
@@ -89,7 +86,7 @@ def disconnect(connection_id: str) -> None:
             store.sessions().detach_connection(gone.session_id, connection_id)
 
 
-def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) -> None:
+def handle_frame(connections: ConnectionsAPI, connection_id: str, body: str | None) -> None:
     """$default: run the frame's action; any failure becomes an error frame to this connection."""
     unauthorized = False
     try:
@@ -105,7 +102,7 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
         if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
             access.check_action(connection.username, connection.room, frame.name)
         log.debug("%s from %s in room %s", frame.name, connection_id, connection.room)
-        reply = run(sender, connection, frame.action, now_ms)
+        reply = run(connections, connection, frame.action, now_ms)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
         unauthorized = isinstance(failure, (errors.Unauthorized, _Flooding))
@@ -116,9 +113,9 @@ def handle_frame(sender: WebsocketSender, connection_id: str, body: str | None) 
             protocol.echoed_fields(body),
         )
     if reply is not None:
-        send(sender, connection_id, reply)
+        send(connections, connection_id, reply)
     if unauthorized:  # the token expired: this connection is done
-        close(sender, connection_id)
+        close(connections, connection_id)
 
 
 class _Flooding(errors.TooManyRequests):
@@ -161,25 +158,25 @@ def _count_invalid(connection_id: str, now_s: int) -> None:
         raise
 
 
-def send(sender: WebsocketSender, connection_id: str, frame: dict[str, Any]) -> None:
+def send(connections: ConnectionsAPI, connection_id: str, frame: dict[str, Any]) -> None:
     """Send one frame to the requesting connection; a client gone meanwhile is not an error."""
-    sender.send(connection_id, protocol.encode(frame))
+    connections.send(connection_id, protocol.encode(frame))
 
 
-def close(sender: WebsocketSender, connection_id: str) -> None:
+def close(connections: ConnectionsAPI, connection_id: str) -> None:
     """Close a connection from the server side (every close the backend makes goes here)."""
-    if sender.delete(connection_id) is Delivery.GONE:
+    if connections.delete(connection_id) is Delivery.GONE:
         log.info("connection %s was already gone", connection_id)
 
 
-# Each action takes the sender (for frames to other connections), the frame's
+# Each action takes the Management API client (for frames to other connections), the frame's
 # connection (its user and room, already counted against the allowance named
 # beside it in _ACTIONS), the action and the frame's instant (epoch ms, read
 # once in handle_frame), and returns the reply frame for this connection, or None.
 
 
 def _send_message(
-    sender: WebsocketSender, connection: Connection, action: protocol.SendMessage, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.SendMessage, now_ms: int,
 ) -> None:
     # Stored only, at the room's next revision (chalicelib/order.py); the stream
     # handler delivers it to the room, the sender included.
@@ -201,7 +198,7 @@ def _send_message(
 
 
 def _get_messages(
-    sender: WebsocketSender, connection: Connection, action: protocol.GetMessages, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.GetMessages, now_ms: int,
 ) -> dict[str, Any]:
     room = connection.room
     if action.after is not None:
@@ -211,7 +208,7 @@ def _get_messages(
 
 
 def _join_room(
-    sender: WebsocketSender, connection: Connection, action: protocol.JoinRoom, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.JoinRoom, now_ms: int,
 ) -> dict[str, Any]:
     access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
     store.connections().move(connection.connection_id, action.room)
@@ -219,20 +216,20 @@ def _join_room(
 
 
 def _ping(
-    sender: WebsocketSender, connection: Connection, action: protocol.Ping, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.Ping, now_ms: int,
 ) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
 def _get_members(
-    sender: WebsocketSender, connection: Connection, action: protocol.GetMembers, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.GetMembers, now_ms: int,
 ) -> dict[str, Any]:
     occupants = store.connections().occupants(connection.room)
     return protocol.members_frame(connection.room, [username for _, username in occupants])
 
 
 def _typing(
-    sender: WebsocketSender, connection: Connection, action: protocol.Typing, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.Typing, now_ms: int,
 ) -> None:
     # Passed on directly, never stored; thinned to one per interval per user and
     # room (whatever the number of the user's tabs); a crowded room gets occupancy.
@@ -246,11 +243,11 @@ def _typing(
     me = connection.username.lower()
     others = [cid for cid, username in occupants if username.lower() != me]
     frame = protocol.typing_frame(connection.room, connection.username)
-    fanout.tell_room(sender, connection.room, others, [frame])
+    fanout.tell_room(connections, connection.room, others, [frame])
 
 
 def _edit_message(
-    sender: WebsocketSender, connection: Connection, action: protocol.EditMessage, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.EditMessage, now_ms: int,
 ) -> None:
     # The room hears of it from the messages stream (a MODIFY → messageUpdated).
     order.change(
@@ -260,7 +257,10 @@ def _edit_message(
 
 
 def _delete_message(
-    sender: WebsocketSender, connection: Connection, action: protocol.DeleteMessage, now_ms: int,
+    connections: ConnectionsAPI,
+    connection: Connection,
+    action: protocol.DeleteMessage,
+    now_ms: int,
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
     try:
@@ -282,7 +282,7 @@ def _delete_message(
 
 
 def _mark_read(
-    sender: WebsocketSender, connection: Connection, action: protocol.MarkRead, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.MarkRead, now_ms: int,
 ) -> dict[str, Any]:
     found = store.messages().get(connection.room, action.id)
     if found is None:
@@ -296,7 +296,7 @@ def _mark_read(
 
 
 def _get_changes(
-    sender: WebsocketSender, connection: Connection, action: protocol.GetChanges, now_ms: int,
+    connections: ConnectionsAPI, connection: Connection, action: protocol.GetChanges, now_ms: int,
 ) -> dict[str, Any]:
     frame = order.changes_frame(connection.room, action.since_rev, action.limit)
     observability.count("CatchUpRequests", kind="getChanges")
@@ -307,7 +307,7 @@ def _get_changes(
 _ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
-Run = Callable[[WebsocketSender, Connection, Any, int], dict[str, Any] | None]
+Run = Callable[[ConnectionsAPI, Connection, Any, int], dict[str, Any] | None]
 _ACTIONS: dict[type, tuple[Run, str | None]] = {
     protocol.SendMessage: (_send_message, allowances.WRITES),
     protocol.EditMessage: (_edit_message, allowances.WRITES),
