@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit
 from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import normalize_url_path
 
-from chalicelib import aws, lazy, observability, send_rate, settings, tracing
+from chalicelib import aws, clock, lazy, observability, send_rate, settings, tracing
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class Delivery(enum.Enum):
     THROTTLED = "throttled"  # 429, not retried (post)
     REFUSED = "refused"  # 429 after retries (send, delete)
     FAILED = "failed"
+    LATE = "late"  # not sent: its deadline passed while it waited (the rate, a retry)
 
 
 class _Connections(threading.local):
@@ -189,10 +190,17 @@ class ConnectionsAPI:
         self._host = (parts.hostname or "") if parts.port in (None, default_port) else parts.netloc
         self._connections = _pool()
 
-    def post(self, connection_id: str, data: bytes) -> Delivery:
-        """PostToConnection: data (at most 32 KB) to one connection; a 429 is not retried."""
-        outcome = self._call("POST", connection_id, data, throttled_delays=())
-        observability.count("Deliveries", outcome=outcome.value)
+    def post(self, connection_id: str, data: bytes, deadline_ms: int | None = None) -> Delivery:
+        """PostToConnection: data (at most 32 KB) to one connection; a 429 is not retried.
+
+        With a deadline (epoch ms, chalicelib.clock), a post that would go out after
+        it (held by the send rate or waiting to retry) is not sent: LATE.
+        """
+        outcome = self._call(
+            "POST", connection_id, data, throttled_delays=(), deadline_ms=deadline_ms
+        )
+        if outcome is not Delivery.LATE:  # not a delivery: the caller decides again
+            observability.count("Deliveries", outcome=outcome.value)
         return outcome
 
     def delete(self, connection_id: str) -> Delivery:
@@ -212,23 +220,31 @@ class ConnectionsAPI:
         connection_id: str,
         body: bytes,
         throttled_delays: tuple[float, ...] = THROTTLED_DELAYS,
+        deadline_ms: int | None = None,
     ) -> Delivery:
         """One call with its retries, traced as one subsegment when tracing is on."""
         if not tracing.enabled():
-            return self._attempts(method, connection_id, body, throttled_delays)
+            return self._attempts(method, connection_id, body, throttled_delays, deadline_ms)
         with tracing.subsegment(OPERATIONS[method], "remote", connections=1) as span:
-            outcome = self._attempts(method, connection_id, body, throttled_delays)
+            outcome = self._attempts(method, connection_id, body, throttled_delays, deadline_ms)
             span.annotate(outcome=outcome.value)  # never the frame: it may hold a message
             return outcome
 
     def _attempts(
-        self, method: str, connection_id: str, body: bytes, throttled_delays: tuple[float, ...]
+        self,
+        method: str,
+        connection_id: str,
+        body: bytes,
+        throttled_delays: tuple[float, ...],
+        deadline_ms: int | None,
     ) -> Delivery:
         path = urlsplit(f"{self.base_url}/@connections/{quote(connection_id, safe='')}").path
         throttled, errors = iter(throttled_delays), iter(ERROR_DELAYS)
         rate = send_rate.get()
         while True:
             rate.acquire()
+            if deadline_ms is not None and clock.now_ms() > deadline_ms:
+                return Delivery.LATE
             try:
                 status = self._request(method, path, body)
             except (OSError, http.client.HTTPException) as failure:  # reset, refused, timed out

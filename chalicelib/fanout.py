@@ -370,7 +370,7 @@ def deliver_to_connections(
     fence: Fence | None = Fence(page["room"], int(page.get("readAt", 0)))
     if page.get("ephemeral"):  # presence, typing, occupancy: one round, nothing handed back
         if "readAt" not in page:
-            fence = None  # typing frames: their sender's function reads no connection item
+            fence = None  # a page from before ephemeral pages carried readAt: post as it was
         post_frames(connections, page["connectionIds"], page["frames"], fence)
         return
     sleep(min(float(page.get("delay", 0)), REQUEUE_DELAY_SECONDS * 4))
@@ -521,7 +521,9 @@ def _post_from(
     for index in range(start, len(posts)):
         if deadline_ms is not None and clock.now_ms() > deadline_ms:
             return None, index
-        outcome = connections.post(connection_id, posts[index])
+        outcome = connections.post(connection_id, posts[index], deadline_ms)
+        if outcome is Delivery.LATE:  # held past the deadline: read the connection again
+            return None, index
         if outcome is Delivery.GONE:
             # Gone without a $disconnect (a vanished client): forget it now.
             _forget(connection_id)

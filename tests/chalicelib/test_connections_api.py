@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import connections_api, lazy, send_rate
+from chalicelib import clock, connections_api, lazy, send_rate
 from chalicelib.connections_api import Delivery
 from chalicelib.protocol import FRAME_MAX_BYTES
 
@@ -71,6 +71,19 @@ def test_5xx_is_retried(api, outbox):
 def test_5xx_that_never_ends_fails(api, outbox):
     outbox.broken.add(CONNECTION)
     assert api.post(CONNECTION, b'{"type":"pong"}') is Delivery.FAILED
+
+
+def test_a_post_past_its_deadline_is_not_sent(api, outbox):
+    assert api.post(CONNECTION, b'{"type":"pong"}', clock.now_ms() - 1) is Delivery.LATE
+    assert outbox.posts == []
+    assert api.post(CONNECTION, b'{"type":"pong"}', clock.now_ms() + 60_000) is Delivery.SENT
+
+
+def test_a_post_whose_retry_would_go_out_past_its_deadline_is_not_sent(api, outbox):
+    # The 5xx's retry waits about ERROR_DELAYS[0]; the deadline passes meanwhile.
+    outbox.script[CONNECTION] = ["500"]
+    assert api.post(CONNECTION, b'{"type":"pong"}', clock.now_ms() + 1) is Delivery.LATE
+    assert outbox.posts == []
 
 
 def test_a_reset_connection_is_retried_on_a_new_one(api, outbox):
