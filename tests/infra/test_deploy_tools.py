@@ -177,7 +177,14 @@ def test_message_handler_policy_grants_no_users_table_and_no_secret() -> None:
     resources = json.dumps(stage_config.policy(values, "websocket_message"))
     assert "chalice-chat-dev-users" not in resources
     assert "ssm:" not in resources
-    assert "BatchGetItem" not in resources and "BatchWriteItem" not in resources
+    assert "BatchWriteItem" not in resources
+    # Batch reads only of connections: a typing frame's fence reads its connections again.
+    batch_reads = [
+        statement["Resource"] for statement in _statements(values, "websocket_message").values()
+        if "dynamodb:BatchGetItem" in statement["Action"]
+    ]
+    connections = "arn:aws:dynamodb:eu-west-1:123456789012:table/chalice-chat-dev-connections"
+    assert batch_reads == [[connections]]
     stream = _statements(values, "on_new_messages")
     assert stream["MessagesStream"]["Resource"] == [STREAM]
     assert "ssm:" not in json.dumps(stream)
