@@ -4,10 +4,12 @@ directory, with real WebSocket clients against a server that has one admin."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -17,6 +19,27 @@ from tests.support.chatclient import ChatClient, call, login, signup, unique
 from tests.support.localserver import LocalServer, server_fixture
 
 REMOVED_DEADLINE = 5.0  # PROTOCOL.md: a removed user's connections leave within 5 s
+
+
+@contextlib.contextmanager
+def talking(client: ChatClient) -> Iterator[None]:
+    """`client` sends a message every 50 ms while the block runs."""
+    stop = threading.Event()
+
+    def talk() -> None:
+        n = 0
+        while not stop.is_set():
+            client.send("sendMessage", text=f"m{n}")
+            n += 1
+            time.sleep(0.05)
+
+    talker = threading.Thread(target=talk)
+    talker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        talker.join()
 
 
 class Server:
@@ -99,18 +122,7 @@ def test_a_removed_member_gets_removed_and_no_frame_of_the_room_even_in_flight(c
     with ChatClient(chat.ws_url, owner, room) as o, ChatClient(
         chat.ws_url, member_token, room
     ) as m:
-        stop = threading.Event()
-
-        def talk() -> None:  # messages keep flowing before, during and after the removal
-            n = 0
-            while not stop.is_set():
-                o.send("sendMessage", text=f"m{n}")
-                n += 1
-                time.sleep(0.05)
-
-        talker = threading.Thread(target=talk)
-        talker.start()
-        try:
+        with talking(o):  # messages keep flowing before, during and after the removal
             m.recv_type("message")
             assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", owner)[0] == 204
 
@@ -121,9 +133,6 @@ def test_a_removed_member_gets_removed_and_no_frame_of_the_room_even_in_flight(c
             frame = m.recv_until(removed, timeout=REMOVED_DEADLINE)
             assert frame == {"type": "removed", "room": room}
             after = m.quiet(2.0)
-        finally:
-            stop.set()
-            talker.join()
         assert [f for f in after if f.get("room", f.get("message", {}).get("room")) == room] == []
         assert m.request("getMessages", "error")["code"] == "forbidden"
         assert m.request("joinRoom", "error", room=room)["code"] == "forbidden"
@@ -164,18 +173,7 @@ def test_a_removal_stops_frames_the_fan_out_addressed_before_it(held_reads):
     with ChatClient(chat.ws_url, owner, room) as o, ChatClient(
         chat.ws_url, member_token, room
     ) as m:
-        stop = threading.Event()
-
-        def talk() -> None:  # the fan-out is always reading the room (and held) meanwhile
-            n = 0
-            while not stop.is_set():
-                o.send("sendMessage", text=f"m{n}")
-                n += 1
-                time.sleep(0.05)
-
-        talker = threading.Thread(target=talk)
-        talker.start()
-        try:
+        with talking(o):  # the fan-out is always reading the room (and held) meanwhile
             while m.recv(timeout=3 * HELD_MS / 1000)["type"] != "message":
                 pass
             # A delivery just ended; the next one's read of the room (with the
@@ -190,9 +188,6 @@ def test_a_removal_stops_frames_the_fan_out_addressed_before_it(held_reads):
             assert frame == {"type": "removed", "room": room}
             # Every read held when the member was removed has been answered by now.
             after = m.quiet(2 * HELD_MS / 1000 + 1)
-        finally:
-            stop.set()
-            talker.join()
         assert [f for f in after if f.get("room", f.get("message", {}).get("room")) == room] == []
 
 
