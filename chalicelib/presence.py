@@ -130,24 +130,33 @@ def tell_room(
     frames: list[dict[str, Any]],
     now_s: int,
     function_name: str | None = None,
+    *,
+    occupancy: bool = True,
 ) -> None:
-    """A room's presence frames of one batch: one post per connection, or occupancy."""
+    """Frames about users of a room (presence, typing), each to the room's other users.
+
+    Each connection hears of everyone but its own user: one post per connection.
+    A big room is paged out like its messages, the same frames for every page
+    (clients ignore presence about themselves); a crowded room gets an
+    `occupancy` count instead, at most one per interval, or nothing at all
+    when `occupancy` is False (typing).
+    """
     fence = fanout.Fence.now(room)  # a removed connection hears nothing of the room after
     occupants = store.connections().occupants(room)
     if crowded(occupants):
         count = len({name.lower() for _, name in occupants})
-        if store.room_occupancy().claim(room, count, now_s, OCCUPANCY_INTERVAL_SECONDS):
-            frame = occupancy_frame(room, count)
+        if occupancy and store.room_occupancy().claim(
+            room, count, now_s, OCCUPANCY_INTERVAL_SECONDS
+        ):
             everyone = [cid for cid, _ in occupants]
+            frame = occupancy_frame(room, count)
             fanout.tell_room(connections, room, everyone, [frame], function_name, fence)
         return
+    about = {frame["username"].lower() for frame in frames}
     if len(occupants) > settings.get().big_room_connections:
-        # Paged out like a big room's messages: the same frames for every page
-        # (clients ignore presence about themselves).
-        everyone = [cid for cid, _ in occupants]
-        fanout.tell_room(connections, room, everyone, frames, function_name, fence)
+        listeners = [cid for cid, name in occupants if about != {name.lower()}]
+        fanout.tell_room(connections, room, listeners, frames, function_name, fence)
         return
-    # Each connection hears of everyone but its own user.
     by_frames: dict[tuple[int, ...], list[str]] = {}
     for cid, name in occupants:
         kept = tuple(n for n, f in enumerate(frames) if f["username"].lower() != name.lower())

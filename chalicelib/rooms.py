@@ -22,6 +22,7 @@ from typing import Any
 from chalicelib import lazy, store
 from chalicelib.settings import LIMITS
 from chalicelib.store.memberships import Membership
+from chalicelib.store.messages import RoomActivity
 from chalicelib.store.rooms import Activity
 
 ROOMS_MAX: int = LIMITS.rooms_max
@@ -36,15 +37,15 @@ def _pool() -> ThreadPoolExecutor:
 
 def activity(
     membership: Membership, room: Activity | None
-) -> store.RoomActivity | None:
+) -> RoomActivity | None:
     """The room's newest message time and unread count from the counts; None: not counted."""
     if room is None or (room.messages is None and room.rev == 0):
         # Nothing was ever written in the room: no message, nothing unread.
-        return store.RoomActivity(None, 0) if membership.read_count is not None else None
+        return RoomActivity(None, 0) if membership.read_count is not None else None
     if membership.read_count is None or room.messages is None:
         return None
     unread = max(0, min(UNREAD_MAX, room.messages - membership.read_count))
-    return store.RoomActivity(room.last_message_at, unread)
+    return RoomActivity(room.last_message_at, unread)
 
 
 def user_rooms(username: str) -> list[dict[str, Any]]:
@@ -65,7 +66,9 @@ def user_rooms(username: str) -> list[dict[str, Any]]:
     uncounted = [m for m, found in zip(with_counts, counted, strict=True) if found is None]
     queried = dict(zip(
         [m.room for m in uncounted],
-        _pool().map(lambda m: store.room_activity(m.room, m.read_marker, UNREAD_MAX), uncounted),
+        _pool().map(
+            lambda m: store.messages().activity_after(m.room, m.read_marker, UNREAD_MAX), uncounted
+        ),
         strict=True,
     ))
     rooms = []

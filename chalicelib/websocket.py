@@ -19,7 +19,6 @@ from chalicelib import (
     clock,
     connection_cap,
     errors,
-    fanout,
     ids,
     observability,
     order,
@@ -237,14 +236,8 @@ def _typing(
     typist = f"{connection.room}#{connection.username.lower()}"
     if not store.guards().pass_typing(typist, now_ms, interval_ms):
         return
-    fence = fanout.Fence.now(connection.room)  # a removed connection hears nothing after
-    occupants = store.connections().occupants(connection.room)
-    if presence.crowded(occupants):
-        return
-    me = connection.username.lower()
-    others = [cid for cid, username in occupants if username.lower() != me]
     frame = protocol.typing_frame(connection.room, connection.username)
-    fanout.tell_room(connections, connection.room, others, [frame], fence=fence)
+    presence.tell_room(connections, connection.room, [frame], now_ms // 1000, occupancy=False)
 
 
 def _edit_message(

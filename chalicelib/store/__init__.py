@@ -14,7 +14,7 @@ Repositories store and read; they decide nothing (policy lives above them).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from botocore.config import Config
 
@@ -31,8 +31,6 @@ from chalicelib.store.room_occupancy import RoomOccupancy
 from chalicelib.store.rooms import Rooms
 from chalicelib.store.sessions import Sessions
 from chalicelib.store.users import Users
-
-Item = dict[str, dict[str, Any]]
 
 
 @lazy.cached()
@@ -126,48 +124,3 @@ def reports() -> Reports:
     return Reports(
         client(), settings.get().reports_table, settings.index_name("reports", "listed")
     )
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-# Read markers and presence sets: chalicelib/store/memberships.py.
-
-
-class RoomActivity(NamedTuple):
-    last_message_at: str | None
-    unread: int
-
-
-def room_activity(room: str, read_marker: str, unread_max: int) -> RoomActivity:
-    """The newest message's time and how many are newer than the marker (up to unread_max).
-
-    One Query for up to unread_max unread messages, newest first (its first item is
-    the newest); only a room with nothing unread needs a second, for its newest
-    message. Both read at most unread_max items: cost never follows history size.
-    """
-    table = settings.get().messages_table
-    unread = client().query(
-        TableName=table,
-        KeyConditionExpression="room = :room AND id > :marker",
-        ExpressionAttributeValues={":room": _s(room), ":marker": _s(read_marker)},
-        ScanIndexForward=False,
-        Limit=unread_max,
-        ProjectionExpression="sent_at",
-    )["Items"]
-    if unread:
-        return RoomActivity(unread[0]["sent_at"]["S"], len(unread))
-    newest = client().query(
-        TableName=table,
-        KeyConditionExpression="room = :room",
-        ExpressionAttributeValues={":room": _s(room)},
-        ScanIndexForward=False,
-        Limit=1,
-        ProjectionExpression="sent_at",
-    )["Items"]
-    return RoomActivity(newest[0]["sent_at"]["S"] if newest else None, 0)

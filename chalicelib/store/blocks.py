@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
+from chalicelib.store.items import s as _s
 
 
 class Blocks:

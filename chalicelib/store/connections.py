@@ -12,16 +12,9 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from chalicelib import errors
-
-Item = dict[str, dict[str, Any]]
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
+from chalicelib.store.items import Item, batch_get
+from chalicelib.store.items import n as _n
+from chalicelib.store.items import s as _s
 
 
 class Connection(NamedTuple):
@@ -135,21 +128,14 @@ class Connections:
 
         Strongly consistent: one BatchGetItem per 100 ids.
         """
-        found: set[str] = set()
-        for first in range(0, len(connection_ids), 100):
-            keys = [{"connection_id": _s(cid)} for cid in connection_ids[first:first + 100]]
-            while keys:
-                answer = self._client.batch_get_item(RequestItems={self._table: {
-                    "Keys": keys, "ConsistentRead": True,
-                    "ProjectionExpression": "connection_id, room",
-                }})
-                found.update(
-                    item["connection_id"]["S"]
-                    for item in answer["Responses"].get(self._table, [])
-                    if room is None or item.get("room", {}).get("S") == room
-                )
-                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return found
+        keys = [{"connection_id": _s(cid)} for cid in connection_ids]
+        return {
+            item["connection_id"]["S"]
+            for item in batch_get(
+                self._client, self._table, keys, "connection_id, room", consistent=True
+            )
+            if room is None or item.get("room", {}).get("S") == room
+        }
 
     def of_user(self, username: str) -> list[str]:
         """Ids of the user's open connections: a Query on the user index, never a Scan."""

@@ -13,13 +13,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
+from chalicelib.store.items import n as _n
+from chalicelib.store.items import s as _s
 
 
 class Guards:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from chalicelib.store.items import batch_get
+from chalicelib.store.items import n as _n
+from chalicelib.store.items import s as _s
 from chalicelib.store.messages import message_id
 
 
@@ -53,12 +56,6 @@ def membership_from_item(item: dict[str, Any]) -> Membership:
     )
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 class MembershipRecords:
@@ -109,20 +106,14 @@ class MembershipRecords:
         not project the counts: changing a global secondary index's projection
         rebuilds it, and GET /rooms would fail on every deploy while it did.)
         """
-        found: dict[str, Membership] = {}
-        rooms = list(dict.fromkeys(rooms))
-        for first in range(0, len(rooms), 100):
-            keys = [self._key(username, room) for room in rooms[first:first + 100]]
-            while keys:
-                answer = self._client.batch_get_item(RequestItems={self._table: {
-                    "Keys": keys,
-                    "ProjectionExpression": "room, read_marker, read_count, counted_marker",
-                }})
-                for item in answer["Responses"].get(self._table, []):
-                    if "read_marker" in item:
-                        found[item["room"]["S"]] = membership_from_item(item)
-                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return found
+        keys = [self._key(username, room) for room in dict.fromkeys(rooms)]
+        return {
+            item["room"]["S"]: membership_from_item(item)
+            for item in batch_get(
+                self._client, self._table, keys, "room, read_marker, read_count, counted_marker"
+            )
+            if "read_marker" in item
+        }
 
     # -------------------------------------------------------------- presence
 

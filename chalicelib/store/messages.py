@@ -21,8 +21,10 @@ from typing import Any, NamedTuple
 
 from chalicelib import errors, settings
 from chalicelib.model import Message
+from chalicelib.store.items import Item
+from chalicelib.store.items import n as _n
+from chalicelib.store.items import s as _s
 
-Item = dict[str, dict[str, Any]]
 # The room item's lease (take_lease) is free, run out, or this writer's.
 _LEASE_FREE = "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :me"
 REV_INDEX: str = next(
@@ -53,6 +55,13 @@ class RevisionTaken(Exception):
         self.current = current
         self.leased = leased  # another writer holds the room's lease: wait, it is not a lost race
         self.count = count  # the room's message count beside `current` (None: not kept yet)
+
+
+class RoomActivity(NamedTuple):
+    """A room as GET /rooms shows it to one member."""
+
+    last_message_at: str | None
+    unread: int
 
 
 class RoomState(NamedTuple):
@@ -87,12 +96,6 @@ class Draft(NamedTuple):
     client_id: str | None = None
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 def _reasons(cancelled: Any) -> list[dict[str, Any]]:
@@ -388,6 +391,35 @@ class Messages:
             ConsistentRead=True,
         )["Items"]
         return [message_from_item(item) for item in items[:limit]], len(items) > limit
+
+    def activity_after(self, room: str, read_marker: str, unread_max: int) -> RoomActivity:
+        """The newest message's time and how many are newer than the marker (up to unread_max).
+
+        For GET /rooms where the counts kept on the room and membership items do
+        not cover the marker (chalicelib/rooms.py). One Query for up to
+        unread_max unread messages, newest first (its first item is the newest);
+        only a room with nothing unread needs a second, for its newest message.
+        Both read at most unread_max items: cost never follows history size.
+        """
+        def newest(condition: str, values: Item, limit: int) -> list[Item]:
+            return list(self._client.query(
+                TableName=self._messages,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                Limit=limit,
+                ProjectionExpression="sent_at",
+            )["Items"])
+
+        unread = newest(
+            "room = :room AND id > :marker",
+            {":room": _s(room), ":marker": _s(read_marker)},
+            unread_max,
+        )
+        if unread:
+            return RoomActivity(unread[0]["sent_at"]["S"], len(unread))
+        last = newest("room = :room", {":room": _s(room)}, 1)
+        return RoomActivity(last[0]["sent_at"]["S"] if last else None, 0)
 
 
 def _leased(reason: dict[str, Any], turn: Turn) -> bool:

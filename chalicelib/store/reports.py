@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from chalicelib.store.items import s as _s
+
 LISTED = "report"  # the one partition of recent-index (a moderation queue, not a hot path)
 
 
@@ -22,9 +24,6 @@ class Report(NamedTuple):
             "reporter": self.reporter, "reason": self.reason, "reportedAt": self.reported_at,
         }
 
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
 
 
 class Reports:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from chalicelib import store as store_package
+from chalicelib.store.items import n as _n
+from chalicelib.store.items import s as _s
 from chalicelib.store.memberships import Membership, initial_read_marker, membership_from_item
 
 OWNER, MODERATOR, MEMBER = "owner", "moderator", "member"
@@ -23,12 +25,6 @@ class Access(NamedTuple):
     banned: bool = False
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
 
 
 class Roles:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from chalicelib.store.items import batch_get
+from chalicelib.store.items import s as _s
+
 PUBLIC, PRIVATE, DIRECT = "public", "private", "direct"
 KINDS = (PUBLIC, PRIVATE, DIRECT)
 
@@ -28,9 +31,6 @@ class Room(NamedTuple):
     owner: str | None = None
     members: tuple[str, ...] = ()  # a direct room's two users, as spelled at signup
 
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
 
 
 class Rooms:
@@ -99,22 +99,17 @@ class Rooms:
         call), eventually consistent like the rest of the list; a room with no
         item is left out.
         """
-        found: dict[str, Activity] = {}
-        names = list(dict.fromkeys(names))
-        for first in range(0, len(names), 100):
-            keys = [{"room": _s(name)} for name in names[first:first + 100]]
-            while keys:
-                answer = self._client.batch_get_item(RequestItems={self._table: {
-                    "Keys": keys, "ProjectionExpression": "room, rev, messages, last_message_at",
-                }})
-                for item in answer["Responses"].get(self._table, []):
-                    found[item["room"]["S"]] = Activity(
-                        int(item["rev"]["N"]) if "rev" in item else 0,
-                        int(item["messages"]["N"]) if "messages" in item else None,
-                        item.get("last_message_at", {}).get("S"),
-                    )
-                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return found
+        keys = [{"room": _s(name)} for name in dict.fromkeys(names)]
+        return {
+            item["room"]["S"]: Activity(
+                int(item["rev"]["N"]) if "rev" in item else 0,
+                int(item["messages"]["N"]) if "messages" in item else None,
+                item.get("last_message_at", {}).get("S"),
+            )
+            for item in batch_get(
+                self._client, self._table, keys, "room, rev, messages, last_message_at"
+            )
+        }
 
     def directory(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` public rooms whose names start with prefix, sorted by name."""

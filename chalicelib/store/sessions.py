@@ -21,16 +21,9 @@ import contextlib
 from typing import Any, NamedTuple
 
 from chalicelib.clock import Clock
-
-Item = dict[str, dict[str, Any]]
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
+from chalicelib.store.items import Item
+from chalicelib.store.items import n as _n
+from chalicelib.store.items import s as _s
 
 
 class SessionRecord(NamedTuple):

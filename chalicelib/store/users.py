@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from chalicelib import errors
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
+from chalicelib.store.items import s as _s
 
 
 class User(NamedTuple):
