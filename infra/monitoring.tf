@@ -241,6 +241,9 @@ resource "aws_cloudwatch_dashboard" "stage" {
 # four widgets a row under the AWS metrics above. Each entry: title, statistic,
 # metrics (namespace, name, dimension pairs..., options).
 locals {
+  # The outcomes counted in Deliveries: chalicelib/connections_api.py's Delivery, less
+  # "late" (a post not sent is not a delivery); tests/infra checks the two agree.
+  delivery_outcomes = ["sent", "gone", "throttled", "refused", "too_large", "failed"]
   application_panels = [
     {
       title = "Messages stored and read from the stream", stat = "Sum"
@@ -252,15 +255,15 @@ locals {
     {
       title = "Deliveries by outcome", stat = "Sum"
       metrics = [
-        for outcome in ["sent", "gone", "throttled", "refused", "too_large", "failed"] :
+        for outcome in local.delivery_outcomes :
         [local.metrics_namespace, "Deliveries", "outcome", outcome, { label = outcome }]
       ]
     },
     {
       title = "Posts per delivered message", stat = "Sum"
       metrics = concat(
-        [[{ expression = "SUM([${join(", ", [for o in ["sent", "gone", "throttled", "refused", "too_large", "failed"] : "d_${o}"])}]) / messages", label = "posts per message", id = "ratio" }]],
-        [for o in ["sent", "gone", "throttled", "refused", "too_large", "failed"] : [local.metrics_namespace, "Deliveries", "outcome", o, { id = "d_${o}", visible = false }]],
+        [[{ expression = "SUM([${join(", ", [for o in local.delivery_outcomes : "d_${o}"])}]) / messages", label = "posts per message", id = "ratio" }]],
+        [for o in local.delivery_outcomes : [local.metrics_namespace, "Deliveries", "outcome", o, { id = "d_${o}", visible = false }]],
         [[local.metrics_namespace, "StreamMessages", { id = "messages", visible = false }]],
       )
     },
