@@ -10,17 +10,24 @@ every Python Lambda that talks to DynamoDB pays: `import boto3;
 boto3.client('dynamodb')`. Median of 10 runs; target: at most 1.25 x the floor.
 
 The children run as Lambda lays a function out: the deployment package built
-by `chalice package` (in a temporary copy of the project; pip downloads bcrypt
+as deploy.sh builds it (`chalice package` through infra/tools/packaging.py, so
+with its .pyc files, in a temporary copy of the project; pip downloads bcrypt
 and PyJWT for Lambda's platform), extracted as the task root, plus only what
 the Python runtime ships (boto3, botocore and their dependencies) and the
-Powertools layer, with
-`python -S` so nothing else of this venv (cryptography, moto, ...) is
-importable. The package's size is printed too; target: at most 1 MB. With
---no-package (or when the build fails) the children use the project and the
-whole venv instead, which is slower than Lambda (PyJWT then imports
-cryptography).
+Powertools layer, with `python -S -B`: nothing else of this venv (cryptography,
+moto, ...) is importable and no .pyc is written (the task root is read-only).
+The package's size is printed too; target: at most 1 MB. With --no-package (or
+when the build fails) the children use the project and the whole venv instead,
+which is slower than Lambda (PyJWT then imports cryptography).
 
-    .venv/bin/python bench/coldstart.py [--runs 10] [--no-package]
+Beside the totals it prints each kind's CPU by phase (import, DynamoDB client,
+the rest of the first request) and, from --profile children run under cProfile
+(default 3 of each kind), where the time goes: imports and compiles,
+Powertools, PyJWT, botocore's data files, client creation and calls (endpoint
+rules, serializing, signing, round trips, parsing). --source-only leaves the
+package's .pyc files out, as a package was before it shipped them.
+
+    .venv/bin/python bench/coldstart.py [--runs 10] [--profile 3] [--source-only] [--no-package]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -249,8 +257,8 @@ def run_child(
         environment = {**environment, "BENCH_PROFILE": str(profile)}
     command = [sys.executable, "-c", CHILD, kind]
     if layout is not None:
-        # No site-packages: only the task root and the runtime. And no .pyc written:
-        # Lambda's task root is read-only, so a cold start compiles the package again.
+        # No site-packages: only the task root, the layer and the runtime. And no .pyc
+        # written: Lambda's task root is read-only (the package brings its own).
         command[1:1] = ["-S", "-B"]
     finished = subprocess.run(
         command,
@@ -399,38 +407,39 @@ def report_phases(results: dict[str, list[dict[str, Any]]]) -> None:
     )
 
 
-# What the profiled children spend in (cumulative, so the rows overlap: an import
-# inside the first request counts under "imports" and under its own row).
+# What the profiled children spend in: (row, a regular expression for the file, the
+# function). Cumulative, so the rows overlap: an import inside the first request
+# counts under "imports" and under its own row.
 BREAKDOWN = (
-    ("imports, all (with their compiles)", "<frozen importlib._bootstrap>", "_find_and_load"),
-    ("  compiling source (no .pyc)", "<frozen importlib._bootstrap_external>",
+    ("imports, all (with their compiles)", r"<frozen importlib._bootstrap>$", "_find_and_load"),
+    ("  compiling source (no .pyc)", r"<frozen importlib._bootstrap_external>$",
      "source_to_code"),
-    ("  chalice.app", "chalice/app.py", "<module>"),
-    ("  app.py (routes, chalicelib)", "/app.py", "<module>"),
-    ("  Powertools", "aws_lambda_powertools/__init__.py", "<module>"),
-    ("  PyJWT", "jwt/__init__.py", "<module>"),
-    ("botocore: JSON data files loaded", "botocore/loaders.py", "load_data_with_path"),
-    ("botocore: client creation", "botocore/session.py", "create_client"),
-    ("botocore: calls (all, with their round trips)", "botocore/client.py",
+    ("  app.py's import (boto3, Chalice, chalicelib)", r"(?<!chalice)/app\.py$", "<module>"),
+    ("    Chalice (chalice.app)", r"/chalice/app\.py$", "<module>"),
+    ("  Powertools", r"/aws_lambda_powertools/__init__\.py$", "<module>"),
+    ("  PyJWT", r"/jwt/__init__\.py$", "<module>"),
+    ("botocore: JSON data files loaded", r"/botocore/loaders\.py$", "load_data_with_path"),
+    ("botocore: client creation", r"/botocore/session\.py$", "create_client"),
+    ("botocore: calls (all, with their round trips)", r"/botocore/client\.py$",
      "_make_api_call"),
-    ("  endpoint rules resolved", "botocore/regions.py", "construct_endpoint"),
-    ("  requests serialized", "botocore/serialize.py", "serialize_to_request"),
-    ("  parameters validated", "botocore/validate.py", "validate"),
-    ("  requests signed", "botocore/auth.py", "add_auth"),
-    ("  HTTP round trips (loopback)", "botocore/httpsession.py", "send"),
-    ("  responses parsed", "botocore/parsers.py", "parse"),
-    ("Management API posts", "chalicelib/connections_api.py", "post"),
-    ("bcrypt (4 rounds here)", "bcrypt", "checkpw"),
-    ("metrics and logs written (flush)", "chalicelib/observability.py", "flush"),
+    ("  endpoint rules resolved", r"/botocore/regions\.py$", "construct_endpoint"),
+    ("  requests serialized", r"/botocore/serialize\.py$", "serialize_to_request"),
+    ("  parameters validated", r"/botocore/validate\.py$", "validate"),
+    ("  requests signed", r"/botocore/auth\.py$", "add_auth"),
+    ("  HTTP round trips (loopback)", r"/botocore/httpsession\.py$", "send"),
+    ("  responses parsed", r"/botocore/parsers\.py$", "parse"),
+    ("Management API posts", r"/chalicelib/connections_api\.py$", "post"),
+    ("bcrypt (4 rounds here)", r"bcrypt", "checkpw"),
+    ("metrics and logs written (flush)", r"/chalicelib/observability\.py$", "flush"),
 )
 
 
-def _matches(key: tuple[str, int, str], filename: str, function: str) -> bool:
-    """A profile entry of `function` in `filename` (a built-in: both in its name)."""
+def _matches(key: tuple[str, int, str], pattern: str, function: str) -> bool:
+    """A profile entry of `function` in a file matching `pattern` (a built-in: by its name)."""
     file, _, name = key
     if file == "~":
-        return filename in name and function in name
-    return file.endswith(filename) and name == function
+        return re.search(pattern, name) is not None and function in name
+    return name == function and re.search(pattern, file) is not None
 
 
 def report_breakdown(profiled: dict[str, list[Path]]) -> None:

@@ -145,6 +145,6 @@ def test_a_package_for_another_python_is_refused(tmp_path: Path) -> None:
         return str(tmp_path / "never.zip")
 
     compiling = packaging._compiling(build)
-    with pytest.raises(packaging.BytecodeError, match="python3.9"):
+    with pytest.raises(packaging.BytecodeError, match=r"python3\.9"):
         compiling(object(), str(tmp_path), "python3.9")
     assert built == []
