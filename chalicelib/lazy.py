@@ -123,14 +123,14 @@ def imported() -> None:
 
     app.py turns the garbage collector off before its imports: boto3, botocore,
     Chalice and chalicelib make hundreds of thousands of objects that live as
-    long as the process and no garbage worth a collection, yet the collector ran
-    through them several times (bench/coldstart.py: `import boto3` 116 -> 109 ms
-    of CPU with it off). Here `gc.freeze()` moves every object made so far out of
-    the collector's generations, so the collections that a cold start's first
-    request sets off (creating the DynamoDB client allocates hundreds of
-    thousands of objects from botocore's JSON models) no longer scan them each
-    time (client creation 99 -> 60 ms of CPU, the floor's 61), and the collector
-    is on again for everything after.
+    long as the process and no garbage worth a collection, yet the collector
+    ran through them several times (bench/coldstart.py, boto3's import alone:
+    122 ms of CPU with it on, 111-116 with it off). Here `gc.freeze()` moves
+    every object made so far out of the collector's generations, so the
+    collections that a cold start's first request sets off no longer scan them
+    each time (client creation 99 -> 60 ms of CPU, the floor's 61, before the
+    client got its own `lasting()` block), and the collector is on again for
+    everything after.
     """
     import gc
 

@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from chalicelib import lazy
 
@@ -91,13 +91,9 @@ class Limits:
         names = {f.name for f in dataclasses.fields(cls)}
         if raw.keys() != names:
             raise ValueError(f"{path.name}: keys differ from Limits: {sorted(raw.keys() ^ names)}")
-        for field in dataclasses.fields(cls):
-            # field.type is the annotation's text ("int", "str"): evaluating it with
-            # typing.get_type_hints compiles each one, ~1 ms of every cold start.
-            if type(raw[field.name]).__name__ != field.type:
-                raise ValueError(
-                    f"{path.name}: {field.name} must be {field.type}, got {raw[field.name]!r}"
-                )
+        for name, kind in get_type_hints(cls).items():
+            if type(raw[name]) is not kind:
+                raise ValueError(f"{path.name}: {name} must be {kind.__name__}, got {raw[name]!r}")
         return cls(**raw)
 
 
@@ -214,13 +210,6 @@ def table_name(logical: str, environ: Mapping[str, str] | None = None) -> str:
     )
 
 
-# The annotations of Settings' fields, as text (`from __future__ import annotations`),
-# and the type each one reads as (typing.get_type_hints would compile every one).
-_KINDS: dict[str, Any] = {
-    "int": int, "str": str, "bool": bool, "float": float, "frozenset[str]": frozenset[str],
-}
-
-
 def _parse(name: str, kind: Any, raw: str, minimum: int) -> Any:
     if kind is int:
         value = int(raw)
@@ -246,9 +235,10 @@ def _parse(name: str, kind: Any, raw: str, minimum: int) -> Any:
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from an environment mapping (default: os.environ); ValueError for nonsense."""
     env = environ if environ is not None else os.environ
+    kinds = get_type_hints(Settings)
     values = {
         field.name: _parse(
-            field.metadata["env"], _KINDS.get(str(field.type), field.type),
+            field.metadata["env"], kinds[field.name],
             env.get(field.metadata["env"], field.metadata["default"]), field.metadata["minimum"],
         )
         for field in dataclasses.fields(Settings) if "env" in field.metadata
