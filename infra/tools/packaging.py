@@ -55,29 +55,36 @@ def pyc_name(source: str) -> str:
     return str(path.parent / CACHE / f"{path.stem}.{tag}.pyc").removeprefix("./")
 
 
-def pyc_bytes(source: bytes, filename: str) -> bytes:
-    """A checked-hash .pyc of `source` (PEP 552's layout), as py_compile writes one."""
-    code = compile(source, filename, "exec", dont_inherit=True)
+def pyc_header(source: bytes) -> bytes:
+    """The 16 bytes that open a checked-hash .pyc of `source` (PEP 552)."""
     return (
         importlib.util.MAGIC_NUMBER
         + CHECKED_HASH.to_bytes(4, "little")
         + importlib.util.source_hash(source)
-        + marshal.dumps(code)
     )
+
+
+def pyc_bytes(source: bytes, filename: str) -> bytes:
+    """A checked-hash .pyc of `source`, as py_compile writes one."""
+    return pyc_header(source) + marshal.dumps(compile(source, filename, "exec", dont_inherit=True))
 
 
 def compile_package(archive: Path) -> int:
     """Rewrite a deployment zip with a checked-hash .pyc for every .py; returns how many.
 
-    Bytecode already in the zip is dropped and made again from the sources
-    beside it, so running this twice gives the same package. A source that
-    does not compile (a vendored file for another Python) keeps no .pyc.
+    Other bytecode in the zip (a developer's `__pycache__`, another Python's)
+    is dropped; a .pyc this function made before is kept as it is when it still
+    matches its source, so running it twice gives the same bytes (marshal's
+    output depends on the compiling process, and a cached package Chalice
+    reuses keeps its CodeSha256). A source that does not compile (a vendored
+    file for another Python) keeps no .pyc.
     """
     temporary = archive.with_name(archive.name + ".compiling")
     compiled = 0
     with zipfile.ZipFile(archive) as original, zipfile.ZipFile(
         temporary, "w", zipfile.ZIP_DEFLATED
     ) as rewritten:
+        present = set(original.namelist())
         for info in original.infolist():
             if info.filename.endswith(".pyc") or f"{CACHE}/" in info.filename:
                 continue
@@ -85,11 +92,14 @@ def compile_package(archive: Path) -> int:
             rewritten.writestr(info, data)
             if not info.filename.endswith(".py"):
                 continue
-            try:
-                bytecode = pyc_bytes(data, f"{TASK_ROOT}/{info.filename}")
-            except (SyntaxError, ValueError):
-                continue
-            entry = zipfile.ZipInfo(pyc_name(info.filename), date_time=info.date_time)
+            name = pyc_name(info.filename)
+            bytecode = original.read(name) if name in present else b""
+            if not bytecode.startswith(pyc_header(data)):
+                try:
+                    bytecode = pyc_bytes(data, f"{TASK_ROOT}/{info.filename}")
+                except (SyntaxError, ValueError):
+                    continue
+            entry = zipfile.ZipInfo(name, date_time=info.date_time)
             entry.external_attr = info.external_attr
             rewritten.writestr(entry, bytecode, zipfile.ZIP_DEFLATED)
             compiled += 1
