@@ -1,8 +1,14 @@
 """The Chalice app: routes and event handlers only; each body delegates to chalicelib."""
 
-from chalice import Chalice
+import gc
 
-from chalicelib import (
+# The import makes what lives as long as the container (boto3, Chalice, the routes):
+# no garbage to find, so no collections until lazy.imported() at the end.
+gc.disable()
+
+from chalice import Chalice  # noqa: E402
+
+from chalicelib import (  # noqa: E402
     connections_api,
     fanout,
     lazy,
@@ -131,4 +137,4 @@ def on_connection_changes(event):
     )
 
 
-lazy.imported()  # last: what the import made is frozen for the garbage collector
+lazy.imported()  # last: what the import made is frozen, and the collector back on

@@ -10,17 +10,24 @@ every Python Lambda that talks to DynamoDB pays: `import boto3;
 boto3.client('dynamodb')`. Median of 10 runs; target: at most 1.25 x the floor.
 
 The children run as Lambda lays a function out: the deployment package built
-by `chalice package` (in a temporary copy of the project; pip downloads bcrypt
+as deploy.sh builds it (`chalice package` through infra/tools/packaging.py, so
+with its .pyc files, in a temporary copy of the project; pip downloads bcrypt
 and PyJWT for Lambda's platform), extracted as the task root, plus only what
 the Python runtime ships (boto3, botocore and their dependencies) and the
-Powertools layer, with
-`python -S` so nothing else of this venv (cryptography, moto, ...) is
-importable. The package's size is printed too; target: at most 1 MB. With
---no-package (or when the build fails) the children use the project and the
-whole venv instead, which is slower than Lambda (PyJWT then imports
-cryptography).
+Powertools layer, with `python -S -B`: nothing else of this venv (cryptography,
+moto, ...) is importable and no .pyc is written (the task root is read-only).
+The package's size is printed too; target: at most 1 MB. With --no-package (or
+when the build fails) the children use the project and the whole venv instead,
+which is slower than Lambda (PyJWT then imports cryptography).
 
-    .venv/bin/python bench/coldstart.py [--runs 10] [--no-package]
+Beside the totals it prints each kind's CPU by phase (import, DynamoDB client,
+the rest of the first request) and, from --profile children run under cProfile
+(default 3 of each kind), where the time goes: imports and compiles,
+Powertools, PyJWT, botocore's data files, client creation and calls (endpoint
+rules, serializing, signing, round trips, parsing). --source-only leaves the
+package's .pyc files out, as a package was before it shipped them.
+
+    .venv/bin/python bench/coldstart.py [--runs 10] [--profile 3] [--source-only] [--no-package]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,26 +52,64 @@ TARGET_RATIO = 1.25
 TARGET_PACKAGE_BYTES = 1024 * 1024
 CHILD_ROUNDS = "4"  # bcrypt cost in the child: the benchmark is about init, not hashing
 
-# The child: its clock starts before any import; it prints one JSON line.
+# The child: its clock starts before any import; it prints one JSON line. Each phase's
+# CPU is timed on its own: the import (the floor's `import boto3`; app.py's, boto3
+# and Chalice included, with the init it does), the DynamoDB client
+# (which every kind's first request makes: made just before it, the total is the
+# same) and the rest of the first request. With BENCH_PROFILE set, the whole child
+# runs under cProfile and writes its statistics there (the breakdown, --profile).
 # PostToConnection is answered by a hook (the child's only network would be AWS).
 CHILD = r"""
+import os
+profile = os.environ.get("BENCH_PROFILE")
+if profile:
+    import cProfile
+    profiler = cProfile.Profile()
+    profiler.enable()
 import time
 started, cpu_started = time.perf_counter(), time.process_time()
-import json, os, sys
+phases = {}
+
+
+def phase(name, since):
+    now = time.process_time()
+    phases[name] = now - since
+    return now
+
+
+import json, sys
 kind = sys.argv[1]
+
+
+at = cpu_started
+
+
+def finish(**measured):
+    if profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    measured.update(cpu=time.process_time() - cpu_started, phases=phases)
+    print(json.dumps(measured))
+
+
 if kind == "floor":
     import boto3
+    at = phase("import", at)
     boto3.client("dynamodb")
-    print(json.dumps({"init": time.perf_counter() - started, "first": 0.0,
-                      "cpu": time.process_time() - cpu_started}))
+    phase("DynamoDB client", at)
+    finish(init=time.perf_counter() - started, first=0.0)
     raise SystemExit
 import importlib.util
 spec = importlib.util.spec_from_file_location("app", os.path.join(os.getcwd(), "app.py"))
 module = importlib.util.module_from_spec(spec)
 sys.modules["app"] = module
 spec.loader.exec_module(module)
+at = phase("import", at)
 imported = time.perf_counter()
 event = json.loads(os.environ["BENCH_EVENT"])
+from chalicelib import store
+store.client()
+at = phase("DynamoDB client", at)
 
 
 class Context:  # what Lambda passes; the stream handler names its sibling function from it
@@ -73,8 +119,8 @@ class Context:  # what Lambda passes; the stream handler names its sibling funct
 handler = {"login": module.app, "message": module.message, "stream": module.on_new_messages}[kind]
 result = handler(event, Context())
 done = time.perf_counter()
-print(json.dumps({"init": imported - started, "first": done - imported,
-                  "cpu": time.process_time() - cpu_started, "result": result}))
+phase("first request", at)
+finish(init=imported - started, first=done - imported, result=result)
 """
 
 
@@ -170,46 +216,49 @@ LAYER_MODULES = ("aws_lambda_powertools", "typing_extensions.py")
 
 
 def lambda_layout(
-    package: Path, root: Path, compiled: bool = False
+    package: Path, root: Path, source_only: bool = False
 ) -> tuple[Path, dict[str, str]]:
     """Extract the package as the task root and link the runtime's modules beside it.
 
-    With `compiled`, the task root gets its .pyc files, as a package that ships
-    them would. Returns the task root (the children's cwd) and the environment.
+    The package holds its modules' .pyc files (infra/tools/packaging.py); with
+    `source_only` they are left out, as a package without them would be.
+    Returns the task root (the children's cwd) and the environment.
     """
-    import compileall
     import site
 
     task, runtime = root / "task", root / "runtime"
     with zipfile.ZipFile(package) as archive:
-        archive.extractall(task)
-    if compiled:
-        compileall.compile_dir(task, quiet=1)
-    runtime.mkdir()
+        archive.extractall(task, [
+            name for name in archive.namelist()
+            if not (source_only and name.endswith(".pyc"))
+        ])
     site_packages = Path(next(p for p in site.getsitepackages() if p.endswith("site-packages")))
-    for name in RUNTIME_MODULES:
-        (runtime / name).symlink_to(site_packages / name)
     layer = root / "layer"  # Lambda's /opt/python, between the task root and the runtime
-    (layer / "__pycache__").mkdir(parents=True)
-    for name in LAYER_MODULES:
-        (layer / name).symlink_to(site_packages / name)
-        # A single-file module's .pyc sits in site-packages/__pycache__: link it too, as
-        # the package's own __pycache__ comes along with its directory (a pip-installed
-        # layer has both). Without it every child compiled typing_extensions.py (~25 ms).
-        if name.endswith(".py"):
-            for compiled in (site_packages / "__pycache__").glob(f"{name[:-3]}.*.pyc"):
-                (layer / "__pycache__" / compiled.name).symlink_to(compiled)
+    for directory, names in ((runtime, RUNTIME_MODULES), (layer, LAYER_MODULES)):
+        (directory / "__pycache__").mkdir(parents=True)
+        for name in names:
+            (directory / name).symlink_to(site_packages / name)
+            # A single-file module's .pyc sits in site-packages/__pycache__: link it too,
+            # as a package's own __pycache__ comes along with its directory (a pip-installed
+            # layer, and the runtime's boto3, have both). Without it every child compiled
+            # typing_extensions.py (~25 ms) and the floor six.py (~5 ms).
+            if name.endswith(".py"):
+                for compiled in (site_packages / "__pycache__").glob(f"{name[:-3]}.*.pyc"):
+                    (directory / "__pycache__" / compiled.name).symlink_to(compiled)
     return task, {"PYTHONPATH": os.pathsep.join(map(str, (task, layer, runtime)))}
 
 
 def run_child(
-    kind: str, event: dict[str, Any], environment: dict[str, str], layout: Path | None
+    kind: str, event: dict[str, Any], environment: dict[str, str], layout: Path | None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
+    if profile is not None:
+        environment = {**environment, "BENCH_PROFILE": str(profile)}
     command = [sys.executable, "-c", CHILD, kind]
     if layout is not None:
-        # No site-packages: only the task root and the runtime. And no .pyc written:
-        # Lambda's task root is read-only, so a cold start compiles the package again.
+        # No site-packages: only the task root, the layer and the runtime. And no .pyc
+        # written: Lambda's task root is read-only (the package brings its own).
         command[1:1] = ["-S", "-B"]
     finished = subprocess.run(
         command,
@@ -237,11 +286,13 @@ def check(kind: str, result: Any) -> None:
 
 
 def measure(
-    endpoint: str, runs: int, layout: tuple[Path, dict[str, str]] | None
-) -> dict[str, list[dict[str, Any]]]:
+    endpoint: str, runs: int, layout: tuple[Path, dict[str, str]] | None,
+    profiles: int = 0, profile_dir: Path | None = None,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[Path]]]:
+    """`runs` timed children of each kind, then `profiles` more under cProfile."""
     from aws_stub import AwsStub
 
-    events = prepare(endpoint, runs)
+    events = prepare(endpoint, runs + profiles)
     # PostToConnection answered at once by a stub in its own process (signature checked).
     stub = AwsStub(0.0, child_environment(endpoint))
     environment = child_environment(endpoint, stub.endpoint)
@@ -249,18 +300,23 @@ def measure(
         environment.update(layout[1])
     task = None if layout is None else layout[0]
     results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in events}
+    profiled: dict[str, list[Path]] = {kind: [] for kind in events}
     try:
         for n in range(runs):  # interleaved, so a burst of load hits every kind alike
             for kind in events:
                 results[kind].append(run_child(kind, events[kind][n], environment, task))
+        for n in range(runs, runs + profiles):
+            for kind in events:
+                path = (profile_dir or Path(tempfile.gettempdir())) / f"{kind}-{n}.prof"
+                run_child(kind, events[kind][n], environment, task, path)
+                profiled[kind].append(path)
     finally:
         stub.close()
-    return results
+    return results, profiled
 
 
 def build_package(into: Path) -> Path | None:
     """`chalice package` of a copy of the project; the deployment.zip, or None if it failed."""
-    chalice = Path(sys.executable).with_name("chalice")
     if not (PROJECT_ROOT / ".chalice" / "config.json").exists():
         print("no .chalice/config.json: no package")
         return None
@@ -273,8 +329,10 @@ def build_package(into: Path) -> Path | None:
     for name in ("app.py", "requirements.txt"):
         shutil.copy(PROJECT_ROOT / name, project / name)
     finished = subprocess.run(
-        [str(chalice), "package", "--stage", "dev", str(into / "out")],
-        cwd=project, env={**os.environ, **_common.BENCH_ENVIRONMENT},
+        [sys.executable, "-m", "infra.tools.packaging", "package", "--stage", "dev",
+         str(into / "out")],
+        cwd=project,
+        env={**os.environ, **_common.BENCH_ENVIRONMENT, "PYTHONPATH": str(PROJECT_ROOT)},
         capture_output=True, text=True, timeout=600,
     )
     if finished.returncode != 0:
@@ -330,6 +388,91 @@ def report(results: dict[str, list[dict[str, Any]]], runs: int) -> float:
     return worst
 
 
+PHASES = ("import", "DynamoDB client", "first request")
+
+
+def report_phases(results: dict[str, list[dict[str, Any]]]) -> None:
+    """Where each kind's CPU goes, phase by phase (medians), beside the floor's."""
+    rows = []
+    for kind, samples in results.items():
+        cells = []
+        for name in PHASES:
+            values = [s["phases"][name] for s in samples if name in s["phases"]]
+            cells.append(f"{median(values) * 1000:.0f}" if values else "")
+        rows.append([kind, *cells, f"{median([s['cpu'] for s in samples]) * 1000:.0f}"])
+    print_table(
+        "CPU by phase (ms, median; the import: the floor's `import boto3`, app.py's with "
+        "boto3, Chalice and chalicelib)",
+        ["", *PHASES, "total"], rows,
+    )
+
+
+# What the profiled children spend in: (row, a regular expression for the file, the
+# function). Cumulative, so the rows overlap: an import inside the first request
+# counts under "imports" and under its own row.
+BREAKDOWN = (
+    ("imports, all (with their compiles)", r"<frozen importlib._bootstrap>$", "_find_and_load"),
+    ("  compiling source (no .pyc)", r"<frozen importlib._bootstrap_external>$",
+     "source_to_code"),
+    ("  app.py's import (boto3, Chalice, chalicelib)", r"(?<!chalice)/app\.py$", "<module>"),
+    ("    Chalice (chalice.app)", r"/chalice/app\.py$", "<module>"),
+    ("  Powertools", r"/aws_lambda_powertools/__init__\.py$", "<module>"),
+    ("  PyJWT", r"/jwt/__init__\.py$", "<module>"),
+    ("botocore: JSON data files loaded", r"/botocore/loaders\.py$", "load_data_with_path"),
+    ("botocore: client creation", r"/botocore/session\.py$", "create_client"),
+    ("botocore: calls (all, with their round trips)", r"/botocore/client\.py$",
+     "_make_api_call"),
+    ("  endpoint rules resolved", r"/botocore/regions\.py$", "construct_endpoint"),
+    ("  requests serialized", r"/botocore/serialize\.py$", "serialize_to_request"),
+    ("  parameters validated", r"/botocore/validate\.py$", "validate"),
+    ("  requests signed", r"/botocore/auth\.py$", "add_auth"),
+    ("  HTTP round trips (loopback)", r"/botocore/httpsession\.py$", "send"),
+    ("  responses parsed", r"/botocore/parsers\.py$", "parse"),
+    ("Management API posts", r"/chalicelib/connections_api\.py$", "post"),
+    ("bcrypt (4 rounds here)", r"bcrypt", "checkpw"),
+    ("metrics and logs written (flush)", r"/chalicelib/observability\.py$", "flush"),
+)
+
+
+def _matches(key: tuple[str, int, str], pattern: str, function: str) -> bool:
+    """A profile entry of `function` in a file matching `pattern` (a built-in: by its name)."""
+    file, _, name = key
+    if file == "~":
+        return re.search(pattern, name) is not None and function in name
+    return name == function and re.search(pattern, file) is not None
+
+
+def report_breakdown(profiled: dict[str, list[Path]]) -> None:
+    """The profiled children's time in each part of the cold start (ms under cProfile)."""
+    import pstats
+
+    kinds = [kind for kind, paths in profiled.items() if paths]
+    if not kinds:
+        return
+    found: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        per_run: dict[str, list[float]] = {label: [] for label, _, _ in BREAKDOWN}
+        totals = []
+        for path in profiled[kind]:
+            stats: Any = pstats.Stats(str(path))
+            totals.append(stats.total_tt)
+            for label, filename, function in BREAKDOWN:
+                per_run[label].append(sum(
+                    cumulative for key, (_, _, _, cumulative, _) in stats.stats.items()
+                    if _matches(key, filename, function)
+                ))
+        found[kind] = {label: median(values) * 1000 for label, values in per_run.items()}
+        found[kind]["total under the profiler"] = median(totals) * 1000
+    labels = [label for label, _, _ in BREAKDOWN] + ["total under the profiler"]
+    print_table(
+        f"Breakdown under cProfile (ms, median of {len(profiled[kinds[0]])}; "
+        "cumulative, so indented rows are part of the row above; the profiler slows "
+        "Python code ~1.5-2x)",
+        ["", *kinds],
+        [[label, *(f"{found[kind][label]:.0f}" for kind in kinds)] for label in labels],
+    )
+
+
 def chart(results: dict[str, list[dict[str, Any]]]) -> None:
     plt = _common.pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5))
@@ -349,8 +492,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--no-package", action="store_true", help="skip `chalice package`")
     parser.add_argument(
-        "--compiled", action="store_true",
-        help="ship .pyc files in the task root (chalice package does not)",
+        "--source-only", action="store_true",
+        help="leave the package's .pyc files out of the task root (as before they shipped)",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=3,
+        help="children of each kind run under cProfile for the breakdown (default 3)",
     )
     args = parser.parse_args()
 
@@ -362,20 +509,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         archive = None if args.no_package else build_package(Path(temporary))
         layout = None if archive is None else lambda_layout(
-            archive, Path(temporary), args.compiled
+            archive, Path(temporary), args.source_only
         )
         print("children run from", "the extracted package (python -S)" if layout
               else "the project with the whole venv",
-              "with .pyc files" if args.compiled else "")
+              "without its .pyc files" if args.source_only else "")
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         try:
-            results = measure(f"http://127.0.0.1:{port}", args.runs, layout)
+            results, profiled = measure(
+                f"http://127.0.0.1:{port}", args.runs, layout, args.profile, Path(temporary)
+            )
         finally:
             server.stop()
         print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         report(results, args.runs)
+        report_phases(results)
+        report_breakdown(profiled)
         chart(results)
         if archive is not None:
             report_package(archive)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -85,16 +86,53 @@ def reset() -> None:
         holder.reset()
 
 
+_frozen: list[bool] = []  # lasting() has frozen once in this process
+
+
+@contextmanager
+def lasting() -> Iterator[None]:
+    """A block that makes what lives as long as the container (a client and its model).
+
+    The garbage collector stays off while it runs (nothing in it is garbage, yet
+    its allocations set off collections that walk it: 5-10 ms of CPU while the
+    DynamoDB client is created in bench/coldstart.py), and the first time in a
+    process what exists at its end is frozen (`gc.freeze()`), so later
+    collections skip it (the first request's collections: ~3 -> ~1 ms).
+    Whatever else is alive at that moment is frozen too: if it later becomes
+    cyclic garbage, only reference counting frees it. Once per process, so that
+    is a one-time cost at most, also where clients are made again and again
+    (tests, `lazy.reset()`). Nested blocks (and app.py's import, which runs with
+    the collector off) leave the collector as they found it.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if not _frozen:
+            _frozen.append(True)
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def imported() -> None:
     """The end of app.py's import: what it made lives as long as the container.
 
-    `gc.freeze()` moves every object made so far (Chalice, the routes, chalicelib's
-    modules, settings) out of the collector's generations, so the collections
-    that a cold start's first request sets off (creating the DynamoDB client
-    allocates hundreds of thousands of objects from botocore's JSON models) no
-    longer scan them each time. Measured in bench/coldstart.py's layout: client
-    creation 99 -> 60 ms of CPU (the floor's 61), the first request's calls 65 -> 53.
+    app.py turns the garbage collector off before its imports: boto3, botocore,
+    Chalice and chalicelib make hundreds of thousands of objects that live as
+    long as the process and no garbage worth a collection, yet the collector
+    ran through them several times (bench/coldstart.py, boto3's import alone:
+    122 ms of CPU with it on, 111-116 with it off). Here `gc.freeze()` moves
+    every object made so far out of the collector's generations, so the
+    collections that a cold start's first request sets off no longer scan them
+    each time (client creation 99 -> 60 ms of CPU, the floor's 61, before the
+    client got its own `lasting()` block), and the collector is on again for
+    everything after.
     """
     import gc
 
     gc.freeze()
+    gc.enable()

@@ -36,15 +36,17 @@ from chalicelib.store.users import Users
 @lazy.cached()
 def client() -> Any:
     """The container's DynamoDB client (created once; boto3 clients are thread-safe)."""
-    return aws.session().client(
-        "dynamodb",
-        # Bounded retries with backoff for throttling; enough pooled
-        # connections for the fan-out's threads.
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 4},
-            max_pool_connections=max(10, settings.get().fanout_threads),
-        ),
-    )
+    # Its service model is ~100,000 objects that live as long as the container.
+    with lazy.lasting():
+        return aws.session().client(
+            "dynamodb",
+            # Bounded retries with backoff for throttling; enough pooled
+            # connections for the fan-out's threads.
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 4},
+                max_pool_connections=max(10, settings.get().fanout_threads),
+            ),
+        )
 
 
 # ---------------------------------------------------- the container's repositories

@@ -139,6 +139,7 @@ chalice_deploy() { # chalice deploy, skipped when nothing it uploads has changed
     note "app and stage config unchanged since the last deploy: chalice deploy skipped"
     return 0
   fi
-  .venv/bin/chalice deploy --stage "$STAGE"
+  # Chalice's CLI with compiled bytecode in the package (infra/tools/packaging.py).
+  "$PY" -m infra.tools.packaging deploy --stage "$STAGE"
   echo "$fingerprint" >"$stamp"
 }

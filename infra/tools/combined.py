@@ -248,9 +248,11 @@ def chalice_package(stage: str, values: StageValues, out: Path) -> dict[str, Any
         # Stream ARNs are read when the Chalice CLI imports app.py, not from config.json.
         env = dict(os.environ, **stage_config.stream_environment(values))
         env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-        chalice = Path(sys.executable).with_name("chalice")
+        # Chalice's CLI with compiled bytecode in deployment.zip (packaging.py).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         subprocess.run(
-            [str(chalice), "package", "--pkg-format", "terraform", "--stage", stage, str(out)],
+            [sys.executable, "-m", "infra.tools.packaging", "package", "--pkg-format",
+             "terraform", "--stage", stage, str(out)],
             cwd=project,
             env=env,
             check=True,

@@ -18,9 +18,12 @@ CloudFront distribution for 30 s before deleting it), not CPU.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from chalicelib.connections_api import Delivery
-from infra.tools import chalice_state, event_source, site, stage_config
+from infra.tools import chalice_state, event_source, packaging, site, stage_config
 
 from .conftest import ROOT, Background, Moto, run
 
@@ -341,6 +344,25 @@ def test_functions_get_their_memory_and_the_rest_function_its_reserved_concurren
         reserved["ReservedConcurrentExecutions"] == outputs["throttles"]["api_reserved_concurrency"]
     )
     assert outputs["throttles"]["api_reserved_concurrency"] > 0
+
+
+def test_every_function_runs_the_package_with_its_modules_compiled(
+    moto: Moto, repo: Path, state: chalice_state.Deployed
+) -> None:
+    """What chalice deploy uploaded (by CodeSha256) holds a .pyc of every .py (packaging.py)."""
+    built = {
+        base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode(): path
+        for path in (repo / ".chalice" / "deployments").glob("*.zip")
+    }
+    aws_lambda = moto.client("lambda")
+    for function in state.functions:
+        name = stage_config.lambda_name(STAGE, function)
+        uploaded = built[aws_lambda.get_function_configuration(FunctionName=name)["CodeSha256"]]
+        with zipfile.ZipFile(uploaded) as archive:
+            names = set(archive.namelist())
+        sources = {entry for entry in names if entry.endswith(".py")}
+        assert {"app.py", "chalicelib/fanout.py"} <= sources, function
+        assert {packaging.pyc_name(source) for source in sources} <= names, function
 
 
 def test_stream_mapping_reports_batch_item_failures(moto: Moto, outputs: dict) -> None:
