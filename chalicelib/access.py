@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chalicelib import errors, settings, store
+from chalicelib.store.messages import RoomState
 from chalicelib.store.roles import MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
@@ -29,6 +30,7 @@ class Standing(NamedTuple):
     banned: bool
     admin: bool
     members: tuple[str, ...]
+    state: RoomState = RoomState(0, None)  # the room's revision and count, read with the rest
 
     def other_member(self) -> str | None:
         """The other user of a direct room."""
@@ -42,14 +44,13 @@ def is_admin(username: str) -> bool:
 
 
 def standing(username: str, room: str) -> Standing:
-    """Read the room and the user's membership of it (two GetItems)."""
-    found = store.rooms().get(room)
-    held = store.roles().get(username, room)
+    """Read the room, its revision and the user's membership of it (one BatchGetItem)."""
+    found, held, state = store.room_and_access(username, room)
     owner = found.owner if found else None
     role = OWNER if owner is not None and owner.lower() == username.lower() else held.role
     return Standing(
         username, room, found is not None, found.kind if found else PUBLIC, owner, role,
-        held.banned, is_admin(username), found.members if found else (),
+        held.banned, is_admin(username), found.members if found else (), state,
     )
 
 

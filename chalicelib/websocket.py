@@ -99,10 +99,11 @@ def handle_frame(connections: ConnectionsAPI, connection_id: str, body: str | No
             raise
         run, allowance = _ACTIONS[type(frame.action)]
         connection = _admit(connection_id, allowance, now_s)
+        standing = None
         if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
-            access.check_action(connection.username, connection.room, frame.name)
+            standing = access.check_action(connection.username, connection.room, frame.name)
         log.debug("%s from %s in room %s", frame.name, connection_id, connection.room)
-        reply = run(connections, connection, frame.action, now_ms)
+        reply = run(connections, connection, frame.action, now_ms, standing)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
         unauthorized = isinstance(failure, (errors.Unauthorized, _Flooding))
@@ -171,18 +172,21 @@ def close(connections: ConnectionsAPI, connection_id: str) -> None:
 
 # Each action takes the Management API client (for frames to other connections), the frame's
 # connection (its user and room, already counted against the allowance named
-# beside it in _ACTIONS), the action and the frame's instant (epoch ms, read
-# once in handle_frame), and returns the reply frame for this connection, or None.
+# beside it in _ACTIONS), the action, the frame's instant (epoch ms, read
+# once in handle_frame) and the user's standing in the room as its access check
+# read it (None for the actions that need no room), and returns the reply frame
+# for this connection, or None.
 
 
 def _send_message(
     connections: ConnectionsAPI, connection: Connection, action: protocol.SendMessage, now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # Stored only, at the room's next revision (chalicelib/order.py); the stream
     # handler delivers it to the room, the sender included.
     draft = Draft(connection.room, connection.username, action.text, ids.iso_utc(now_ms),
                   action.client_id)
-    message = order.send(draft, now_ms // 1000)
+    message = order.send(draft, now_ms // 1000, expected=standing.state if standing else None)
     if message is None:
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
         return
@@ -199,6 +203,7 @@ def _send_message(
 
 def _get_messages(
     connections: ConnectionsAPI, connection: Connection, action: protocol.GetMessages, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     room = connection.room
     if action.after is not None:
@@ -209,6 +214,7 @@ def _get_messages(
 
 def _join_room(
     connections: ConnectionsAPI, connection: Connection, action: protocol.JoinRoom, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
     store.connections().move(connection.connection_id, action.room)
@@ -217,12 +223,14 @@ def _join_room(
 
 def _ping(
     connections: ConnectionsAPI, connection: Connection, action: protocol.Ping, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
 def _get_members(
     connections: ConnectionsAPI, connection: Connection, action: protocol.GetMembers, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     occupants = store.connections().occupants(connection.room)
     return protocol.members_frame(connection.room, [username for _, username in occupants])
@@ -230,6 +238,7 @@ def _get_members(
 
 def _typing(
     connections: ConnectionsAPI, connection: Connection, action: protocol.Typing, now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # Passed on directly, never stored; thinned to one per interval per user and
     # room (whatever the number of the user's tabs); a crowded room gets occupancy.
@@ -249,11 +258,13 @@ def _typing(
 
 def _edit_message(
     connections: ConnectionsAPI, connection: Connection, action: protocol.EditMessage, now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # The room hears of it from the messages stream (a MODIFY → messageUpdated).
     order.change(
         connection.room, action.id, connection.username, action.text,
         ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
+        expected=standing.state if standing else None,
     )
 
 
@@ -262,12 +273,14 @@ def _delete_message(
     connection: Connection,
     action: protocol.DeleteMessage,
     now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
     try:
         order.change(
             connection.room, action.id, connection.username, None,
             ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
+            expected=standing.state if standing else None,
         )
     except errors.Forbidden:
         # Someone else's message: the room's owner, moderators and admins may delete it.
@@ -284,6 +297,7 @@ def _delete_message(
 
 def _mark_read(
     connections: ConnectionsAPI, connection: Connection, action: protocol.MarkRead, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     found = store.messages().get(connection.room, action.id)
     if found is None:
@@ -298,6 +312,7 @@ def _mark_read(
 
 def _get_changes(
     connections: ConnectionsAPI, connection: Connection, action: protocol.GetChanges, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     frame = order.changes_frame(connection.room, action.since_rev, action.limit)
     observability.count("CatchUpRequests", kind="getChanges")
@@ -308,7 +323,7 @@ def _get_changes(
 _ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
-Run = Callable[[ConnectionsAPI, Connection, Any, int], dict[str, Any] | None]
+Run = Callable[[ConnectionsAPI, Connection, Any, int, Any], dict[str, Any] | None]
 _ACTIONS: dict[type, tuple[Run, str | None]] = {
     protocol.SendMessage: (_send_message, allowances.WRITES),
     protocol.EditMessage: (_edit_message, allowances.WRITES),

@@ -77,18 +77,20 @@ class _SharedExclusiveLock:
 
 
 class _Middleware:
-    """WSGI wrapper around moto: marks writes (for snapshots), injects faults, locks."""
+    """WSGI wrapper around moto: marks writes (snapshots), injects faults, serves one at a time."""
 
     def __init__(self, app: Any, lock: _SharedExclusiveLock, faults: Faults) -> None:
         self.app = app
         self.lock = lock
         self.faults = faults
         self.dirty = threading.Event()
-        # DynamoDB applies a write and its condition as one step; moto takes no
-        # lock, so two parallel conditional writes could both pass their check
-        # (20 parallel wrong logins would get more than five 401s). Writes go
-        # one at a time; reads stay parallel.
-        self.writes = threading.Lock()
+        # DynamoDB applies a write and its condition as one step and a read sees
+        # whole writes; moto takes no lock, so two parallel conditional writes
+        # could both pass their check, and a Query iterating a partition while a
+        # write changes it fails ("dictionary changed size during iteration").
+        # Requests go one at a time, as one partition commits one write at a
+        # time (moto's work is under one GIL anyway: nothing to lose by it).
+        self.one_at_a_time = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
@@ -109,8 +111,7 @@ class _Middleware:
             target == "Query" and self.faults.slow_query_ms > 0
             and self._marked(environ, self.faults.slow_query_marker)
         )
-        one_at_a_time = self.writes if target in WRITE_TARGETS else contextlib.nullcontext()
-        with self.lock.shared(), one_at_a_time:
+        with self.lock.shared(), self.one_at_a_time:
             answer = motointernals.route_directly(environ, start_response)
             answer = answer if answer is not None else list(self.app(environ, start_response))
         if late:  # read now, answered later (outside the lock: writes go on meanwhile)

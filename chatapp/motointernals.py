@@ -20,7 +20,11 @@ behaviour relied on: a moto upgrade that changes one fails there, saying why.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,8 +41,9 @@ SERVICE_HANDLERS = {  # X-Amz-Target prefix → moto's response class for that s
 
 _transaction_lock = threading.Lock()
 _install_lock = threading.Lock()
+_ABSENT = object()
 _installs = 0  # install()s not undone yet
-_original: Any = None  # moto's own transact_write_items while ours is installed
+_original: list[tuple[Any, str, Any]] = []  # what install() replaced, while installed
 
 
 # -- TransactWriteItems ------------------------------------------------------------------
@@ -120,16 +125,29 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                 )
 
 
-def install() -> Callable[[], None]:
-    """Put the TransactWriteItems fix on moto's DynamoDB backend; returns its undo.
+def _patches() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, replacement) of everything install() puts on moto."""
+    import moto.core.responses as core_responses
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
-    Installs nest: moto's own method is back once every install has been undone
+    return [
+        (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (core_responses, "method_names_from_class", method_names_from_class),
+        (DynamoHandler, "serialized", serialized),
+        (DynamoHandler, "_enrich_response", staticmethod(enrich_response)),
+    ]
+
+
+def install() -> Callable[[], None]:
+    """Put the fixes below on moto (transactions, per-call costs); returns their undo.
+
+    Installs nest: moto's own code is back once every install has been undone
     (each undo works once), so an embedded database and a test fixture can hold
     it at the same time.
     """
     global _installs, _original
     import moto
-    from moto.dynamodb.models import DynamoDBBackend
 
     with _install_lock:
         if _installs == 0:
@@ -140,8 +158,10 @@ def install() -> Callable[[], None]:
                     moto.__version__,
                     MOTO_VERSION,
                 )
-            _original = DynamoDBBackend.__dict__["transact_write_items"]
-            DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+            _original = []
+            for owner, name, replacement in _patches():
+                _original.append((owner, name, vars(owner).get(name, _ABSENT)))
+                setattr(owner, name, replacement)
         _installs += 1
     undone = threading.Event()
 
@@ -153,7 +173,11 @@ def install() -> Callable[[], None]:
             undone.set()
             _installs -= 1
             if _installs == 0:
-                DynamoDBBackend.transact_write_items = _original  # type: ignore[method-assign]
+                for owner, name, original in _original:
+                    if original is _ABSENT:  # inherited: moto's base class answers again
+                        delattr(owner, name)
+                    else:
+                        setattr(owner, name, original)
 
     return uninstall
 
@@ -163,6 +187,79 @@ def installed() -> bool:
     from moto.dynamodb.models import DynamoDBBackend
 
     return DynamoDBBackend.__dict__["transact_write_items"] is transact_write_items
+
+
+# -- per-call costs ----------------------------------------------------------------------
+# What moto spends on every call besides the operation itself (profiled on the
+# send path: about half of each call's CPU): it lists its handler class's
+# methods with inspect, walks the botocore output shape of every answer, and
+# makes a 52-character request id one random choice at a time, then runs an
+# XML regex over a JSON body.
+
+# The DynamoDB answers whose moto result is already DynamoDB's JSON (dicts,
+# lists, strings, numbers, booleans): json.dumps gives what the shape walk gives.
+_PLAIN_JSON_ACTIONS = frozenset({
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+    "BatchWriteItem", "TransactWriteItems", "TransactGetItems",
+})
+_DYNAMODB_JSON = "application/x-amz-json-1.0"
+
+
+@functools.cache
+def _method_names(clazz: type) -> frozenset[str]:
+    return frozenset(name for name, value in inspect.getmembers(clazz, inspect.isfunction))
+
+
+def method_names_from_class(clazz: Any) -> frozenset[str]:
+    """moto.core.utils.method_names_from_class, listed once per class instead of every call."""
+    return _method_names(clazz)
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    # None, datetimes, bytes and model objects need the shape: the slow path.
+    raise _NotPlain
+
+
+def serialized(self: Any, action_result: Any) -> tuple[int, dict[str, Any], str | bytes]:
+    """DynamoHandler.serialized: json.dumps for plain results of the hot actions.
+
+    Anything else (errors, other actions, a result holding None, a datetime,
+    bytes or an object) goes through moto's own serializer, as before.
+    """
+    from moto.core.responses import BaseResponse
+
+    result = action_result.result
+    if isinstance(result, dict) and self._get_action() in _PLAIN_JSON_ACTIONS:
+        try:
+            body = json.dumps(result, default=_plain, check_circular=False)
+        except _NotPlain:
+            pass
+        else:
+            if "null" not in body or not _holds_none(result):
+                return 200, {"Content-Type": _DYNAMODB_JSON, **self.response_headers}, body
+    return BaseResponse.serialized(self, action_result)
+
+
+def _holds_none(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_none(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_none(item) for item in value)
+    return False
+
+
+def enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """BaseResponse._enrich_response for JSON answers: a request id, no XML to rewrite."""
+    if "status" in headers:
+        headers["status"] = str(headers["status"])
+    headers["x-amzn-requestid"] = secrets.token_hex(26)
+    return headers, body
 
 
 # -- serving ----------------------------------------------------------------------------

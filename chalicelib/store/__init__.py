@@ -24,11 +24,11 @@ from chalicelib.store.connection_slots import ConnectionSlots
 from chalicelib.store.connections import Connections
 from chalicelib.store.guards import Guards
 from chalicelib.store.memberships import MembershipRecords
-from chalicelib.store.messages import Messages
+from chalicelib.store.messages import Messages, RoomState, room_state_from_item
 from chalicelib.store.reports import Reports
-from chalicelib.store.roles import Roles
+from chalicelib.store.roles import ACCESS_NAMES, ACCESS_PROJECTION, Access, Roles, access_from_item
 from chalicelib.store.room_occupancy import RoomOccupancy
-from chalicelib.store.rooms import Rooms
+from chalicelib.store.rooms import ROOM_NAMES, ROOM_PROJECTION, Room, Rooms, room_from_item
 from chalicelib.store.sessions import Sessions
 from chalicelib.store.users import Users
 
@@ -137,6 +137,44 @@ def _n(value: int) -> dict[str, str]:
 
 
 # Read markers and presence sets: chalicelib/store/memberships.py.
+
+
+def room_and_access(username: str, room: str) -> tuple[Room | None, Access, RoomState]:
+    """The room (None: never created), the user's access to it and the room's revision.
+
+    What Rooms.get, Roles.get and Messages.room_state read, strongly consistent,
+    in one BatchGetItem: a frame's access check and the revision its change is
+    tried at come from the same read of the room item.
+    """
+    config = settings.get()
+    rooms_table, memberships_table = config.rooms_table, config.memberships_table
+    request: dict[str, Any] = {
+        rooms_table: {
+            "Keys": [{"room": _s(room)}],
+            "ConsistentRead": True,
+            "ProjectionExpression": f"{ROOM_PROJECTION}, rev, messages",
+            "ExpressionAttributeNames": ROOM_NAMES,
+        },
+        memberships_table: {
+            "Keys": [{"username_key": _s(username.lower()), "room": _s(room)}],
+            "ConsistentRead": True,
+            "ProjectionExpression": ACCESS_PROJECTION,
+            "ExpressionAttributeNames": ACCESS_NAMES,
+        },
+    }
+    found: dict[str, dict[str, Any]] = {}
+    while request:  # DynamoDB may leave keys unprocessed (throttled): ask again for those
+        answer = client().batch_get_item(RequestItems=request)
+        for table, items in answer["Responses"].items():
+            if items:
+                found[table] = items[0]
+        request = answer.get("UnprocessedKeys") or {}
+    room_item = found.get(rooms_table)
+    return (
+        None if room_item is None else room_from_item(room, room_item),
+        access_from_item(found.get(memberships_table, {})),
+        room_state_from_item(room_item or {}),
+    )
 
 
 class RoomActivity(NamedTuple):
