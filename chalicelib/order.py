@@ -106,17 +106,19 @@ def _at_next_revision(
 
 def send(
     draft: Draft, now_s: int, tallies: list[Tally] | None = None,
-    expected: RoomState | None = None,
+    expected: RoomState | None = None, mark_read: bool = False,
 ) -> Message | None:
     """Store a new message at the room's next revision; None when its clientId was stored.
 
     `expected`: the room's revision and count as the frame's access check read
     them (one read for both); a stale one only costs a cancelled attempt.
+    `mark_read`: move the sender's read marker to it in the same transaction
+    (store/messages.py append); Forbidden if their membership went meanwhile.
     """
     return _at_next_revision(
         draft.room,
         lambda expected, turn: store.messages().append(
-            draft, expected.rev, now_s, turn, expected.messages
+            draft, expected.rev, now_s, turn, expected.messages, mark_read
         ),
         tallies,
         expected,

@@ -7,10 +7,9 @@ place, and nothing a client sends can escape as an exception.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import (
     access,
@@ -21,6 +20,7 @@ from chalicelib import (
     errors,
     fanout,
     ids,
+    lazy,
     observability,
     order,
     presence,
@@ -31,6 +31,7 @@ from chalicelib import (
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
 from chalicelib.store.connections import Connection
+from chalicelib.store.connections import gone as connection_gone
 from chalicelib.store.messages import Draft
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,14 @@ def handle_frame(connections: ConnectionsAPI, connection_id: str, body: str | No
             _count_invalid(connection_id, now_s)
             raise
         run, allowance = _ACTIONS[type(frame.action)]
-        connection = _admit(connection_id, allowance, now_s)
+        in_room = frame.name not in _ANYWHERE
+        connection, read = _read(connection_id, in_room)
+        _admit(connection_id, allowance, now_s, connection)
         standing = None
-        if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
-            standing = access.check_action(connection.username, connection.room, frame.name)
+        if in_room:  # access is checked where it is stored, every frame
+            standing = access.check_action(
+                connection.username, connection.room, frame.name, read
+            )
         log.debug("%s from %s in room %s", frame.name, connection_id, connection.room)
         reply = run(connections, connection, frame.action, now_ms, standing)
     except errors.ChatError as failure:
@@ -123,15 +128,61 @@ class _Flooding(errors.TooManyRequests):
     """Invalid frames kept coming after rate_limited: answered so, then the connection closes."""
 
 
-def _admit(connection_id: str, allowance: str | None, now_s: int) -> Connection:
+class _Rooms:
+    """Connection id → (user, room) of its last frame on this instance: what to read with it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: dict[str, tuple[str, str]] = {}
+
+
+@lazy.cached()
+def _rooms() -> _Rooms:
+    return _Rooms()
+
+
+def _read(connection_id: str, in_room: bool) -> tuple[Connection, access.Standing | None]:
+    """The frame's connection record, and the user's standing in its room when read with it.
+
+    A frame acting in a room needs the connection (which names the room) and
+    then the room with the user's membership. Where this instance saw the
+    connection before, it reads all three in one BatchGetItem, taking the room
+    the connection was in; every one is read fresh (strongly consistent), only
+    the choice of room is remembered. When the connection has moved since, the
+    standing is None (check_action reads the right room).
+    """
+    rooms = _rooms()
+    with rooms.lock:
+        guess = rooms.seen.get(connection_id) if in_room else None
+    if guess is None:
+        connection, standing = store.connections().get(connection_id), None
+    else:
+        read = store.read_together(connection_id, *guess)
+        if read.connection is None:
+            raise connection_gone()
+        connection = read.connection
+        same = (connection.username, connection.room) == guess
+        standing = access.standing_from(*guess, read) if same else None
+    if in_room and connection.room:
+        with rooms.lock:
+            if len(rooms.seen) > 10_000:  # bounded: a warm container meets many connections
+                rooms.seen.clear()
+            rooms.seen[connection_id] = (connection.username, connection.room)
+    return connection, standing
+
+
+def _admit(
+    connection_id: str, allowance: str | None, now_s: int, connection: Connection | None = None
+) -> Connection:
     """The frame's connection, its frame counted against the user's named allowance.
 
-    One read of the connection (it carries its token's expiry and its session)
-    and, with an allowance named, one count in the user's window. Unauthorized
-    once the token has expired or the session ended; TooManyRequests over the
-    allowance; ConnectionGone when not registered.
+    One read of the connection (it carries its token's expiry and its session;
+    not read again when given) and, with an allowance named, one count in the
+    user's window. Unauthorized once the token has expired or the session
+    ended; TooManyRequests over the allowance; ConnectionGone when not registered.
     """
-    connection = store.connections().get(connection_id)
+    if connection is None:
+        connection = store.connections().get(connection_id)
     auth.check_not_expired(connection.token_exp, now_s)
     if allowance is not None:  # typing: thinned per connection instead (pass_typing)
         allowances.take(connection.username, allowance, now_s)
@@ -183,22 +234,22 @@ def _send_message(
     standing: access.Standing | None,
 ) -> None:
     # Stored only, at the room's next revision (chalicelib/order.py); the stream
-    # handler delivers it to the room, the sender included.
+    # handler delivers it to the room, the sender included. The sender has read
+    # their own message (so it is never unread for them): their read marker
+    # moves in the same transaction, when they have one (an admin visiting a
+    # private room leaves no trace); a membership taken away since the frame
+    # read it cancels the message (Forbidden).
+    assert standing is not None  # sendMessage acts in a room: handle_frame read it
     draft = Draft(connection.room, connection.username, action.text, ids.iso_utc(now_ms),
                   action.client_id)
-    message = order.send(draft, now_ms // 1000, expected=standing.state if standing else None)
+    message = order.send(
+        draft, now_ms // 1000, expected=standing.state,
+        mark_read=standing.read_marker is not None,
+    )
     if message is None:
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
         return
     observability.count("MessagesStored")
-    # The sender has read their own message (so it is never unread for them). The
-    # message is stored either way: a failure here must not make the client resend it.
-    try:
-        store.memberships().move_read_marker(
-            connection.username, connection.room, message.id, message.ordinal
-        )
-    except (BotoCoreError, ClientError) as failure:
-        log.warning("read marker of %s not moved: %r", connection.username, failure)
 
 
 def _get_messages(

@@ -20,10 +20,12 @@ behaviour relied on: a moto upgrade that changes one fails there, saying why.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -44,6 +46,7 @@ _install_lock = threading.Lock()
 _ABSENT = object()
 _installs = 0  # install()s not undone yet
 _original: list[tuple[Any, str, Any]] = []  # what install() replaced, while installed
+_original_update_item: Any = None  # moto's DynamoDBBackend.update_item (update_item falls back)
 
 
 # -- TransactWriteItems ------------------------------------------------------------------
@@ -130,13 +133,135 @@ def _patches() -> list[tuple[Any, str, Any]]:
     import moto.core.responses as core_responses
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     return [
         (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (DynamoDBBackend, "update_item", update_item),
         (core_responses, "method_names_from_class", method_names_from_class),
         (DynamoHandler, "serialized", serialized),
+        (DynamoDBStreamsHandler, "serialized", serialized),
+        (DynamoDBStreamsHandler, "_enrich_response", staticmethod(enrich_response)),
         (DynamoHandler, "_enrich_response", staticmethod(enrich_response)),
     ]
+
+
+# -- UpdateItem ---------------------------------------------------------------------------
+
+# SET a = :v, #b = :w ... [REMOVE c, #d ...]: what the message path writes.
+_SIMPLE_UPDATE = re.compile(
+    r"SET (?P<sets>[#\w]+ = :\w+(?:, [#\w]+ = :\w+)*)(?: REMOVE (?P<removes>[#\w]+(?:, [#\w]+)*))?"
+)
+_MAX_SIMPLE_VALUES = 64 * 1024  # bigger writes go through moto's own size checks
+
+
+def update_item(
+    self: Any,
+    table_name: str,
+    key: dict[str, dict[str, Any]],
+    update_expression: str,
+    expression_attribute_names: dict[str, Any],
+    expression_attribute_values: dict[str, Any],
+    attribute_updates: dict[str, Any] | None = None,
+    expected: dict[str, Any] | None = None,
+    condition_expression: str | None = None,
+    return_values_on_condition_check_failure: str | None = None,
+) -> Any:
+    """moto DynamoDBBackend.update_item, with a short way for plain SET/REMOVE of an item.
+
+    moto validates an update expression by walking its tree about ten times and
+    deep-copies the item first (for the stream's old image): two thirds of a
+    send's transaction. An expression that only sets attributes to values and
+    removes attributes, on an existing item, none of them a key of the table or
+    an index, is applied here: parsed by moto as before (its errors stand), the
+    condition checked by moto's parser, the values set, the old image copied
+    only for a table with a stream. Anything else goes to moto's own method.
+    """
+    from moto.dynamodb.comparisons import create_condition_expression_parser
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        ItemSizeTooLarge,
+        ItemSizeToUpdateTooLarge,
+    )
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def moto_own() -> Any:
+        return _original_update_item(
+            self, table_name, key, update_expression, expression_attribute_names,
+            expression_attribute_values, attribute_updates, expected, condition_expression,
+            return_values_on_condition_check_failure,
+        )
+
+    names, values = expression_attribute_names or {}, expression_attribute_values or {}
+    plan = _simple_update(update_expression or "", names, values)
+    table = self.get_table(table_name)
+    if (
+        plan is None or attribute_updates or expected
+        or set(table.attribute_keys) & ({name for name, _ in plan[0]} | set(plan[1]))
+        or len(json.dumps(values)) > _MAX_SIMPLE_VALUES
+    ):
+        return moto_own()
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    item = table.get_item(hash_value, range_value)
+    if item is None:
+        return moto_own()  # moto creates it
+    _check_syntax(update_expression)  # its syntax errors, as moto raises them
+    condition = create_condition_expression_parser(condition_expression, names, values).parse()
+    if not condition.expr(item):
+        if return_values_on_condition_check_failure == "ALL_OLD":
+            raise ConditionalCheckFailed(item=item.to_json()["Attributes"])
+        raise ConditionalCheckFailed
+    old = copy.deepcopy(item) if table.stream_shard is not None else None
+    before = dict(item.attrs)
+    try:
+        for name, value in plan[0]:
+            item.attrs[name] = DynamoType(value)
+    except ItemSizeTooLarge:
+        dict.clear(item.attrs)
+        dict.update(item.attrs, before)
+        raise ItemSizeToUpdateTooLarge() from None
+    for name in plan[1]:
+        item.attrs.pop(name, None)
+    if table.stream_shard is not None:
+        table.stream_shard.add(old, item)
+    return item
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_syntax(update_expression: str) -> None:
+    """moto's parse of an update expression, for its errors (a raise is not cached)."""
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+
+    UpdateExpressionParser.make(update_expression)
+
+
+def _simple_update(
+    expression: str, names: dict[str, str], values: dict[str, Any]
+) -> tuple[list[tuple[str, Any]], list[str]] | None:
+    """(attribute, value) to set and attributes to remove; None unless plainly that."""
+    match = _SIMPLE_UPDATE.fullmatch(expression.strip())
+    if match is None:
+        return None
+    sets: list[tuple[str, Any]] = []
+    for assignment in match["sets"].split(", "):
+        target, _, placeholder = assignment.partition(" = ")
+        name = names.get(target) if target.startswith("#") else target
+        if name is None or placeholder not in values:
+            return None
+        sets.append((name, values[placeholder]))
+    removes = []
+    for target in match["removes"].split(", ") if match["removes"] else []:
+        name = names.get(target) if target.startswith("#") else target
+        if name is None:
+            return None
+        removes.append(name)
+    touched = [name for name, _ in sets] + removes
+    if len(set(touched)) != len(touched):  # DynamoDB refuses overlapping paths: moto says so
+        return None
+    return sets, removes
 
 
 def install() -> Callable[[], None]:
@@ -146,8 +271,9 @@ def install() -> Callable[[], None]:
     (each undo works once), so an embedded database and a test fixture can hold
     it at the same time.
     """
-    global _installs, _original
+    global _installs, _original, _original_update_item
     import moto
+    from moto.dynamodb.models import DynamoDBBackend
 
     with _install_lock:
         if _installs == 0:
@@ -159,6 +285,7 @@ def install() -> Callable[[], None]:
                     MOTO_VERSION,
                 )
             _original = []
+            _original_update_item = DynamoDBBackend.__dict__["update_item"]
             for owner, name, replacement in _patches():
                 _original.append((owner, name, vars(owner).get(name, _ABSENT)))
                 setattr(owner, name, replacement)
@@ -196,11 +323,12 @@ def installed() -> bool:
 # makes a 52-character request id one random choice at a time, then runs an
 # XML regex over a JSON body.
 
-# The DynamoDB answers whose moto result is already DynamoDB's JSON (dicts,
-# lists, strings, numbers, booleans): json.dumps gives what the shape walk gives.
+# The DynamoDB (Streams) answers whose moto result is already DynamoDB's JSON (dicts,
+# lists, strings, numbers, booleans; a stream record's time is a datetime, which the
+# JSON protocol writes as epoch seconds): json.dumps gives what the shape walk gives.
 _PLAIN_JSON_ACTIONS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-    "BatchWriteItem", "TransactWriteItems", "TransactGetItems",
+    "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "GetRecords", "GetShardIterator",
 })
 _DYNAMODB_JSON = "application/x-amz-json-1.0"
 
@@ -220,20 +348,27 @@ class _NotPlain(Exception):
 
 
 def _plain(value: Any) -> Any:
-    # None, datetimes, bytes and model objects need the shape: the slow path.
+    if isinstance(value, datetime):  # as moto's JSON serializer writes a timestamp
+        from moto.core.serialize import TimestampSerializer
+
+        return TimestampSerializer._timestamp_unixtimestamp(value)
+    # None, bytes and model objects need the shape: the slow path.
     raise _NotPlain
 
 
 def serialized(self: Any, action_result: Any) -> tuple[int, dict[str, Any], str | bytes]:
-    """DynamoHandler.serialized: json.dumps for plain results of the hot actions.
+    """The handlers' `serialized`: json.dumps for plain results of the hot actions.
 
     Anything else (errors, other actions, a result holding None, a datetime,
     bytes or an object) goes through moto's own serializer, as before.
     """
     from moto.core.responses import BaseResponse
 
-    result = action_result.result
-    if isinstance(result, dict) and self._get_action() in _PLAIN_JSON_ACTIONS:
+    result, action = action_result.result, self._get_action()
+    if isinstance(result, dict) and action in _PLAIN_JSON_ACTIONS:
+        members = _output_members(self.boto3_service_name, action)
+        if not members.issuperset(result):  # what the shape has no member for is left out
+            result = {name: value for name, value in result.items() if name in members}
         try:
             body = json.dumps(result, default=_plain, check_circular=False)
         except _NotPlain:
@@ -242,6 +377,15 @@ def serialized(self: Any, action_result: Any) -> tuple[int, dict[str, Any], str 
             if "null" not in body or not _holds_none(result):
                 return 200, {"Content-Type": _DYNAMODB_JSON, **self.response_headers}, body
     return BaseResponse.serialized(self, action_result)
+
+
+@functools.cache
+def _output_members(service: str, action: str) -> frozenset[str]:
+    """The top-level members of an operation's output shape."""
+    from moto.core.responses import get_service_model
+
+    shape = get_service_model(service).operation_model(action).output_shape
+    return frozenset(shape.members) if shape is not None else frozenset()
 
 
 def _holds_none(value: Any) -> bool:

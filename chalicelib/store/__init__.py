@@ -21,7 +21,7 @@ from botocore.config import Config
 from chalicelib import aws, clock, lazy, settings
 from chalicelib.store.blocks import Blocks
 from chalicelib.store.connection_slots import ConnectionSlots
-from chalicelib.store.connections import Connections
+from chalicelib.store.connections import Connection, Connections, connection_from_item
 from chalicelib.store.guards import Guards
 from chalicelib.store.memberships import MembershipRecords
 from chalicelib.store.messages import Messages, RoomState, room_state_from_item
@@ -76,7 +76,7 @@ def messages() -> Messages:
     config = settings.get()
     return Messages(
         client(), config.messages_table, config.rooms_table, config.guards_table,
-        config.client_id_ttl_seconds,
+        config.client_id_ttl_seconds, config.memberships_table,
     )
 
 
@@ -139,12 +139,22 @@ def _n(value: int) -> dict[str, str]:
 # Read markers and presence sets: chalicelib/store/memberships.py.
 
 
-def room_and_access(username: str, room: str) -> tuple[Room | None, Access, RoomState]:
-    """The room (None: never created), the user's access to it and the room's revision.
+class Together(NamedTuple):
+    """What one frame reads of its connection, room and membership (read_together)."""
 
-    What Rooms.get, Roles.get and Messages.room_state read, strongly consistent,
-    in one BatchGetItem: a frame's access check and the revision its change is
-    tried at come from the same read of the room item.
+    connection: Connection | None  # None: not asked for, or no record
+    room: Room | None  # None: never created
+    access: Access
+    state: RoomState  # the room's revision and message count
+    read_marker: str | None  # the user's read marker in the room (None: no membership)
+
+
+def read_together(connection_id: str | None, username: str, room: str) -> Together:
+    """A connection's record (when an id is given), a room, and a user's membership of it.
+
+    What Connections.get, Rooms.get, Roles.get and Messages.room_state read,
+    strongly consistent, in one BatchGetItem: a frame's connection, its access
+    check and the revision its change is tried at come from one call.
     """
     config = settings.get()
     rooms_table, memberships_table = config.rooms_table, config.memberships_table
@@ -158,10 +168,14 @@ def room_and_access(username: str, room: str) -> tuple[Room | None, Access, Room
         memberships_table: {
             "Keys": [{"username_key": _s(username.lower()), "room": _s(room)}],
             "ConsistentRead": True,
-            "ProjectionExpression": ACCESS_PROJECTION,
+            "ProjectionExpression": f"{ACCESS_PROJECTION}, read_marker",
             "ExpressionAttributeNames": ACCESS_NAMES,
         },
     }
+    if connection_id is not None:
+        request[config.connections_table] = {
+            "Keys": [{"connection_id": _s(connection_id)}], "ConsistentRead": True,
+        }
     found: dict[str, dict[str, Any]] = {}
     while request:  # DynamoDB may leave keys unprocessed (throttled): ask again for those
         answer = client().batch_get_item(RequestItems=request)
@@ -169,11 +183,14 @@ def room_and_access(username: str, room: str) -> tuple[Room | None, Access, Room
             if items:
                 found[table] = items[0]
         request = answer.get("UnprocessedKeys") or {}
-    room_item = found.get(rooms_table)
-    return (
+    room_item, membership = found.get(rooms_table), found.get(memberships_table, {})
+    connection = found.get(config.connections_table)
+    return Together(
+        None if connection is None else connection_from_item(connection),
         None if room_item is None else room_from_item(room, room_item),
-        access_from_item(found.get(memberships_table, {})),
+        access_from_item(membership),
         room_state_from_item(room_item or {}),
+        membership.get("read_marker", {}).get("S"),
     )
 
 
