@@ -47,6 +47,7 @@ _ABSENT = object()
 _installs = 0  # install()s not undone yet
 _original: list[tuple[Any, str, Any]] = []  # what install() replaced, while installed
 _original_update_item: Any = None  # moto's DynamoDBBackend.update_item (update_item falls back)
+_original_project: Any = None  # moto's Item.project (project falls back)
 
 
 # -- TransactWriteItems ------------------------------------------------------------------
@@ -132,12 +133,14 @@ def _patches() -> list[tuple[Any, str, Any]]:
     """(owner, attribute, replacement) of everything install() puts on moto."""
     import moto.core.responses as core_responses
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     return [
         (DynamoDBBackend, "transact_write_items", transact_write_items),
         (DynamoDBBackend, "update_item", update_item),
+        (Item, "project", project),
         (core_responses, "method_names_from_class", method_names_from_class),
         (DynamoHandler, "serialized", serialized),
         (DynamoDBStreamsHandler, "serialized", serialized),
@@ -228,6 +231,24 @@ def update_item(
     return item
 
 
+def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+    """moto Item.project: top-level attributes copied as they are.
+
+    moto rebuilds every projected item through plain JSON and boto3's type
+    serializer, checking its size attribute by attribute: most of a room-index
+    Query (every connection of a room, projected to the index's attributes).
+    A projection of top-level names only (what index projections are) copies
+    those attributes; a nested path goes to moto's own method.
+    """
+    if not all(len(path) == 1 and "[" not in path[0] for path in projection_expressions):
+        return _original_project(self, projection_expressions)
+    projected = type(self)(self.hash_key, self.range_key, {})
+    for (name,) in projection_expressions:
+        if name in self.attrs:  # sizes hold: the item passed moto's checks when written
+            dict.__setitem__(projected.attrs, name, copy.deepcopy(self.attrs[name]))
+    return projected
+
+
 @functools.lru_cache(maxsize=1024)
 def _check_syntax(update_expression: str) -> None:
     """moto's parse of an update expression, for its errors (a raise is not cached)."""
@@ -271,9 +292,10 @@ def install() -> Callable[[], None]:
     (each undo works once), so an embedded database and a test fixture can hold
     it at the same time.
     """
-    global _installs, _original, _original_update_item
+    global _installs, _original, _original_update_item, _original_project
     import moto
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
 
     with _install_lock:
         if _installs == 0:
@@ -286,6 +308,7 @@ def install() -> Callable[[], None]:
                 )
             _original = []
             _original_update_item = DynamoDBBackend.__dict__["update_item"]
+            _original_project = Item.__dict__["project"]
             for owner, name, replacement in _patches():
                 _original.append((owner, name, vars(owner).get(name, _ABSENT)))
                 setattr(owner, name, replacement)
