@@ -143,6 +143,7 @@ def _patches() -> list[tuple[Any, str, Any]]:
         (Item, "project", project),
         (core_responses, "method_names_from_class", method_names_from_class),
         (DynamoHandler, "serialized", serialized),
+        (DynamoHandler, "parse_parameters", parse_parameters),
         (DynamoDBStreamsHandler, "serialized", serialized),
         (DynamoDBStreamsHandler, "_enrich_response", staticmethod(enrich_response)),
         (DynamoHandler, "_enrich_response", staticmethod(enrich_response)),
@@ -400,6 +401,25 @@ def serialized(self: Any, action_result: Any) -> tuple[int, dict[str, Any], str 
             if "null" not in body or not _holds_none(result):
                 return 200, {"Content-Type": _DYNAMODB_JSON, **self.response_headers}, body
     return BaseResponse.serialized(self, action_result)
+
+
+def parse_parameters(self: Any, request: Any) -> None:
+    """DynamoHandler.parse_parameters: json.loads for the hot actions' bodies without blobs.
+
+    moto parses a request by walking the botocore input shape; a DynamoDB JSON
+    body is already what that walk makes (plain dicts), except binary values
+    (`B`, `BS`: base64 → bytes), which go the shape's way.
+    """
+    from moto.core.responses import BaseResponse
+
+    body = self.body
+    if (
+        isinstance(body, str) and self._get_action() in _PLAIN_JSON_ACTIONS
+        and '"B"' not in body and '"BS"' not in body
+    ):
+        self.params = json.loads(body or "{}")
+        return
+    BaseResponse.parse_parameters(self, request)
 
 
 @functools.cache
