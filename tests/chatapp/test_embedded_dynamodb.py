@@ -155,3 +155,25 @@ def test_plain_requests_and_answers_are_what_motos_own_parser_and_serializer_mak
     }
     streams = {"GetShardIterator", "GetRecords"}  # (parsed from the query string by moto)
     assert {action for action, _ in compared} >= hot | streams | {f"parse {a}" for a in hot}
+
+
+def test_moto_methods_the_short_ways_stand_in_for_keep_their_signatures(db):
+    import inspect
+
+    from moto.core.responses import BaseResponse
+    from moto.core.serialize import TimestampSerializer
+
+    def parameters(function: Any) -> list[str]:
+        return list(inspect.signature(function).parameters)
+
+    upgrade = "moto changed what chatapp/motointernals.py stands in for: "
+    assert parameters(motointernals._original_update_item) == parameters(
+        motointernals.update_item
+    ), upgrade + "DynamoDBBackend.update_item"
+    assert parameters(motointernals._original_project) == ["self", "projection_expressions"], (
+        upgrade + "Item.project"
+    )
+    assert parameters(BaseResponse.parse_parameters) == ["self", "request"], upgrade
+    assert parameters(BaseResponse.serialized) == ["self", "action_result"], upgrade
+    assert parameters(BaseResponse._enrich_response) == ["headers", "body"], upgrade
+    assert callable(TimestampSerializer._timestamp_unixtimestamp), upgrade
