@@ -195,6 +195,11 @@ class Meter:
         pids = {"server": report["server"]["pid"], "database": report["database"]["pid"]}
         pids.update({f"instance {i['index']}": i["pid"] for i in report["instances"]})
         report["cpu"] = {name: process_cpu_seconds(pid) for name, pid in pids.items() if pid}
+        endpoint = report["database"].get("endpoint")
+        report["operations"] = {}
+        if endpoint:  # the embedded database's own account (not with --dynamodb-endpoint)
+            with urllib.request.urlopen(endpoint + "/_local/operations", timeout=30) as answer:
+                report["operations"] = json.load(answer)
         return report
 
     @staticmethod
@@ -239,6 +244,19 @@ class Meter:
               f" ({reads / messages:.2f} of them the pollers' GetRecords),"
               f" {post_count / messages:.1f} posts;"
               f" database CPU per call {database / max(calls_total, 1) * 1000:.2f} ms")
+        operations = after.get("operations") or {}
+        if operations:
+            in_moto, parts = 0.0, []
+            for op in sorted(operations, key=lambda o: -operations[o]["cpuSeconds"]):
+                then = before.get("operations", {}).get(op, {"calls": 0, "cpuSeconds": 0.0})
+                calls = operations[op]["calls"] - then["calls"]
+                spent = operations[op]["cpuSeconds"] - then["cpuSeconds"]
+                if calls:
+                    in_moto += spent
+                    parts.append(f"{op} {calls / messages:.2f} x {spent / calls * 1000:.2f} ms")
+            print(f"    database, per message: {'; '.join(parts)}"
+                  f" (calls x moto's CPU per call); moto {per_message_ms(in_moto)} ms,"
+                  f" HTTP and the rest {per_message_ms(database - in_moto)} ms")
 
 
 # -- the bare broadcast server (the machine's limit) ------------------------------------

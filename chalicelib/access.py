@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chalicelib import errors, settings, store
+from chalicelib.store.frame_reads import FrameRead
+from chalicelib.store.messages import RoomState
 from chalicelib.store.roles import MODERATOR, OWNER
 from chalicelib.store.rooms import DIRECT, PRIVATE, PUBLIC
 
@@ -29,6 +31,8 @@ class Standing(NamedTuple):
     banned: bool
     admin: bool
     members: tuple[str, ...]
+    state: RoomState = RoomState(0, None)  # the room's revision and count, read with the rest
+    read_marker: str | None = None  # the user's read marker there (None: no membership item)
 
     def other_member(self) -> str | None:
         """The other user of a direct room."""
@@ -42,14 +46,19 @@ def is_admin(username: str) -> bool:
 
 
 def standing(username: str, room: str) -> Standing:
-    """Read the room and the user's membership of it (two GetItems)."""
-    found = store.rooms().get(room)
-    held = store.roles().get(username, room)
+    """Read the room, its revision and the user's membership of it (one BatchGetItem)."""
+    return standing_from(username, room, store.frame_reads().read(None, username, room))
+
+
+def standing_from(username: str, room: str, read: FrameRead) -> Standing:
+    """The standing that a read of the room and the user's membership (store.frame_reads) shows."""
+    found, held = read.room, read.access
     owner = found.owner if found else None
     role = OWNER if owner is not None and owner.lower() == username.lower() else held.role
     return Standing(
         username, room, found is not None, found.kind if found else PUBLIC, owner, role,
-        held.banned, is_admin(username), found.members if found else (),
+        held.banned, is_admin(username), found.members if found else (), read.state,
+        read.read_marker,
     )
 
 
@@ -85,15 +94,16 @@ def enter(username: str, room: str, now_ms: int, created_at: str) -> Standing:
     return s
 
 
-def check_action(username: str, room: str, action: str) -> Standing:
+def check_action(username: str, room: str, action: str, s: Standing | None = None) -> Standing:
     """Refuse an action on the connection's room unless the user may still be in it.
 
     `room` "" is a connection removed from its room: only joinRoom and ping
-    work there. In a direct room, a block stops sendMessage both ways.
+    work there. In a direct room, a block stops sendMessage both ways. `s`:
+    the standing as the frame just read it (read here when None).
     """
     if not room:
         raise errors.Forbidden("you are in no room; join one")
-    s = standing(username, room)
+    s = standing(username, room) if s is None else s
     check_enter(s)
     if action == "sendMessage" and s.kind == DIRECT:
         other = s.other_member()

@@ -59,15 +59,19 @@ def _pause(attempt: int) -> None:
 
 
 def _at_next_revision(
-    room: str, write: Callable[[RoomState, Turn], T], tallies: list[Tally] | None
+    room: str, write: Callable[[RoomState, Turn], T], tallies: list[Tally] | None,
+    expected: RoomState | None = None,
 ) -> T:
     """Run write(room state expected, turn) until it commits at the next revision, or RoomBusy.
 
-    Bounded by lost races (ATTEMPTS) and by time (BUSY_SECONDS): waiting while
-    another writer holds the lease is not a lost race.
+    `expected` is the room's state as the caller just read it strongly
+    consistent (None: read it here). Bounded by lost races (ATTEMPTS) and by
+    time (BUSY_SECONDS): waiting while another writer holds the lease is not a
+    lost race.
     """
     repository, writer, leased = store.messages(), secrets.token_hex(8), False
-    expected, lost, attempts = repository.room_state(room), 0, 0
+    expected = repository.room_state(room) if expected is None else expected
+    lost, attempts = 0, 0
     deadline = time.monotonic() + BUSY_SECONDS
     try:
         while lost < ATTEMPTS and time.monotonic() < deadline:
@@ -100,25 +104,36 @@ def _at_next_revision(
     raise RoomBusy("the room is too busy right now; try again")
 
 
-def send(draft: Draft, now_s: int, tallies: list[Tally] | None = None) -> Message | None:
-    """Store a new message at the room's next revision; None when its clientId was stored."""
+def send(
+    draft: Draft, now_s: int, tallies: list[Tally] | None = None,
+    expected: RoomState | None = None, mark_read: bool = False,
+) -> Message | None:
+    """Store a new message at the room's next revision; None when its clientId was stored.
+
+    `expected`: the room's revision and count as the frame's access check read
+    them (one read for both); a stale one only costs a cancelled attempt.
+    `mark_read`: move the sender's read marker to it in the same transaction
+    (store/messages.py append); Forbidden if their membership went meanwhile.
+    """
     return _at_next_revision(
         draft.room,
         lambda expected, turn: store.messages().append(
-            draft, expected.rev, now_s, turn, expected.messages
+            draft, expected.rev, now_s, turn, expected.messages, mark_read
         ),
         tallies,
+        expected,
     )
 
 
 def change(
     room: str, message_id: str, sender: str, text: str | None, changed_at: str,
     client_id: str | None, now_s: int, tallies: list[Tally] | None = None,
+    expected: RoomState | None = None,
 ) -> Message | None:
     """Edit (text given) or delete (None) a message at the room's next revision.
 
     None when the change's clientId was applied before; Forbidden / NotFound as
-    PROTOCOL.md says.
+    PROTOCOL.md says. `expected` as for send.
     """
     return _at_next_revision(
         room,
@@ -126,6 +141,7 @@ def change(
             room, message_id, sender, text, changed_at, client_id, expected.rev, now_s, turn
         ),
         tallies,
+        expected,
     )
 
 

@@ -7,10 +7,9 @@ place, and nothing a client sends can escape as an exception.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import (
     access,
@@ -20,6 +19,7 @@ from chalicelib import (
     connection_cap,
     errors,
     ids,
+    lazy,
     observability,
     order,
     presence,
@@ -30,6 +30,7 @@ from chalicelib import (
 from chalicelib.connections_api import ConnectionsAPI, Delivery
 from chalicelib.settings import LIMITS
 from chalicelib.store.connections import Connection
+from chalicelib.store.connections import gone as connection_gone
 from chalicelib.store.messages import Draft
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,16 @@ def handle_frame(connections: ConnectionsAPI, connection_id: str, body: str | No
             _count_invalid(connection_id, now_s)
             raise
         run, allowance = _ACTIONS[type(frame.action)]
-        connection = _admit(connection_id, allowance, now_s)
-        if frame.name not in _ANYWHERE:  # access is checked where it is stored, every frame
-            access.check_action(connection.username, connection.room, frame.name)
+        in_room = frame.name not in _ANYWHERE
+        connection, read = _read(connection_id, in_room)
+        _admit(connection_id, allowance, now_s, connection)
+        standing = None
+        if in_room:  # access is checked where it is stored, every frame
+            standing = access.check_action(
+                connection.username, connection.room, frame.name, read
+            )
         log.debug("%s from %s in room %s", frame.name, connection_id, connection.room)
-        reply = run(connections, connection, frame.action, now_ms)
+        reply = run(connections, connection, frame.action, now_ms, standing)
     except errors.ChatError as failure:
         reply = protocol.error_frame(failure.code, failure.message, protocol.echoed_fields(body))
         unauthorized = isinstance(failure, (errors.Unauthorized, _Flooding))
@@ -121,15 +127,61 @@ class _Flooding(errors.TooManyRequests):
     """Invalid frames kept coming after rate_limited: answered so, then the connection closes."""
 
 
-def _admit(connection_id: str, allowance: str | None, now_s: int) -> Connection:
+class _Rooms:
+    """Connection id → (user, room) of its last frame on this instance: what to read with it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: dict[str, tuple[str, str]] = {}
+
+
+@lazy.cached()
+def _rooms() -> _Rooms:
+    return _Rooms()
+
+
+def _read(connection_id: str, in_room: bool) -> tuple[Connection, access.Standing | None]:
+    """The frame's connection record, and the user's standing in its room when read with it.
+
+    A frame acting in a room needs the connection (which names the room) and
+    then the room with the user's membership. Where this instance saw the
+    connection before, it reads all three in one BatchGetItem, taking the room
+    the connection was in; every one is read fresh (strongly consistent), only
+    the choice of room is remembered. When the connection has moved since, the
+    standing is None (check_action reads the right room).
+    """
+    rooms = _rooms()
+    with rooms.lock:
+        guess = rooms.seen.get(connection_id) if in_room else None
+    if guess is None:
+        connection, standing = store.connections().get(connection_id), None
+    else:
+        read = store.frame_reads().read(connection_id, *guess)
+        if read.connection is None:
+            raise connection_gone()
+        connection = read.connection
+        same = (connection.username, connection.room) == guess
+        standing = access.standing_from(*guess, read) if same else None
+    if in_room and connection.room:
+        with rooms.lock:
+            if len(rooms.seen) > 10_000:  # bounded: a warm container meets many connections
+                rooms.seen.clear()
+            rooms.seen[connection_id] = (connection.username, connection.room)
+    return connection, standing
+
+
+def _admit(
+    connection_id: str, allowance: str | None, now_s: int, connection: Connection | None = None
+) -> Connection:
     """The frame's connection, its frame counted against the user's named allowance.
 
-    One read of the connection (it carries its token's expiry and its session)
-    and, with an allowance named, one count in the user's window. Unauthorized
-    once the token has expired or the session ended; TooManyRequests over the
-    allowance; ConnectionGone when not registered.
+    One read of the connection (it carries its token's expiry and its session;
+    not read again when given) and, with an allowance named, one count in the
+    user's window. Unauthorized once the token has expired or the session
+    ended; TooManyRequests over the allowance; ConnectionGone when not registered.
     """
-    connection = store.connections().get(connection_id)
+    if connection is None:
+        connection = store.connections().get(connection_id)
     auth.check_not_expired(connection.token_exp, now_s)
     if allowance is not None:  # typing: thinned per connection instead (pass_typing)
         allowances.take(connection.username, allowance, now_s)
@@ -170,34 +222,38 @@ def close(connections: ConnectionsAPI, connection_id: str) -> None:
 
 # Each action takes the Management API client (for frames to other connections), the frame's
 # connection (its user and room, already counted against the allowance named
-# beside it in _ACTIONS), the action and the frame's instant (epoch ms, read
-# once in handle_frame), and returns the reply frame for this connection, or None.
+# beside it in _ACTIONS), the action, the frame's instant (epoch ms, read
+# once in handle_frame) and the user's standing in the room as its access check
+# read it (None for the actions that need no room), and returns the reply frame
+# for this connection, or None.
 
 
 def _send_message(
     connections: ConnectionsAPI, connection: Connection, action: protocol.SendMessage, now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # Stored only, at the room's next revision (chalicelib/order.py); the stream
-    # handler delivers it to the room, the sender included.
+    # handler delivers it to the room, the sender included. The sender has read
+    # their own message (so it is never unread for them): their read marker
+    # moves in the same transaction, when they have one (an admin visiting a
+    # private room leaves no trace); a membership taken away since the frame
+    # read it cancels the message (Forbidden).
+    assert standing is not None  # sendMessage acts in a room: handle_frame read it
     draft = Draft(connection.room, connection.username, action.text, ids.iso_utc(now_ms),
                   action.client_id)
-    message = order.send(draft, now_ms // 1000)
+    message = order.send(
+        draft, now_ms // 1000, expected=standing.state,
+        mark_read=standing.read_marker is not None,
+    )
     if message is None:
         log.info("clientId %s repeated by %s: stored once", action.client_id, connection.username)
         return
     observability.count("MessagesStored")
-    # The sender has read their own message (so it is never unread for them). The
-    # message is stored either way: a failure here must not make the client resend it.
-    try:
-        store.memberships().move_read_marker(
-            connection.username, connection.room, message.id, message.ordinal
-        )
-    except (BotoCoreError, ClientError) as failure:
-        log.warning("read marker of %s not moved: %r", connection.username, failure)
 
 
 def _get_messages(
     connections: ConnectionsAPI, connection: Connection, action: protocol.GetMessages, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     room = connection.room
     if action.after is not None:
@@ -208,6 +264,7 @@ def _get_messages(
 
 def _join_room(
     connections: ConnectionsAPI, connection: Connection, action: protocol.JoinRoom, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     access.enter(connection.username, action.room, now_ms, ids.iso_utc(now_ms))  # forbidden
     store.connections().move(connection.connection_id, action.room)
@@ -216,12 +273,14 @@ def _join_room(
 
 def _ping(
     connections: ConnectionsAPI, connection: Connection, action: protocol.Ping, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     return protocol.pong_frame()
 
 
 def _get_members(
     connections: ConnectionsAPI, connection: Connection, action: protocol.GetMembers, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     occupants = store.connections().occupants(connection.room)
     return protocol.members_frame(connection.room, [username for _, username in occupants])
@@ -229,6 +288,7 @@ def _get_members(
 
 def _typing(
     connections: ConnectionsAPI, connection: Connection, action: protocol.Typing, now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # Passed on directly, never stored; thinned to one per interval per user and
     # room (whatever the number of the user's tabs); a crowded room gets occupancy.
@@ -242,11 +302,13 @@ def _typing(
 
 def _edit_message(
     connections: ConnectionsAPI, connection: Connection, action: protocol.EditMessage, now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # The room hears of it from the messages stream (a MODIFY → messageUpdated).
     order.change(
         connection.room, action.id, connection.username, action.text,
         ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
+        expected=standing.state if standing else None,
     )
 
 
@@ -255,12 +317,14 @@ def _delete_message(
     connection: Connection,
     action: protocol.DeleteMessage,
     now_ms: int,
+    standing: access.Standing | None,
 ) -> None:
     # A tombstone stays in history; the stream's MODIFY becomes messageDeleted.
     try:
         order.change(
             connection.room, action.id, connection.username, None,
             ids.iso_utc(now_ms), action.client_id, now_ms // 1000,
+            expected=standing.state if standing else None,
         )
     except errors.Forbidden:
         # Someone else's message: the room's owner, moderators and admins may delete it.
@@ -277,6 +341,7 @@ def _delete_message(
 
 def _mark_read(
     connections: ConnectionsAPI, connection: Connection, action: protocol.MarkRead, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     found = store.messages().get(connection.room, action.id)
     if found is None:
@@ -291,6 +356,7 @@ def _mark_read(
 
 def _get_changes(
     connections: ConnectionsAPI, connection: Connection, action: protocol.GetChanges, now_ms: int,
+    standing: access.Standing | None,
 ) -> dict[str, Any]:
     frame = order.changes_frame(connection.room, action.since_rev, action.limit)
     observability.count("CatchUpRequests", kind="getChanges")
@@ -301,7 +367,7 @@ def _get_changes(
 _ANYWHERE = frozenset({"joinRoom", "ping"})
 
 # action type → (what it does, the allowance it counts against; PROTOCOL.md's rate limits)
-Run = Callable[[ConnectionsAPI, Connection, Any, int], dict[str, Any] | None]
+Run = Callable[[ConnectionsAPI, Connection, Any, int, Any], dict[str, Any] | None]
 _ACTIONS: dict[type, tuple[Run, str | None]] = {
     protocol.SendMessage: (_send_message, allowances.WRITES),
     protocol.EditMessage: (_edit_message, allowances.WRITES),

@@ -48,6 +48,7 @@ LOCK_WAIT_SECONDS = 15.0
 UPKEEP_SECONDS = 60.0
 STREAM_RETENTION_SECONDS = 600.0
 START_TIMEOUT_SECONDS = 60.0
+OPERATIONS_PATH = "/_local/operations"  # what the database did, per operation (not DynamoDB's)
 WRITE_TARGETS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
@@ -77,21 +78,27 @@ class _SharedExclusiveLock:
 
 
 class _Middleware:
-    """WSGI wrapper around moto: marks writes (for snapshots), injects faults, locks."""
+    """WSGI wrapper around moto: marks writes (snapshots), injects faults, serves one at a time."""
 
     def __init__(self, app: Any, lock: _SharedExclusiveLock, faults: Faults) -> None:
         self.app = app
         self.lock = lock
         self.faults = faults
         self.dirty = threading.Event()
-        # DynamoDB applies a write and its condition as one step; moto takes no
-        # lock, so two parallel conditional writes could both pass their check
-        # (20 parallel wrong logins would get more than five 401s). Writes go
-        # one at a time; reads stay parallel.
-        self.writes = threading.Lock()
+        # DynamoDB applies a write and its condition as one step and a read sees
+        # whole writes; moto takes no lock, so two parallel conditional writes
+        # could both pass their check, and a Query iterating a partition while a
+        # write changes it fails ("dictionary changed size during iteration").
+        # Requests go one at a time, as one partition commits one write at a
+        # time (moto's work is under one GIL anyway: nothing to lose by it).
+        self.one_at_a_time = threading.Lock()
+        # Operation → [calls, CPU seconds in moto]: GET /_local/operations (bench/load.py).
+        self.operations: dict[str, list[float]] = {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+        if not target and environ.get("PATH_INFO") == OPERATIONS_PATH:
+            return self._operations(start_response)
         if target in WRITE_TARGETS:
             self.dirty.set()
             if self.faults.dynamodb_marker and self._marked(environ, self.faults.dynamodb_marker):
@@ -109,15 +116,28 @@ class _Middleware:
             target == "Query" and self.faults.slow_query_ms > 0
             and self._marked(environ, self.faults.slow_query_marker)
         )
-        one_at_a_time = self.writes if target in WRITE_TARGETS else contextlib.nullcontext()
-        with self.lock.shared(), one_at_a_time:
+        with self.lock.shared(), self.one_at_a_time:
+            started = time.thread_time()
             answer = motointernals.route_directly(environ, start_response)
             answer = answer if answer is not None else list(self.app(environ, start_response))
+            tally = self.operations.setdefault(target or "other", [0, 0.0])
+            tally[0] += 1
+            tally[1] += time.thread_time() - started
         if late:  # read now, answered later (outside the lock: writes go on meanwhile)
             log.info("Query answered %d ms late on purpose (CHATAPP_FAULTS)",
                      self.faults.slow_query_ms)
             time.sleep(self.faults.slow_query_ms / 1000)
         return answer
+
+    def _operations(self, start_response: Callable) -> list[bytes]:
+        """Calls and moto's CPU seconds per operation since start, as JSON."""
+        with self.one_at_a_time:
+            tallies = {op: {"calls": int(n), "cpuSeconds": round(cpu, 6)}
+                       for op, (n, cpu) in self.operations.items()}
+        payload = json.dumps(tallies).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(payload)))])
+        return [payload]
 
     def _marked(self, environ: dict, marker: str) -> bool:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))

@@ -20,7 +20,13 @@ behaviour relied on: a moto upgrade that changes one fails there, saying why.
 
 from __future__ import annotations
 
+import copy
+import functools
+import inspect
+import json
 import logging
+import re
+import secrets
 import threading
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,8 +43,11 @@ SERVICE_HANDLERS = {  # X-Amz-Target prefix → moto's response class for that s
 
 _transaction_lock = threading.Lock()
 _install_lock = threading.Lock()
+_ABSENT = object()
 _installs = 0  # install()s not undone yet
-_original: Any = None  # moto's own transact_write_items while ours is installed
+_original: list[tuple[Any, str, Any]] = []  # what install() replaced, while installed
+_original_update_item: Any = None  # moto's DynamoDBBackend.update_item (update_item falls back)
+_original_project: Any = None  # moto's Item.project (project falls back)
 
 
 # -- TransactWriteItems ------------------------------------------------------------------
@@ -120,16 +129,174 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                 )
 
 
-def install() -> Callable[[], None]:
-    """Put the TransactWriteItems fix on moto's DynamoDB backend; returns its undo.
+def _patches() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, replacement) of everything install() puts on moto."""
+    import moto.core.responses as core_responses
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    Installs nest: moto's own method is back once every install has been undone
+    return [
+        (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (DynamoDBBackend, "update_item", update_item),
+        (Item, "project", project),
+        (core_responses, "method_names_from_class", method_names_from_class),
+        (DynamoHandler, "serialized", serialized),
+        (DynamoHandler, "parse_parameters", parse_parameters),
+        (DynamoDBStreamsHandler, "serialized", serialized),
+        (DynamoDBStreamsHandler, "_enrich_response", staticmethod(enrich_response)),
+        (DynamoHandler, "_enrich_response", staticmethod(enrich_response)),
+    ]
+
+
+# -- UpdateItem ---------------------------------------------------------------------------
+
+# SET a = :v, #b = :w ... [REMOVE c, #d ...]: what the message path writes.
+_SIMPLE_UPDATE = re.compile(
+    r"SET (?P<sets>[#\w]+ = :\w+(?:, [#\w]+ = :\w+)*)(?: REMOVE (?P<removes>[#\w]+(?:, [#\w]+)*))?"
+)
+_MAX_SIMPLE_VALUES = 64 * 1024  # bigger writes go through moto's own size checks
+
+
+def update_item(
+    self: Any,
+    table_name: str,
+    key: dict[str, dict[str, Any]],
+    update_expression: str,
+    expression_attribute_names: dict[str, Any],
+    expression_attribute_values: dict[str, Any],
+    attribute_updates: dict[str, Any] | None = None,
+    expected: dict[str, Any] | None = None,
+    condition_expression: str | None = None,
+    return_values_on_condition_check_failure: str | None = None,
+) -> Any:
+    """moto DynamoDBBackend.update_item, with a short way for plain SET/REMOVE of an item.
+
+    moto validates an update expression by walking its tree about ten times and
+    deep-copies the item first (for the stream's old image): two thirds of a
+    send's transaction. An expression that only sets attributes to values and
+    removes attributes, on an existing item, none of them a key of the table or
+    an index, is applied here: parsed by moto as before (its errors stand), the
+    condition checked by moto's parser, the values set, the old image copied
+    only for a table with a stream. Anything else goes to moto's own method.
+    """
+    from moto.dynamodb.comparisons import create_condition_expression_parser
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        ItemSizeTooLarge,
+        ItemSizeToUpdateTooLarge,
+    )
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def moto_own() -> Any:
+        return _original_update_item(
+            self, table_name, key, update_expression, expression_attribute_names,
+            expression_attribute_values, attribute_updates, expected, condition_expression,
+            return_values_on_condition_check_failure,
+        )
+
+    names, values = expression_attribute_names or {}, expression_attribute_values or {}
+    plan = _simple_update(update_expression or "", names, values)
+    table = self.get_table(table_name)
+    if (
+        plan is None or attribute_updates or expected
+        or set(table.attribute_keys) & ({name for name, _ in plan[0]} | set(plan[1]))
+        or len(json.dumps(values)) > _MAX_SIMPLE_VALUES
+    ):
+        return moto_own()
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    item = table.get_item(hash_value, range_value)
+    if item is None:
+        return moto_own()  # moto creates it
+    _check_syntax(update_expression)  # its syntax errors, as moto raises them
+    condition = create_condition_expression_parser(condition_expression, names, values).parse()
+    if not condition.expr(item):
+        if return_values_on_condition_check_failure == "ALL_OLD":
+            raise ConditionalCheckFailed(item=item.to_json()["Attributes"])
+        raise ConditionalCheckFailed
+    old = copy.deepcopy(item) if table.stream_shard is not None else None
+    before = dict(item.attrs)
+    try:
+        for name, value in plan[0]:
+            item.attrs[name] = DynamoType(value)
+    except ItemSizeTooLarge:
+        dict.clear(item.attrs)
+        dict.update(item.attrs, before)
+        raise ItemSizeToUpdateTooLarge() from None
+    for name in plan[1]:
+        item.attrs.pop(name, None)
+    if table.stream_shard is not None:
+        table.stream_shard.add(old, item)
+    return item
+
+
+def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+    """moto Item.project: top-level attributes copied as they are.
+
+    moto rebuilds every projected item through plain JSON and boto3's type
+    serializer, checking its size attribute by attribute: most of a room-index
+    Query (every connection of a room, projected to the index's attributes).
+    A projection of top-level names only (what index projections are) copies
+    those attributes; a nested path goes to moto's own method.
+    """
+    if not all(len(path) == 1 and "[" not in path[0] for path in projection_expressions):
+        return _original_project(self, projection_expressions)
+    projected = type(self)(self.hash_key, self.range_key, {})
+    for (name,) in projection_expressions:
+        if name in self.attrs:  # sizes hold: the item passed moto's checks when written
+            dict.__setitem__(projected.attrs, name, copy.deepcopy(self.attrs[name]))
+    return projected
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_syntax(update_expression: str) -> None:
+    """moto's parse of an update expression, for its errors (a raise is not cached)."""
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+
+    UpdateExpressionParser.make(update_expression)
+
+
+def _simple_update(
+    expression: str, names: dict[str, str], values: dict[str, Any]
+) -> tuple[list[tuple[str, Any]], list[str]] | None:
+    """(attribute, value) to set and attributes to remove; None unless plainly that."""
+    match = _SIMPLE_UPDATE.fullmatch(expression.strip())
+    if match is None:
+        return None
+    sets: list[tuple[str, Any]] = []
+    for assignment in match["sets"].split(", "):
+        target, _, placeholder = assignment.partition(" = ")
+        name = names.get(target) if target.startswith("#") else target
+        if name is None or placeholder not in values:
+            return None
+        sets.append((name, values[placeholder]))
+    removes = []
+    for target in match["removes"].split(", ") if match["removes"] else []:
+        name = names.get(target) if target.startswith("#") else target
+        if name is None:
+            return None
+        removes.append(name)
+    touched = [name for name, _ in sets] + removes
+    if len(set(touched)) != len(touched):  # DynamoDB refuses overlapping paths: moto says so
+        return None
+    return sets, removes
+
+
+def install() -> Callable[[], None]:
+    """Put the fixes below on moto (transactions, per-call costs); returns their undo.
+
+    Installs nest: moto's own code is back once every install has been undone
     (each undo works once), so an embedded database and a test fixture can hold
     it at the same time.
     """
-    global _installs, _original
+    global _installs, _original, _original_update_item, _original_project
     import moto
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
 
     with _install_lock:
         if _installs == 0:
@@ -140,8 +307,12 @@ def install() -> Callable[[], None]:
                     moto.__version__,
                     MOTO_VERSION,
                 )
-            _original = DynamoDBBackend.__dict__["transact_write_items"]
-            DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+            _original = []
+            _original_update_item = DynamoDBBackend.__dict__["update_item"]
+            _original_project = Item.__dict__["project"]
+            for owner, name, replacement in _patches():
+                _original.append((owner, name, vars(owner).get(name, _ABSENT)))
+                setattr(owner, name, replacement)
         _installs += 1
     undone = threading.Event()
 
@@ -153,7 +324,11 @@ def install() -> Callable[[], None]:
             undone.set()
             _installs -= 1
             if _installs == 0:
-                DynamoDBBackend.transact_write_items = _original  # type: ignore[method-assign]
+                for owner, name, original in _original:
+                    if original is _ABSENT:  # inherited: moto's base class answers again
+                        delattr(owner, name)
+                    else:
+                        setattr(owner, name, original)
 
     return uninstall
 
@@ -163,6 +338,115 @@ def installed() -> bool:
     from moto.dynamodb.models import DynamoDBBackend
 
     return DynamoDBBackend.__dict__["transact_write_items"] is transact_write_items
+
+
+# -- per-call costs ----------------------------------------------------------------------
+# What moto spends on every call besides the operation itself (profiled on the
+# send path: about half of each call's CPU): it lists its handler class's
+# methods with inspect, walks the botocore output shape of every answer, and
+# makes a 52-character request id one random choice at a time, then runs an
+# XML regex over a JSON body.
+
+# The DynamoDB (Streams) answers whose moto result is already DynamoDB's JSON (dicts,
+# lists, strings, numbers, booleans; a stream record's time is a datetime, which the
+# JSON protocol writes as epoch seconds): json.dumps gives what the shape walk gives.
+_PLAIN_JSON_ACTIONS = frozenset({
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+    "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "GetRecords", "GetShardIterator",
+})
+_DYNAMODB_JSON = "application/x-amz-json-1.0"
+
+
+@functools.cache
+def _method_names(clazz: type) -> frozenset[str]:
+    return frozenset(name for name, value in inspect.getmembers(clazz, inspect.isfunction))
+
+
+def method_names_from_class(clazz: Any) -> frozenset[str]:
+    """moto.core.utils.method_names_from_class, listed once per class instead of every call."""
+    return _method_names(clazz)
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):  # as moto's JSON serializer writes a timestamp
+        from moto.core.serialize import TimestampSerializer
+
+        return TimestampSerializer._timestamp_unixtimestamp(value)
+    # None, bytes and model objects need the shape: the slow path.
+    raise _NotPlain
+
+
+def serialized(self: Any, action_result: Any) -> tuple[int, dict[str, Any], str | bytes]:
+    """The handlers' `serialized`: json.dumps for plain results of the hot actions.
+
+    Anything else (errors, other actions, a result holding None, a datetime,
+    bytes or an object) goes through moto's own serializer, as before.
+    """
+    from moto.core.responses import BaseResponse
+
+    result, action = action_result.result, self._get_action()
+    if isinstance(result, dict) and action in _PLAIN_JSON_ACTIONS:
+        members = _output_members(self.boto3_service_name, action)
+        if not members.issuperset(result):  # what the shape has no member for is left out
+            result = {name: value for name, value in result.items() if name in members}
+        try:
+            body = json.dumps(result, default=_plain, check_circular=False)
+        except _NotPlain:
+            pass
+        else:
+            if "null" not in body or not _holds_none(result):
+                return 200, {"Content-Type": _DYNAMODB_JSON, **self.response_headers}, body
+    return BaseResponse.serialized(self, action_result)
+
+
+def parse_parameters(self: Any, request: Any) -> None:
+    """DynamoHandler.parse_parameters: json.loads for the hot actions' bodies without blobs.
+
+    moto parses a request by walking the botocore input shape; a DynamoDB JSON
+    body is already what that walk makes (plain dicts), except binary values
+    (`B`, `BS`: base64 → bytes), which go the shape's way.
+    """
+    from moto.core.responses import BaseResponse
+
+    body = self.body
+    if (
+        isinstance(body, str) and self._get_action() in _PLAIN_JSON_ACTIONS
+        and '"B"' not in body and '"BS"' not in body
+    ):
+        self.params = json.loads(body or "{}")
+        return
+    BaseResponse.parse_parameters(self, request)
+
+
+@functools.cache
+def _output_members(service: str, action: str) -> frozenset[str]:
+    """The top-level members of an operation's output shape."""
+    from moto.core.responses import get_service_model
+
+    shape = get_service_model(service).operation_model(action).output_shape
+    return frozenset(shape.members) if shape is not None else frozenset()
+
+
+def _holds_none(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_none(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_none(item) for item in value)
+    return False
+
+
+def enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """BaseResponse._enrich_response for JSON answers: a request id, no XML to rewrite."""
+    if "status" in headers:
+        headers["status"] = str(headers["status"])
+    headers["x-amzn-requestid"] = secrets.token_hex(26)
+    return headers, body
 
 
 # -- serving ----------------------------------------------------------------------------

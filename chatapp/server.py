@@ -459,7 +459,10 @@ class LocalStack:
         assert self.instances is not None
         return {
             "server": {"pid": os.getpid()},
-            "database": {"pid": self.database.pid if self.database is not None else None},
+            "database": {
+                "pid": self.database.pid if self.database is not None else None,
+                "endpoint": self.database.endpoint if self.database is not None else None,
+            },
             **self.instances.report(),
             "pollers": {
                 p.function_name: {

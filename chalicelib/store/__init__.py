@@ -22,6 +22,7 @@ from chalicelib import aws, clock, lazy, settings
 from chalicelib.store.blocks import Blocks
 from chalicelib.store.connection_slots import ConnectionSlots
 from chalicelib.store.connections import Connections
+from chalicelib.store.frame_reads import FrameReads
 from chalicelib.store.guards import Guards
 from chalicelib.store.memberships import MembershipRecords
 from chalicelib.store.messages import Messages
@@ -76,7 +77,7 @@ def messages() -> Messages:
     config = settings.get()
     return Messages(
         client(), config.messages_table, config.rooms_table, config.guards_table,
-        config.client_id_ttl_seconds,
+        config.client_id_ttl_seconds, config.memberships_table,
     )
 
 
@@ -125,4 +126,12 @@ def blocks() -> Blocks:
 def reports() -> Reports:
     return Reports(
         client(), settings.get().reports_table, settings.index_name("reports", "listed")
+    )
+
+
+@lazy.cached()
+def frame_reads() -> FrameReads:
+    config = settings.get()
+    return FrameReads(
+        client(), config.connections_table, config.rooms_table, config.memberships_table
     )

@@ -25,7 +25,8 @@ class Connection(NamedTuple):
     session_id: str | None = None  # the session whose token opened it (auth.py)
 
 
-def _connection(item: Item) -> Connection:
+def connection_from_item(item: Item) -> Connection:
+    """A connection item as a Connection."""
     token_exp, session_id = item.get("token_exp"), item.get("session_id")
     return Connection(
         item["connection_id"]["S"],
@@ -36,7 +37,8 @@ def _connection(item: Item) -> Connection:
     )
 
 
-def _gone() -> errors.ConnectionGone:
+def gone() -> errors.ConnectionGone:
+    """What a frame of a connection without a record gets."""
     return errors.ConnectionGone("this connection is not registered; reconnect")
 
 
@@ -77,7 +79,7 @@ class Connections:
             Key={"connection_id": _s(connection_id)},
             ReturnValues="ALL_OLD",
         ).get("Attributes")
-        return _connection(old) if old else None
+        return connection_from_item(old) if old else None
 
     def move(self, connection_id: str, room: str) -> None:
         """Put the connection in another room (ConnectionGone if it is not registered)."""
@@ -90,7 +92,7 @@ class Connections:
                 ExpressionAttributeValues={":room": _s(room)},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            raise _gone() from None
+            raise gone() from None
 
     def leave(self, connection_id: str, room: str) -> bool:
         """Take the connection out of `room` (into no room); False when it was not in it.
@@ -120,8 +122,8 @@ class Connections:
             ConsistentRead=True,
         ).get("Item")
         if item is None:
-            raise _gone()
-        return _connection(item)
+            raise gone()
+        return connection_from_item(item)
 
     def existing(self, connection_ids: list[str], room: str | None = None) -> set[str]:
         """Which of these connection ids still have a record (in `room`, when given).

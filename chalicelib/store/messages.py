@@ -64,6 +64,13 @@ class RoomActivity(NamedTuple):
     unread: int
 
 
+class MembershipGone(errors.Forbidden):
+    """The sender's membership was taken away after the frame read it: nothing was stored."""
+
+    def __init__(self, room: str) -> None:
+        super().__init__(f"you may not enter {room}")
+
+
 class RoomState(NamedTuple):
     """A room item's revision and message count (count None: a room from before counting)."""
 
@@ -116,10 +123,11 @@ class Messages:
 
     def __init__(
         self, client: Any, messages_table: str, rooms_table: str, guards_table: str,
-        client_id_ttl_seconds: int,
+        client_id_ttl_seconds: int, memberships_table: str = "memberships",
     ) -> None:
         self._client = client
         self._messages, self._rooms, self._guards = messages_table, rooms_table, guards_table
+        self._memberships = memberships_table
         self._client_id_ttl = client_id_ttl_seconds
 
     # ------------------------------------------------------------- revisions
@@ -220,7 +228,8 @@ class Messages:
     # ---------------------------------------------------------------- writes
 
     def append(
-        self, draft: Draft, expected: int, now_s: int, turn: Turn, count: int | None = None
+        self, draft: Draft, expected: int, now_s: int, turn: Turn, count: int | None = None,
+        mark_read: bool = False,
     ) -> Message | None:
         """Store a new message at revision expected + 1; None if its clientId was stored before.
 
@@ -228,6 +237,13 @@ class Messages:
         None: taken as `expected`, what a room whose count was never kept has at
         most); the message becomes number count + 1. RevisionTaken when the
         room is no longer at `expected`.
+
+        `mark_read`: the same transaction moves the sender's read marker (and
+        its count) to the new message, under the condition that the sender's
+        membership still has a marker: a membership taken away since it was
+        read cancels the message too (MembershipGone), so a removed member's
+        send never lands after the removal. The marker only moves forward: the
+        new message's id is the room's newest.
         """
         seq = expected + 1
         ordinal = (expected if count is None else count) + 1
@@ -260,18 +276,31 @@ class Messages:
             items.append(self._marker(
                 "client", draft.room, draft.sender, draft.client_id, message.id, now_s
             ))
+        marker_at = len(items)
+        if mark_read:
+            items.append({"Update": {
+                "TableName": self._memberships,
+                "Key": {"username_key": _s(draft.sender.lower()), "room": _s(draft.room)},
+                "UpdateExpression": (
+                    "SET read_marker = :id, read_count = :count, counted_marker = :id"
+                ),
+                "ConditionExpression": "attribute_exists(read_marker)",
+                "ExpressionAttributeValues": {":id": _s(message.id), ":count": _n(ordinal)},
+            }})
         try:
             # botocore gives the call one ClientRequestToken for all its retries, so a
             # transaction whose answer was lost is not applied twice.
             self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as cancelled:
-            reasons = [*_reasons(cancelled), {}, {}, {}]
+            reasons = [*_reasons(cancelled), {}, {}, {}, {}]
             if draft.client_id is not None and _failed(reasons[2]):
                 return None  # a retry of a send that was stored
             if _failed(reasons[0]):
                 raise _taken(reasons[0], turn) from None
             if _conflicted(reasons):
                 raise RevisionTaken(None) from None
+            if mark_read and _failed(reasons[marker_at]):
+                raise MembershipGone(draft.room) from None
             raise
         return message
 

@@ -25,6 +25,15 @@ class Access(NamedTuple):
     banned: bool = False
 
 
+# What access decisions read of a membership (store.room_and_access reads the same).
+ACCESS_PROJECTION = "#role, banned"
+ACCESS_NAMES = {"#role": "role"}
+
+
+def access_from_item(item: dict[str, Any]) -> Access:
+    """A membership item (as Roles.get projects it; {} when none) as an Access."""
+    return Access(item.get("role", {}).get("S"), item.get("banned", {}).get("BOOL", False))
+
 
 
 class Roles:
@@ -42,10 +51,10 @@ class Roles:
             TableName=self._table,
             Key=self._key(username, room),
             ConsistentRead=True,
-            ProjectionExpression="#role, banned",
-            ExpressionAttributeNames={"#role": "role"},
+            ProjectionExpression=ACCESS_PROJECTION,
+            ExpressionAttributeNames=ACCESS_NAMES,
         ).get("Item") or {}
-        return Access(item.get("role", {}).get("S"), item.get("banned", {}).get("BOOL", False))
+        return access_from_item(item)
 
     def enter(
         self, username: str, room: str, kind: str, now_ms: int, with_user: str | None = None

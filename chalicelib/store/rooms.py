@@ -33,6 +33,21 @@ class Room(NamedTuple):
 
 
 
+# What a room's readers take from its item (store.room_and_access adds the revision).
+ROOM_PROJECTION = "#kind, #owner, members"
+ROOM_NAMES = {"#kind": "kind", "#owner": "owner"}
+
+
+def room_from_item(room: str, item: dict[str, Any]) -> Room:
+    """A room item (as Rooms.get projects it) as a Room."""
+    return Room(
+        room,
+        item.get("kind", {}).get("S", PUBLIC),
+        item.get("owner", {}).get("S"),
+        tuple(member["S"] for member in item.get("members", {}).get("L", [])),
+    )
+
+
 class Rooms:
     """The rooms table: read a room, create one, list the public ones by prefix."""
 
@@ -45,17 +60,10 @@ class Rooms:
             TableName=self._table,
             Key={"room": _s(room)},
             ConsistentRead=True,
-            ProjectionExpression="#kind, #owner, members",
-            ExpressionAttributeNames={"#kind": "kind", "#owner": "owner"},
+            ProjectionExpression=ROOM_PROJECTION,
+            ExpressionAttributeNames=ROOM_NAMES,
         ).get("Item")
-        if item is None:
-            return None
-        return Room(
-            room,
-            item.get("kind", {}).get("S", PUBLIC),
-            item.get("owner", {}).get("S"),
-            tuple(member["S"] for member in item.get("members", {}).get("L", [])),
-        )
+        return None if item is None else room_from_item(room, item)
 
     def create(
         self, room: str, kind: str, owner: str | None, created_at: str,

@@ -178,13 +178,16 @@ def test_message_handler_policy_grants_no_users_table_and_no_secret() -> None:
     assert "chalice-chat-dev-users" not in resources
     assert "ssm:" not in resources
     assert "BatchWriteItem" not in resources
-    # Batch reads only of connections: a typing frame's fence reads its connections again.
-    batch_reads = [
-        statement["Resource"] for statement in _statements(values, "websocket_message").values()
+    # Batch reads only of connections (a typing frame's fence reads its connections
+    # again) and of a frame's room with its membership (access and revision in one read).
+    batch_reads = sorted(
+        resource
+        for statement in _statements(values, "websocket_message").values()
         if "dynamodb:BatchGetItem" in statement["Action"]
-    ]
-    connections = "arn:aws:dynamodb:eu-west-1:123456789012:table/chalice-chat-dev-connections"
-    assert batch_reads == [[connections]]
+        for resource in statement["Resource"]
+    )
+    table = "arn:aws:dynamodb:eu-west-1:123456789012:table/chalice-chat-dev-"
+    assert batch_reads == [table + "connections", table + "memberships", table + "rooms"]
     stream = _statements(values, "on_new_messages")
     assert stream["MessagesStream"]["Resource"] == [STREAM]
     assert "ssm:" not in json.dumps(stream)
