@@ -25,7 +25,7 @@ class Access(NamedTuple):
     banned: bool = False
 
 
-# What access decisions read of a membership (store.room_and_access reads the same).
+# What access decisions read of a membership (store/frame_reads.py reads the same).
 ACCESS_PROJECTION = "#role, banned"
 ACCESS_NAMES = {"#role": "role"}
 

@@ -33,7 +33,7 @@ class Room(NamedTuple):
 
 
 
-# What a room's readers take from its item (store.room_and_access adds the revision).
+# What a room's readers take from its item (store/frame_reads.py adds the revision).
 ROOM_PROJECTION = "#kind, #owner, members"
 ROOM_NAMES = {"#kind": "kind", "#owner": "owner"}
 
