@@ -21,7 +21,7 @@ from chalice.local import LambdaContext
 
 import app as chat_app
 from infra.tools import replay
-from tests.chalicelib.conftest import aws, chat, client, outbox  # noqa: F401 (fixtures)
+from tests.chalicelib.conftest import aws, chat, client, moto_tables, outbox  # noqa: F401 (fixtures)
 from tests.support.management_server import serve_on_loopback
 from tests.support.streams import TableStream
 
