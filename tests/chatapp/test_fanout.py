@@ -8,10 +8,9 @@ would see a crash: that page is retried alone.
 
 from __future__ import annotations
 
-import time
-
 from tests.support.chatclient import ChatClient, StalledReader, signup, unique
 from tests.support.localserver import server_fixture
+from tests.support.waiting import wait_until
 
 BIG_ROOM = 5
 MESSAGES = 200
@@ -27,11 +26,17 @@ server = server_fixture(
 def collect(client: ChatClient, count: int) -> list[dict]:
     """The next `count` distinct messages (by id) this client gets; repeats are counted too."""
     seen: dict[str, dict] = {}
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while len(seen) < count:
-        message = client.recv_type("message", timeout=max(deadline - time.monotonic(), 0.1))
+
+    def all_seen() -> bool:
+        try:
+            message = client.recv_type("message", timeout=0.5)
+        except TimeoutError:
+            return False
         assert message["message"]["id"] not in seen, "delivered twice"
         seen[message["message"]["id"]] = message["message"]
+        return len(seen) >= count
+
+    wait_until(all_seen, lambda: f"{count} messages ({len(seen)} came)", DEADLINE_SECONDS, 0)
     return list(seen.values())
 
 
@@ -80,8 +85,11 @@ def test_a_big_room_is_delivered_by_pages_each_message_exactly_once(server):
             # A retried page arrives later than the others: sets, not sequences.
             texts = sorted(m["text"] for m in collect(client, 3))
             assert texts == [f"to all {n}" for n in range(3)]
-        for client in clients:
-            assert client.quiet(0.2) == []  # and nothing twice
+        # And nothing twice: a repeat would arrive within one window for all the clients
+        # (0.2 s, each client's own before: 8 s in all), then what each holds is read.
+        assert clients[0].quiet(0.2) == []
+        for client in clients[1:]:
+            assert client.quiet(0.01) == []
     finally:
         for client in clients:
             client.close()

@@ -57,14 +57,17 @@ def skew_s(message: dict[str, Any], received_at: float) -> float:
     return sent - received_at
 
 
-def messages_with(client: ChatClient, *texts: str) -> list[tuple[dict[str, Any], float]]:
-    """The messages with these texts (in whatever order they come), each with its arrival."""
-    deadline, got = time.monotonic() + 30, {}
-    while len(got) < len(texts):
-        frame = client.recv(timeout=max(0.1, deadline - time.monotonic()))
+def next_messages(client: ChatClient, *texts: str) -> list[tuple[dict[str, Any], float]]:
+    """The messages with these texts, in whatever order they come, each with when it came."""
+    got: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def all_came(frame: dict[str, Any]) -> bool:
         assert frame["type"] != "error", frame
         if frame["type"] == "message" and frame["message"]["text"] in texts:
             got[frame["message"]["text"]] = frame["message"], time.time()
+        return len(got) == len(texts)
+
+    client.recv_until(all_came, timeout=30)
     return [got[text] for text in texts]
 
 
@@ -79,8 +82,7 @@ def test_two_concurrent_invocations_run_on_different_instances(server):
         # Both writes are held by the database: the two invocations overlap.
         alice.send("sendMessage", text=f"alice {SLOW}")
         bob.send("sendMessage", text=f"bob {SLOW}")
-        # (either may commit first: both were held, and the later one retried)
-        got = messages_with(alice, f"alice {SLOW}", f"bob {SLOW}")
+        got = next_messages(alice, f"alice {SLOW}", f"bob {SLOW}")  # either may commit first
     sends = invocations(server.logs()[mark:], "message")
     assert len(sends) == 2, sends
     assert {line["pid"] for line in sends} == pids  # one on each instance
@@ -98,7 +100,7 @@ def test_each_instance_keeps_its_state_across_invocations(server):
     with ChatClient(server.ws_url, token, room) as client:
         for n in range(8):  # one at a time: consecutive invocations, whichever instance
             client.send("sendMessage", text=f"m{n}")
-            ((message, received),) = messages_with(client, f"m{n}")
+            ((message, received),) = next_messages(client, f"m{n}")
             ahead += skew_s(message, received) > SKEW_MS / 2000
     log = server.logs()
     sends = invocations(log[mark:], "message")

@@ -6,12 +6,11 @@ would hold, so it is also where no secret may appear.
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from typing import Any
 
 from tests.support.chatclient import ChatClient, call, unique
-from tests.support.localserver import LocalServer, server_fixture
+from tests.support.localserver import server_fixture
 from tests.support.waiting import wait_until
 
 PASSWORD = "a password nobody logs"
@@ -21,11 +20,6 @@ SECRET_TEXT = "the text of a message nobody logs"
 json_logs_server = server_fixture("--json-logs")
 
 
-def figures(server: LocalServer) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{server.url}/_local/metrics.json", timeout=10) as answer:
-        return json.load(answer)
-
-
 def test_a_message_shows_on_the_metrics_page_and_nothing_secret_in_the_logs(json_logs_server):
     server = json_logs_server
     username = unique("metrics")
@@ -33,13 +27,13 @@ def test_a_message_shows_on_the_metrics_page_and_nothing_secret_in_the_logs(json
     assert status == 201, session
     status, login = call(server.api_url, "/login", {"username": username, "password": PASSWORD})
     assert status == 200, login
-    before = figures(server)["totals"]
+    before = server.metrics()["totals"]
     with ChatClient(server.ws_url, login["token"], unique("room")) as client:
         client.send("sendMessage", text=SECRET_TEXT)
         client.messages(1)
 
         def shown() -> dict[str, Any] | None:  # stored, then delivered by the fan-out
-            totals = (now := figures(server))["totals"]
+            totals = (now := server.metrics())["totals"]
             stored = totals["messagesStored"] > before["messagesStored"]
             sent = totals["deliveries"].get("sent", 0) > before["deliveries"].get("sent", 0)
             return now if stored and sent else None

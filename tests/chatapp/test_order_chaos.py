@@ -25,6 +25,7 @@ from typing import Any
 
 from tests.support.chatclient import ChatClient, signup, unique
 from tests.support.localserver import LocalServer, server_fixture
+from tests.support.waiting import wait_until
 
 SLOW = "CHAOS-SLOW"
 CHANGES_PER_WRITER = 275  # a few edits meet a delete first: at least 1,000 changes
@@ -210,10 +211,14 @@ def writer(server: LocalServer, token: str, room: str, seed: int, failures: list
                 outstanding[client_id] = None
                 client.send("sendMessage", text=f"message {seed}-{n}{slow}", clientId=client_id)
             drain(0.01)
-        deadline = time.monotonic() + DEADLINE_S
-        while outstanding and time.monotonic() < deadline:
+
+        def all_answered() -> bool:
             drain(1.0)
-        if outstanding:
+            return not outstanding
+
+        try:
+            wait_until(all_answered, "every change answered", DEADLINE_S, interval=0)
+        except AssertionError:
             failures.append(f"writer {seed}: {len(outstanding)} changes never answered")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from chatapp.tables import client, table_names
 from tests.support.chatclient import ChatClient, call, signup, unique
 from tests.support.localserver import chatapp_command, free_port, start_local_server
+from tests.support.waiting import wait_until
 
 
 def test_tokens_and_messages_survive_a_restart_and_a_kill(tmp_path):
@@ -57,11 +57,12 @@ def standalone_db(tmp_path: Path):
         text=True,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def ready_or_ended() -> bool:
         line = process.stdout.readline()
-        if "Ctrl-C" in line or not line or time.monotonic() > deadline:
-            break
+        return "Ctrl-C" in line or not line
+
+    wait_until(ready_or_ended, "chatapp db to say it is ready", 30, interval=0)
     assert process.poll() is None, "chatapp db exited"
     yield endpoint
     process.send_signal(signal.SIGINT)

@@ -21,6 +21,16 @@ from tests.support.localserver import LocalServer, server_fixture
 REMOVED_DEADLINE = 5.0  # PROTOCOL.md: a removed user's connections leave within 5 s
 
 
+def until_removed(client: ChatClient, *passing: str) -> dict:
+    """The `removed` frame, within REMOVED_DEADLINE; before it only messages (and `passing`)."""
+
+    def removed(frame: dict) -> bool:
+        assert frame["type"] in ("message", *passing, "removed"), frame
+        return frame["type"] == "removed"
+
+    return client.recv_until(removed, timeout=REMOVED_DEADLINE)
+
+
 @contextlib.contextmanager
 def talking(client: ChatClient) -> Iterator[None]:
     """`client` sends a message every 50 ms while the block runs."""
@@ -125,13 +135,7 @@ def test_a_removed_member_gets_removed_and_no_frame_of_the_room_even_in_flight(c
         with talking(o):  # messages keep flowing before, during and after the removal
             m.recv_type("message")
             assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", owner)[0] == 204
-
-            def removed(frame: dict) -> bool:
-                assert frame["type"] in ("message", "removed"), frame
-                return frame["type"] == "removed"
-
-            frame = m.recv_until(removed, timeout=REMOVED_DEADLINE)
-            assert frame == {"type": "removed", "room": room}
+            assert until_removed(m) == {"type": "removed", "room": room}
             after = m.quiet(2.0)
         assert [f for f in after if f.get("room", f.get("message", {}).get("room")) == room] == []
         assert m.request("getMessages", "error")["code"] == "forbidden"
@@ -180,12 +184,7 @@ def test_a_removal_stops_frames_the_fan_out_addressed_before_it(held_reads):
             # member in it) is held now. Remove the member in the middle of it.
             time.sleep(HELD_MS / 2000)
             assert chat.rest("DELETE", f"/rooms/{room}/members/{member}", owner)[0] == 204
-            deadline = time.monotonic() + REMOVED_DEADLINE
-            while (frame := m.recv(timeout=max(0.1, deadline - time.monotonic())))[
-                "type"
-            ] != "removed":
-                assert frame["type"] in ("message", "presence"), frame
-            assert frame == {"type": "removed", "room": room}
+            assert until_removed(m, "presence") == {"type": "removed", "room": room}
             # Every read held when the member was removed has been answered by now.
             after = m.quiet(2 * HELD_MS / 1000 + 1)
         assert [f for f in after if f.get("room", f.get("message", {}).get("room")) == room] == []

@@ -10,7 +10,6 @@ refusing past the logout's retries is closed later, by the delivery function.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chalicelib.settings import LIMITS
 from tests.support.chatclient import ChatClient, call, unique
 from tests.support.localserver import start_local_server
+from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse"
 CLOSE_SECONDS = LIMITS.logout_close_seconds
@@ -40,16 +40,22 @@ def log_in(api_url: str, username: str) -> dict[str, Any]:
 
 def told_and_closed(client: ChatClient, seconds: float = CLOSE_SECONDS) -> bool:
     """Whether the connection got `unauthorized` and was closed within `seconds` (5 s)."""
-    deadline = time.monotonic() + seconds
-    frames = []
-    try:
-        while (left := deadline - time.monotonic()) > 0:
-            frames.append(client.recv(timeout=left))
-    except ConnectionClosed:
-        return [f.get("code") for f in frames if f.get("type") == "error"] == ["unauthorized"]
-    except TimeoutError:
+    frames: list[dict[str, Any]] = []
+
+    def closed() -> bool:
+        try:
+            frames.append(client.recv(timeout=0.1))
+        except ConnectionClosed:
+            return True
+        except TimeoutError:
+            pass
         return False
-    return False
+
+    try:
+        wait_until(closed, "the close", seconds, interval=0)
+    except AssertionError:
+        return False
+    return [f.get("code") for f in frames if f.get("type") == "error"] == ["unauthorized"]
 
 
 def still_works(client: ChatClient) -> bool:
@@ -136,7 +142,8 @@ def test_a_connection_opened_while_its_session_logs_out_is_closed_too(tmp_path: 
             target=lambda: opened.setdefault("client", ChatClient(server.ws_url, session["token"]))
         )
         connecting.start()
-        time.sleep(0.5)  # its $connect has run and registered it on the session
+        # Its $connect has run and registered it on the session (counted once it has):
+        wait_until(lambda: server.metrics()["totals"]["openConnections"] == 1, "its $connect")
         assert call(server.api_url, "/logout", token=session["token"])[0] == 204
         connecting.join(timeout=15)
         client = opened["client"]  # the upgrade completed...

@@ -10,13 +10,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -66,16 +67,22 @@ def start_moto(log: Path, env: dict[str, str] | None = None) -> Moto:
         env=env,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def answering() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited; see {log}")
         try:
             urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1).read()
-            return Moto(endpoint, process)
+            return True
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"moto_server did not start; see {log}") from None
-            time.sleep(0.1)
+            return False
+
+    try:
+        wait_until(answering, "moto_server", 30, interval=0.1)
+    except AssertionError:
+        process.kill()
+        raise RuntimeError(f"moto_server did not start; see {log}") from None
+    return Moto(endpoint, process)
 
 
 def stop_moto(moto: Moto) -> None:

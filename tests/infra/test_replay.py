@@ -9,7 +9,6 @@ invocation's requestPayload), for records the fan-out really failed on.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -21,9 +20,10 @@ from chalice.local import LambdaContext
 
 import app as chat_app
 from infra.tools import replay
-from tests.chalicelib.conftest import aws, chat, client, outbox  # noqa: F401 (fixtures)
+from tests.chalicelib.conftest import aws, chat, client, moto_tables, outbox  # noqa: F401 (fixtures)
 from tests.support.management_server import serve_on_loopback
 from tests.support.streams import TableStream
+from tests.support.waiting import wait_until
 
 ACCOUNT = "123456789012"
 
@@ -191,11 +191,14 @@ def test_a_record_the_mapping_keeps_failing_lands_in_the_destination_and_replays
     outbox.broken.add(bob)  # every attempt fails for bob
     try:
         chat.send(alice, {"action": "sendMessage", "text": "given up, not lost"})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and sqs.get_queue_attributes(
-            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]["ApproximateNumberOfMessages"] == "0":
-            time.sleep(0.05)
+        wait_until(
+            lambda: sqs.get_queue_attributes(
+                QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"] != "0",
+            "the failed record in the on-failure queue",
+            30,
+            interval=0.05,
+        )
     finally:
         poller.stop()
     assert texts(outbox, bob) == []

@@ -14,7 +14,8 @@ from tests.support import inprocess
 from tests.support.inprocess import Chat
 
 # The fixtures this directory offers.
-aws, outbox, client, chat = inprocess.aws, inprocess.outbox, inprocess.client, inprocess.chat
+moto_tables, aws = inprocess.moto_tables, inprocess.aws
+outbox, client, chat = inprocess.outbox, inprocess.client, inprocess.chat
 moto_transactions = inprocess.moto_transactions
 
 

@@ -167,6 +167,11 @@ class LocalServer:
         self.stop()
         return self.start()
 
+    def metrics(self) -> dict[str, Any]:
+        """The local metrics page's figures (/_local/metrics.json): what the handlers counted."""
+        with urllib.request.urlopen(f"{self.url}/_local/metrics.json", timeout=10) as answer:
+            return json.load(answer)
+
     def logs(self) -> str:
         """Everything the server printed so far (all runs with this data dir)."""
         try:
