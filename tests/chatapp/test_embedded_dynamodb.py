@@ -12,24 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chatapp import motointernals
-from chatapp.dynamodb import EmbeddedDynamoDB
 from chatapp.tables import client, stream_arn, table_names
 from tests.support.chatclient import call, unique
 from tests.support.localserver import server_fixture
 
 server = server_fixture(rate_limit=0)
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[EmbeddedDynamoDB]:
-    database = EmbeddedDynamoDB().start()
-    yield database
-    database.stop()
-
-
-@pytest.fixture(scope="module")
-def ddb(db: EmbeddedDynamoDB) -> Any:
-    return client(db.endpoint)
 
 
 @pytest.fixture

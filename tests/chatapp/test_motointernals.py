@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import importlib
 import inspect
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,18 +20,6 @@ from chatapp.dynamodb import EmbeddedDynamoDB
 from chatapp.tables import client, stream_arn, table_names
 
 UPGRADE = "moto changed what chatapp/motointernals.py relies on: "
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[EmbeddedDynamoDB]:
-    database = EmbeddedDynamoDB().start()
-    yield database
-    database.stop()
-
-
-@pytest.fixture(scope="module")
-def ddb(db: EmbeddedDynamoDB) -> Any:
-    return client(db.endpoint)
 
 
 @pytest.fixture(scope="module")
