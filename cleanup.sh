@@ -88,7 +88,7 @@ step "terraform destroy in $DIR"
 if [ "$HAVE_STATE" = 1 ]; then
   mapfile -t EXTRA < <(emulator_vars)
   terraform -chdir="$DIR" destroy -input=false -auto-approve -var "stage=$STAGE" -var "region=$REGION" \
-    "${EXTRA[@]}" | tee "$WORK/destroy.log" | grep -E 'Destruction complete|Destroy complete|Error' || true
+    "${EXTRA[@]}" 2>&1 | tee "$WORK/destroy.log" | grep -E 'Destruction complete|Destroy complete|Error' || true
   grep -q 'Destroy complete' "$WORK/destroy.log" || { cat "$WORK/destroy.log" >&2; fail "terraform destroy failed"; }
 else
   note "nothing to destroy"

@@ -6,7 +6,10 @@ from chalicelib import settings
 from tests.support.inprocess import token_for
 
 
-def test_150_invalid_frames_from_one_user_are_answered_rate_limited_before_the_150th(chat):
+def test_150_invalid_frames_from_one_user_are_answered_rate_limited_before_the_150th(
+    chat, stopped_clock
+):
+    # (the clock stopped: the allowance's window cannot pass while a slow machine sends)
     token = token_for("alice")
     connections = [chat.connect({"token": token, "room": f"r{n}"})[0] for n in range(3)]
     codes = []
