@@ -123,7 +123,7 @@ class Messages:
 
     def __init__(
         self, client: Any, messages_table: str, rooms_table: str, guards_table: str,
-        client_id_ttl_seconds: int, memberships_table: str = "memberships",
+        client_id_ttl_seconds: int, memberships_table: str,
     ) -> None:
         self._client = client
         self._messages, self._rooms, self._guards = messages_table, rooms_table, guards_table

@@ -257,7 +257,7 @@ def test_a_transaction_conflict_is_a_lost_race_read_again_not_an_error():
     from chalicelib.store.messages import Messages, RevisionTaken, Turn
 
     client = boto3.client("dynamodb", region_name="us-east-1")
-    repository = Messages(client, "messages", "rooms", "guards", 60)
+    repository = Messages(client, "messages", "rooms", "guards", 60, "memberships")
     with Stubber(client) as stub:
         stub.add_client_error(
             "transact_write_items", "TransactionCanceledException",
