@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from chalicelib.store.connections import Connection, connection_from_item
+from chalicelib.store.items import batch_get_tables
 from chalicelib.store.items import s as _s
 from chalicelib.store.messages import RoomState, room_state_from_item
 from chalicelib.store.roles import ACCESS_NAMES, ACCESS_PROJECTION, Access, access_from_item
@@ -62,13 +63,10 @@ class FrameReads:
             request[self._connections] = {
                 "Keys": [{"connection_id": _s(connection_id)}], "ConsistentRead": True,
             }
-        found: dict[str, dict[str, Any]] = {}
-        while request:  # DynamoDB may leave keys unprocessed (throttled): ask again for those
-            answer = self._client.batch_get_item(RequestItems=request)
-            for table, items in answer["Responses"].items():
-                if items:
-                    found[table] = items[0]
-            request = answer.get("UnprocessedKeys") or {}
+        found = {
+            table: items[0]
+            for table, items in batch_get_tables(self._client, request).items() if items
+        }
         room_item, membership = found.get(self._rooms), found.get(self._memberships, {})
         connection = found.get(self._connections)
         return FrameRead(

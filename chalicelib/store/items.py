@@ -34,20 +34,31 @@ def batch_get(
     *,
     consistent: bool = False,
 ) -> Iterator[Item]:
-    """Every item found for `keys`, 100 keys per BatchGetItem.
+    """Every item found for `keys` in one table, 100 keys per BatchGetItem."""
+    for first in range(0, len(keys), BATCH_GET_MAX):
+        request = {table: {
+            "Keys": keys[first:first + BATCH_GET_MAX],
+            "ConsistentRead": consistent,
+            "ProjectionExpression": projection,
+        }}
+        yield from batch_get_tables(client, request).get(table, [])
+
+
+def batch_get_tables(client: Any, request: dict[str, Any]) -> dict[str, list[Item]]:
+    """One BatchGetItem request (RequestItems, at most 100 keys), answered whole.
 
     Keys DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are
     asked for again after a pause that doubles, as the SDKs advise; a missing
-    item is simply not yielded.
+    item is simply not in the answer.
     """
-    for first in range(0, len(keys), BATCH_GET_MAX):
-        pending, pause = keys[first:first + BATCH_GET_MAX], _RETRY_PAUSE_S
-        while pending:
-            answer = client.batch_get_item(RequestItems={table: {
-                "Keys": pending, "ConsistentRead": consistent, "ProjectionExpression": projection,
-            }})
-            yield from answer["Responses"].get(table, [])
-            pending = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
-            if pending:
-                time.sleep(pause)
-                pause *= 2
+    found: dict[str, list[Item]] = {}
+    pause = _RETRY_PAUSE_S
+    while request:
+        answer = client.batch_get_item(RequestItems=request)
+        for table, items in answer["Responses"].items():
+            found.setdefault(table, []).extend(items)
+        request = answer.get("UnprocessedKeys") or {}
+        if request:
+            time.sleep(pause)
+            pause *= 2
+    return found
