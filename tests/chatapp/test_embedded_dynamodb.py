@@ -314,3 +314,42 @@ def test_update_expressions_kept_by_text_are_what_motos_handlers_read_of_a_fresh
         with pytest.raises(Exception) as own_error:
             UpdateExpressionParser.make("SET = :x")
         assert str(kept_error.value) == str(own_error.value)
+
+
+def test_items_sized_once_are_what_motos_own_item_makes_and_refuses_at_the_same_size(db):
+    import inspect
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    assert f"> {motointernals._ITEM_SIZE_MAX}" in inspect.getsource(
+        LimitedSizeDict.__setitem__
+    ), "moto changed its item size limit: see motointernals.item_init"
+    assert Item.__init__ is motointernals.item_init
+    moto_own = next(
+        original for owner, name, original in motointernals._original
+        if owner is Item and name == "__init__"
+    )
+
+    def made(init: Any, attrs: dict[str, Any]) -> Any:
+        item = Item.__new__(Item)
+        try:
+            init(item, DynamoType({"S": "room"}), None, attrs)
+        except Exception as error:
+            return type(error).__name__
+        assert type(item.attrs) is LimitedSizeDict
+        return {key: (value.type, value.value) for key, value in item.attrs.items()}
+
+    limit = motointernals._ITEM_SIZE_MAX
+    cases: list[dict[str, Any]] = [
+        {},
+        {"room": S("r"), "id": S("000000000001"), "rev": {"N": "12"}, "deleted": {"BOOL": True},
+         "tags": {"SS": ["a", "b"]}, "meta": {"M": {"n": {"N": "2"}, "l": {"L": [S("x")]}}},
+         "none": {"NULL": True}},
+        {"a": S("x" * (limit - 1))},  # name and value exactly the limit: stored
+        {"a": S("x" * limit)},  # one byte over: refused
+        {"a": S("x" * 200000), "b": S("y" * 200000), "c": S("z" * 10000)},  # over at the third
+        {"a": S("x" * 200000), "b": S("y" * 300000), "c": {"N": "1"}},  # over at the second
+    ]
+    for attrs in cases:
+        assert made(motointernals.item_init, attrs) == made(moto_own, attrs), list(attrs)
+    assert made(motointernals.item_init, cases[3]) == "ItemSizeTooLarge"
