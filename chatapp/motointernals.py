@@ -226,8 +226,7 @@ def update_item(
     old = copy.deepcopy(item) if table.stream_shard is not None else None
     before = dict(item.attrs)
     try:
-        for name, value in plan[0]:
-            item.attrs[name] = DynamoType(value)
+        set_attributes(item.attrs, [(name, DynamoType(value)) for name, value in plan[0]])
     except ItemSizeTooLarge:
         dict.clear(item.attrs)
         dict.update(item.attrs, before)
@@ -264,6 +263,26 @@ def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -
         if total > _ITEM_SIZE_MAX:
             raise ItemSizeTooLarge
         dict.__setitem__(self.attrs, key, typed)
+
+
+def set_attributes(attrs: Any, values: list[tuple[str, Any]]) -> None:
+    """Set typed values in an item's LimitedSizeDict one by one, as its __setitem__ would.
+
+    moto's check sums every attribute held at each set; this sums them once and
+    keeps the total, counting as moto does (the replaced value is still counted
+    when the new one is checked), so the same set raises ItemSizeTooLarge.
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.utilities import bytesize
+
+    total = sum(bytesize(str(key)) + value.size() for key, value in attrs.items())
+    for name, typed in values:
+        size = bytesize(name) + typed.size()
+        if total + size > _ITEM_SIZE_MAX:
+            raise ItemSizeTooLarge
+        replaced = attrs.get(name)
+        dict.__setitem__(attrs, name, typed)
+        total += size - (0 if replaced is None else bytesize(name) + replaced.size())
 
 
 def project(self: Any, projection_expressions: list[list[str]]) -> Any:

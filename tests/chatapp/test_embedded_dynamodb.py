@@ -353,3 +353,37 @@ def test_items_sized_once_are_what_motos_own_item_makes_and_refuses_at_the_same_
     for attrs in cases:
         assert made(motointernals.item_init, attrs) == made(moto_own, attrs), list(attrs)
     assert made(motointernals.item_init, cases[3]) == "ItemSizeTooLarge"
+
+
+def test_attributes_set_with_a_kept_size_total_are_refused_where_motos_own_dict_refuses(db):
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+
+    def outcome(set_them: Any, start: dict[str, Any], values: list[tuple[str, Any]]) -> Any:
+        attrs = LimitedSizeDict()
+        for key, value in start.items():
+            dict.__setitem__(attrs, key, DynamoType(value))
+        typed = [(name, DynamoType(value)) for name, value in values]
+        try:
+            set_them(attrs, typed)
+        except Exception as error:
+            return type(error).__name__, sorted(attrs)
+        return {key: (value.type, value.value) for key, value in attrs.items()}
+
+    def moto_own(attrs: Any, typed: list[tuple[str, Any]]) -> None:
+        for name, value in typed:
+            attrs[name] = value
+
+    limit = motointernals._ITEM_SIZE_MAX
+    big = {"room": S("r"), "text": S("x" * 200000)}
+    cases: list[tuple[dict[str, Any], list[tuple[str, Any]]]] = [
+        ({"room": S("r"), "rev": {"N": "1"}}, [("rev", {"N": "2"}), ("lease", S("w"))]),
+        (big, [("text", S("y" * 200000))]),  # replaced, but counted twice when checked: refused
+        (big, [("text", S("y" * 150000)), ("more", S("z" * 150000))]),  # the old text is gone
+        (big, [("more", S("z" * 150000)), ("rest", S("z" * 60000))]),  # over at the second
+        ({}, [("a", S("x" * (limit - 1)))]),  # exactly the limit
+        ({}, [("a", S("x" * limit))]),  # one byte over
+    ]
+    for start, values in cases:
+        assert outcome(motointernals.set_attributes, start, values) == outcome(
+            moto_own, start, values
+        ), [name for name, _ in values]
