@@ -347,8 +347,11 @@ def parse_condition(self: Any) -> Any:
     """
     expression = self.condition_expression
     names, values = self.expression_attribute_names, self.expression_attribute_values
-    if not expression or not isinstance(expression, str):
-        return _original_parse(self)
+    if (
+        not expression or not isinstance(expression, str)
+        or (names and not all(isinstance(name, str) for name in names.values()))
+    ):
+        return _original_parse(self)  # (nothing to keep, or names no key can hold)
     key = (expression, tuple(sorted(names.items())) if names else ())
     parsed = _conditions.get(key)
     if parsed is None:

@@ -258,6 +258,9 @@ def test_a_kept_condition_with_a_value_missing_or_bad_syntax_fails_as_motos_own_
         ("size = :expected", {":expected": {"N": "1"}}),  # a reserved word
         ("attribute_exists()", {}),
     ]
+    assert outcome(ConditionExpressionParser.parse, "#a = :v", {":v": {"N": "1"}}) == outcome(
+        motointernals._original_parse, "#a = :v", {":v": {"N": "1"}}
+    )  # no names given
     for expression, values in cases:
         for _ in range(2):  # first parse and the kept tree
             assert outcome(ConditionExpressionParser.parse, expression, values) == outcome(
@@ -387,3 +390,21 @@ def test_attributes_set_with_a_kept_size_total_are_refused_where_motos_own_dict_
         assert outcome(motointernals.set_attributes, start, values) == outcome(
             moto_own, start, values
         ), [name for name, _ in values]
+
+
+
+def test_a_condition_whose_names_are_not_strings_is_parsed_by_moto_alone(db):
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    def outcome(parse: Any, names: Any) -> str:
+        parser = ConditionExpressionParser("attribute_not_exists(#r)", names, {})
+        try:
+            condition = parser.parse() if parse is None else parse(parser)
+        except Exception as error:
+            return f"{type(error).__name__}: {error}"
+        return repr(evaluated(condition, condition_items()[1]))
+
+    kept = len(motointernals._conditions)
+    for names in ({"#r": ["room"]}, {"#r": {"S": "room"}}):
+        assert outcome(None, names) == outcome(motointernals._original_parse, names)
+    assert len(motointernals._conditions) == kept  # nothing kept for them
