@@ -13,6 +13,8 @@ behaviour relied on: a moto upgrade that changes one fails there, saying why.
 - shard iterators: moto keeps every iterator it ever handed out (~2 KB each,
   one per GetRecords); `expire_iterators` drops them a sweep later.
 - stream records: moto never trims them; `trim_streams` drops old ones.
+- expression parsing: condition and update expressions parsed once per text
+  (`parse_condition`, `update_expression_ast`), the values put in per call.
 - tracked instances: moto's BaseModel appends every object it makes (each item
   written, each copy a Query returns, each iterator) to a class-level list for
   its dashboard, deleted ones included; `forget_tracked_instances` empties them.
@@ -132,15 +134,20 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
 def _patches() -> list[tuple[Any, str, Any]]:
     """(owner, attribute, replacement) of everything install() puts on moto."""
     import moto.core.responses as core_responses
+    import moto.dynamodb.responses as dynamodb_responses
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     return [
+        (ConditionExpressionParser, "parse", parse_condition),
+        (dynamodb_responses, "UpdateExpressionParser", ParsedUpdateExpressions),
         (DynamoDBBackend, "transact_write_items", transact_write_items),
         (DynamoDBBackend, "update_item", update_item),
         (Item, "project", project),
+        (Item, "__init__", item_init),
         (core_responses, "method_names_from_class", method_names_from_class),
         (DynamoHandler, "serialized", serialized),
         (DynamoHandler, "parse_parameters", parse_parameters),
@@ -210,7 +217,7 @@ def update_item(
     item = table.get_item(hash_value, range_value)
     if item is None:
         return moto_own()  # moto creates it
-    _check_syntax(update_expression)  # its syntax errors, as moto raises them
+    update_expression_ast(update_expression)  # its syntax errors, as moto raises them
     condition = create_condition_expression_parser(condition_expression, names, values).parse()
     if not condition.expr(item):
         if return_values_on_condition_check_failure == "ALL_OLD":
@@ -219,8 +226,7 @@ def update_item(
     old = copy.deepcopy(item) if table.stream_shard is not None else None
     before = dict(item.attrs)
     try:
-        for name, value in plan[0]:
-            item.attrs[name] = DynamoType(value)
+        set_attributes(item.attrs, [(name, DynamoType(value)) for name, value in plan[0]])
     except ItemSizeTooLarge:
         dict.clear(item.attrs)
         dict.update(item.attrs, before)
@@ -230,6 +236,53 @@ def update_item(
     if table.stream_shard is not None:
         table.stream_shard.add(old, item)
     return item
+
+
+_ITEM_SIZE_MAX = 405000  # bytes: moto's LimitedSizeDict limit (DynamoDB documents 400 KB)
+
+
+def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    """moto Item.__init__, the item's size summed once instead of at every attribute.
+
+    moto's attribute dict re-adds the sizes of all attributes it holds on each
+    insert (quadratic in the attributes: a tenth of a send's transaction).
+    This keeps a running total and refuses at the same attribute, with the
+    same ItemSizeTooLarge, as moto's check does.
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        typed = DynamoType(value)
+        total += bytesize(str(key)) + typed.size()
+        if total > _ITEM_SIZE_MAX:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+
+
+def set_attributes(attrs: Any, values: list[tuple[str, Any]]) -> None:
+    """Set typed values in an item's LimitedSizeDict one by one, as its __setitem__ would.
+
+    moto's check sums every attribute held at each set; this sums them once and
+    keeps the total, counting as moto does (the replaced value is still counted
+    when the new one is checked), so the same set raises ItemSizeTooLarge.
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.utilities import bytesize
+
+    total = sum(bytesize(str(key)) + value.size() for key, value in attrs.items())
+    for name, typed in values:
+        size = bytesize(name) + typed.size()
+        if total + size > _ITEM_SIZE_MAX:
+            raise ItemSizeTooLarge
+        replaced = attrs.get(name)
+        dict.__setitem__(attrs, name, typed)
+        total += size - (0 if replaced is None else bytesize(name) + replaced.size())
 
 
 def project(self: Any, projection_expressions: list[list[str]]) -> Any:
@@ -250,14 +303,87 @@ def project(self: Any, projection_expressions: list[list[str]]) -> Any:
     return projected
 
 
-@functools.lru_cache(maxsize=1024)
-def _check_syntax(update_expression: str) -> None:
-    """moto's parse of an update expression, for its errors (a raise is not cached)."""
+# -- expression parsing -------------------------------------------------------------------
+# The same few expression texts come with every message, and a transaction item's
+# condition is parsed twice (validated in moto's handler, evaluated in the
+# backend): parsing was about 45% of the database's CPU per send. Each text is
+# parsed once and its syntax tree kept; what varies per call (the values of
+# :placeholders) is put into the tree at each use.
+
+_PARSED_MAX = 1024  # expression texts kept (the handlers use a few dozen)
+_conditions: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, list[str], list[str]]] = {}
+_original_parse: Any = None  # moto's ConditionExpressionParser.parse (parse_condition falls back)
+
+
+@functools.lru_cache(maxsize=_PARSED_MAX)
+def update_expression_ast(update_expression: str) -> Any:
+    """moto's syntax tree of an update expression, parsed once per text (a raise is not kept).
+
+    Shared between calls: only for readers of the tree (moto's handlers look up
+    the #names in it); moto's backend parses its own copy, which it rewrites.
+    """
     from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
         UpdateExpressionParser,
     )
 
-    UpdateExpressionParser.make(update_expression)
+    return UpdateExpressionParser.make(update_expression)
+
+
+class ParsedUpdateExpressions:
+    """Stands in for UpdateExpressionParser in moto's DynamoDB handlers (they only call make)."""
+
+    make = staticmethod(update_expression_ast)
+
+
+def parse_condition(self: Any) -> Any:
+    """moto ConditionExpressionParser.parse, its syntax tree parsed once per text and names.
+
+    moto's passes (lexing, paths, functions, comparators, IN, BETWEEN, AND/OR,
+    the parentheses check) run on the first use of an expression with those
+    attribute names, raising what moto raises; later uses take the tree, put
+    this call's values in its :placeholders and build the condition from it
+    with moto's own method. A placeholder missing from the values goes to
+    moto's parse (which raises moto's error).
+    """
+    expression = self.condition_expression
+    names, values = self.expression_attribute_names, self.expression_attribute_values
+    if (
+        not expression or not isinstance(expression, str)
+        or (names and not all(isinstance(name, str) for name in names.values()))
+    ):
+        return _original_parse(self)  # (nothing to keep, or names no key can hold)
+    key = (expression, tuple(sorted(names.items())) if names else ())
+    parsed = _conditions.get(key)
+    if parsed is None:
+        node = self._lex_condition_expression()
+        for moto_pass in (
+            self._parse_paths, self._apply_functions, self._apply_comparator, self._apply_in,
+            self._apply_between, self._apply_parens_and_booleans,
+        ):
+            node = moto_pass(node)
+        tree = node[0]
+        self._assert_no_redundant_parentheses(tree)
+        parsed = (tree, self._find_literals(tree), self._find_expr_attr_values(tree))
+        if len(_conditions) >= _PARSED_MAX:
+            _conditions.clear()
+        _conditions[key] = parsed
+    tree, names_found, values_found = parsed
+    if values_found and (values is None or not all(name in values for name in values_found)):
+        return _original_parse(self)
+    self.expr_attr_names_found.extend(names_found)
+    self.expr_attr_values_found.extend(values_found)
+    return self._make_op_condition(_with_values(tree, values or {}))
+
+
+def _with_values(node: Any, values: dict[str, Any]) -> Any:
+    """A condition syntax tree with each :placeholder's value taken from `values`."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    if node.kind == ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE:
+        return node._replace(value=values[node.text])
+    if not node.children:
+        return node
+    return node._replace(children=[_with_values(child, values) for child in node.children])
 
 
 def _simple_update(
@@ -293,8 +419,9 @@ def install() -> Callable[[], None]:
     (each undo works once), so an embedded database and a test fixture can hold
     it at the same time.
     """
-    global _installs, _original, _original_update_item, _original_project
+    global _installs, _original, _original_update_item, _original_project, _original_parse
     import moto
+    from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
 
@@ -310,6 +437,7 @@ def install() -> Callable[[], None]:
             _original = []
             _original_update_item = DynamoDBBackend.__dict__["update_item"]
             _original_project = Item.__dict__["project"]
+            _original_parse = ConditionExpressionParser.__dict__["parse"]
             for owner, name, replacement in _patches():
                 _original.append((owner, name, vars(owner).get(name, _ABSENT)))
                 setattr(owner, name, replacement)
