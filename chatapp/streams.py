@@ -247,19 +247,21 @@ class StreamPoller:
             del self.readers[shard_id], self.buffers[shard_id]
 
     def _run(self) -> None:
-        idle, seen = 0, -1  # seen: the table's write count before the last empty read
+        idle, seen = 0, -1  # seen: the table's write count before the last read
         while not self._stop.is_set():
             self.cpu_seconds = time.thread_time()
             try:
                 if time.monotonic() - self._last_refresh > SHARD_REFRESH_SECONDS:
                     self._refresh_shards()
-                busy = False
+                busy = more = False
                 for shard_id, reader in list(self.readers.items()):
-                    busy |= self._poll_shard(shard_id, reader)
-                if busy:
-                    idle = 0
-                elif self.writes is not None:
+                    delivered, left = self._poll_shard(shard_id, reader)
+                    busy, more = busy or delivered, more or left
+                if self.writes is not None and not more:
+                    # Every shard read to its end: what comes next comes with a write.
                     seen = self._wait_for_writes(seen)
+                elif busy:
+                    idle = 0
                 else:
                     self._stop.wait(IDLE_POLL_SECONDS[min(idle, len(IDLE_POLL_SECONDS) - 1)])
                     idle += 1
@@ -270,8 +272,9 @@ class StreamPoller:
     def _wait_for_writes(self, seen: int) -> int:
         """Until a write after `seen` is done (or a while): the count to wait past next.
 
-        A write counted before the read that came up empty is in that read, so
-        waiting past the count the last wait returned misses nothing.
+        A write counted before a read is in that read, so after reads that
+        reached every shard's end, waiting past the count the last wait returned
+        misses nothing.
         """
         assert self.writes is not None
         try:
@@ -282,17 +285,23 @@ class StreamPoller:
             self.writes = None
             return seen
 
-    def _poll_shard(self, shard_id: str, reader: ShardReader) -> bool:
+    def _poll_shard(self, shard_id: str, reader: ShardReader) -> tuple[bool, bool]:
+        """Read and deliver one batch: (a batch was delivered, the shard may have more)."""
         buffer = self.buffers[shard_id]
+        more = False
         if len(buffer) < self.batch_size:
             self.reads += 1
-            records = reader.read(self.batch_size - len(buffer))
+            wanted = self.batch_size - len(buffer)
+            records = reader.read(wanted)
+            more = len(records) == wanted  # a full read: there may be more behind it
             self.trace.records_read(records)
             buffer.extend(lambda_record(r, self.stream_arn, self.region) for r in records)
+        else:
+            more = True
         if not buffer:
-            return False
+            return False, False
         self._deliver(buffer, shard_id)
-        return True
+        return True, more or bool(buffer)
 
     def _deliver(self, buffer: list[dict[str, Any]], shard_id: str = "") -> None:
         """Invoke the handler until the batch is done; leaves only unfinished records."""
