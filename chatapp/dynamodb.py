@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import select
-import socket
 import subprocess
 import sys
 import threading
@@ -249,12 +248,8 @@ class WritesWaiter:
             raise OSError(f"waiting for writes: {body[:100]!r}") from error
 
     def close(self) -> None:
-        """Close the connection; a wait under way in another thread ends with OSError."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            if connection.sock is not None:
-                with contextlib.suppress(OSError):
-                    connection.sock.shutdown(socket.SHUT_RDWR)
             connection.close()
 
 

@@ -48,7 +48,9 @@ log = logging.getLogger("chatapp.streams")
 # After an empty GetRecords the poller waits, doubling from the first to the last
 # value while the stream stays quiet (Lambda polls a shard 4 times a second).
 IDLE_POLL_SECONDS = (0.01, 0.02, 0.04, 0.08)
-WRITES_WAIT_SECONDS = 1.0  # a long poll for writes answers at least this often
+# A long poll for writes answers at least this often (Lambda polls a shard 4 times a
+# second); stop() waits for the one under way.
+WRITES_WAIT_SECONDS = 0.25
 SHARD_REFRESH_SECONDS = 10.0
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0)
@@ -217,11 +219,10 @@ class StreamPoller:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        writes = self.writes
-        if writes is not None:
-            writes.close()  # ends a long poll under way
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.writes is not None:
+            self.writes.close()
 
     def _refresh_shards(self, initial: bool = False) -> None:
         self._last_refresh = time.monotonic()

@@ -293,6 +293,7 @@ def test_an_idle_poller_reads_a_new_record_when_its_write_wakes_it(no_polling):
         writes.write()
         wait_until(lambda: len(batches) == 2, "the second write's records")
     finally:
+        writes.close()
         poller.stop()
     assert batches == [["a"], ["b", "c"]]
     assert poller.reads - reads == 1  # woken once, read once: no polling in between
@@ -327,6 +328,7 @@ def test_woken_by_writes_a_shard_still_gets_one_batch_at_a_time_in_order(no_poll
         first_batch_may_end.set()
         wait_until(lambda: len(delivered) == 5, "every record")
     finally:
+        writes.close()
         poller.stop()
     assert delivered == ["a", "b", "c", "d", "e"]
     assert most_at_once[0] == 1
@@ -373,8 +375,10 @@ def test_the_embedded_database_wakes_a_waiter_on_a_write_naming_its_table():
         db.stop()
 
 
-def test_polls_the_embedded_dynamodb_stream_woken_by_its_writes(no_polling):
+def test_polls_the_embedded_dynamodb_stream_woken_by_its_writes(monkeypatch):
     from chatapp.dynamodb import WritesWaiter
+
+    monkeypatch.setattr(streams, "IDLE_POLL_SECONDS", (60.0,))  # only the long poll reads
 
     db = EmbeddedDynamoDB().start()
     try:
