@@ -64,6 +64,7 @@ class Run:
     first_send: float = 0.0
     last_delivery: float = 0.0
     expected: int = 0
+    last_received: dict[str, float] = field(default_factory=dict)  # clientId → last client's
 
 
 async def client_task(ws, run: Run, mine: set[str], own_in_flight: asyncio.Semaphore | None):
@@ -84,6 +85,7 @@ async def client_task(ws, run: Run, mine: set[str], own_in_flight: asyncio.Semap
             seen.add(key)
             run.deliveries += 1
             run.last_delivery = now
+            run.last_received[key] = now
             sent = run.sent_at.get(key)
             if sent is not None:
                 run.latencies.append(now - sent)
@@ -239,6 +241,12 @@ class Meter:
             shown = ", ".join(f"{op} {n / messages:.2f}" for op, n in sorted(dynamodb.items()))
             print(f"      {name:22} {invocations / messages:5.2f} invocations,"
                   f" {per_message_ms(function_cpu)} ms CPU, DynamoDB calls: {shown or '-'}")
+        sends = functions.get("message", {}).get("calls", {})
+        transactions = sends.get("dynamodb.TransactWriteItems", 0) - before["functions"].get(
+            "message", {}).get("calls", {}).get("dynamodb.TransactWriteItems", 0)
+        if transactions:  # every cancelled attempt is one more transaction than messages
+            print(f"    revision conflicts per message: {transactions / messages - 1:.3f}"
+                  f" (sendMessage transactions {transactions} for {messages} messages)")
         calls_total += reads
         print(f"    per message: {calls_total / messages:.2f} DynamoDB calls"
               f" ({reads / messages:.2f} of them the pollers' GetRecords),"
@@ -257,6 +265,55 @@ class Meter:
             print(f"    database, per message: {'; '.join(parts)}"
                   f" (calls x moto's CPU per call); moto {per_message_ms(in_moto)} ms,"
                   f" HTTP and the rest {per_message_ms(database - in_moto)} ms")
+
+
+# -- where a message's time goes (--stages) ------------------------------------------------
+
+# The server's stages (chatapp/stages.py) between the client's send and the last client's receive.
+STAGE_CHAIN = (
+    ("send", "received", "client → gateway"),
+    ("received", "handlerStart", "wait for an instance"),
+    ("handlerStart", "committed", "sendMessage (its commit last)"),
+    ("committed", "read", "commit → poller's GetRecords"),
+    ("read", "batchQueued", "poller → invoke"),
+    ("batchQueued", "batchStart", "batch waits for an instance"),
+    ("batchStart", "firstPost", "fan-out: Query, first post"),
+    ("firstPost", "lastPost", "fan-out: the room's posts"),
+    ("lastPost", "lastWrite", "gateway writes the last copy"),
+    ("lastWrite", "receive", "socket → last client"),
+    ("send", "receive", "total (to the last client)"),
+)
+
+
+def stage_url(base_url: str) -> str:
+    return base_url + "/_local/stages"
+
+
+def start_stages(base_url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(stage_url(base_url), method="POST"), timeout=30)
+
+
+def print_stages(base_url: str, run: Run) -> None:
+    """Medians and p99 of each stage over the messages seen at every stage."""
+    with urllib.request.urlopen(stage_url(base_url), timeout=60) as answer:
+        traced = json.load(answer)["messages"]
+    spans: dict[str, list[float]] = {label: [] for _, _, label in STAGE_CHAIN}
+    complete = 0
+    for key, stages in traced.items():
+        if key not in run.sent_at or key not in run.last_received:
+            continue
+        stages = {**stages, "send": run.sent_at[key], "receive": run.last_received[key]}
+        if not all(a in stages and b in stages for a, b, _ in STAGE_CHAIN):
+            continue
+        complete += 1
+        for a, b, label in STAGE_CHAIN:
+            spans[label].append(stages[b] - stages[a])
+    print(f"    stages of {complete} messages (ms; one clock for all processes):"
+          f" {'p50':>7} {'p99':>7}")
+    for _, _, label in STAGE_CHAIN:
+        values = spans[label]
+        print(f"      {label:38} {percentile(values, 50) * 1000:7.1f}"
+              f" {percentile(values, 99) * 1000:7.1f}")
 
 
 # -- the bare broadcast server (the machine's limit) ------------------------------------
@@ -327,6 +384,8 @@ def main() -> None:
         " ('default': the CPU count, at least 2)",
     )
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--stages", action="store_true",
+                        help="also print where each message's time went, stage by stage")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -381,9 +440,14 @@ def measure(args: argparse.Namespace, instances: int | None, baseline) -> None:
             room = f"load-{stamp}-{number}"
             urls = [connect_url(ws_base, token, room) for token in tokens]
             before = meter.sample()
-            report(asyncio.run(run_load("chatapp", urls, scenario)), scenario)
+            if args.stages:
+                start_stages(base)
+            run = asyncio.run(run_load("chatapp", urls, scenario))
+            report(run, scenario)
             time.sleep(1.0)  # the last $disconnects are done
             Meter.print_stages(before, meter.sample(), args.senders * args.messages)
+            if args.stages:
+                print_stages(base, run)
             if baseline is not None:
                 report(
                     asyncio.run(run_load("baseline", [baseline[1]] * args.clients, scenario)),

@@ -3,8 +3,11 @@
 A change is tried at the revision after the room's current one (read once,
 strongly consistent); when another writer took that revision first, the
 cancelled transaction tells the room's revision as it now is, and the change is
-tried again after a short random pause (full jitter, so writers that collided
-do not collide again in step), a bounded number of times. A cancelled attempt
+tried again at once at the revision after that one: the winner has committed,
+so the first retry usually wins (two instances of a busy room race all the
+time, and a pause there only adds latency). A writer that loses again pauses
+for a short random while first (full jitter, so writers that keep colliding do
+not collide again in step), a bounded number of times. A cancelled attempt
 writes nothing, so giving up leaves no hole: the client gets `internal` and may
 resend (with its clientId, still stored once).
 
@@ -54,8 +57,11 @@ class RoomBusy(errors.ChatError):
     status = 503
 
 
-def _pause(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)))
+def pause_seconds(lost: int) -> float:
+    """The pause after losing `lost` races: none after the first, then full jitter, doubling."""
+    if lost <= 1:
+        return 0.0
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (lost - 1)))
 
 
 def _at_next_revision(
@@ -91,7 +97,9 @@ def _at_next_revision(
                     time.sleep(random.uniform(0.02, 0.08))  # its holder commits soon
                 else:
                     lost += 1
-                    _pause(lost)
+                    pause = pause_seconds(lost)
+                    if pause:
+                        time.sleep(pause)
                 continue
             leased = False  # the commit removed it
             if tallies is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
 import io
 import json
 import logging
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,10 @@ UPKEEP_SECONDS = 60.0
 STREAM_RETENTION_SECONDS = 600.0
 START_TIMEOUT_SECONDS = 60.0
 OPERATIONS_PATH = "/_local/operations"  # what the database did, per operation (not DynamoDB's)
+# Long poll for the local stream pollers (not DynamoDB's): answers once a write naming
+# the table is done, or at the timeout. chatapp.streams waits here instead of sleeping.
+WRITES_PATH = "/_local/writes"
+WRITES_WAIT_MAX_SECONDS = 5.0
 WRITE_TARGETS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
@@ -94,11 +100,14 @@ class _Middleware:
         self.one_at_a_time = threading.Lock()
         # Operation → [calls, CPU seconds in moto]: GET /_local/operations (bench/load.py).
         self.operations: dict[str, list[float]] = {}
+        self.writes = TableWrites()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
         if not target and environ.get("PATH_INFO") == OPERATIONS_PATH:
             return self._operations(start_response)
+        if not target and environ.get("PATH_INFO") == WRITES_PATH:
+            return self._wait_for_writes(environ, start_response)
         if target in WRITE_TARGETS:
             self.dirty.set()
             if self.faults.dynamodb_marker and self._marked(environ, self.faults.dynamodb_marker):
@@ -116,6 +125,9 @@ class _Middleware:
             target == "Query" and self.faults.slow_query_ms > 0
             and self._marked(environ, self.faults.slow_query_marker)
         )
+        # A write the stream pollers wait for (WRITES_PATH): counted once it is done.
+        written = (self._request_body(environ)
+                   if target in WRITE_TARGETS and self.writes.watched else None)
         with self.lock.shared(), self.one_at_a_time:
             started = time.thread_time()
             answer = motointernals.route_directly(environ, start_response)
@@ -123,6 +135,8 @@ class _Middleware:
             tally = self.operations.setdefault(target or "other", [0, 0.0])
             tally[0] += 1
             tally[1] += time.thread_time() - started
+        if written is not None:
+            self.writes.done(written)
         if late:  # read now, answered later (outside the lock: writes go on meanwhile)
             log.info("Query answered %d ms late on purpose (CHATAPP_FAULTS)",
                      self.faults.slow_query_ms)
@@ -139,10 +153,104 @@ class _Middleware:
                                   ("Content-Length", str(len(payload)))])
         return [payload]
 
+    def _wait_for_writes(self, environ: dict, start_response: Callable) -> list[bytes]:
+        """GET ?table=NAME&after=N&timeout=S → {"writes": M}, once M > N or after S seconds."""
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        try:
+            table = query["table"][0]
+            after = int(query.get("after", ["-1"])[0])
+            timeout = min(float(query.get("timeout", ["1"])[0]), WRITES_WAIT_MAX_SECONDS)
+        except (KeyError, ValueError):
+            return _answer(start_response, "400 Bad Request",
+                           {"message": "table=NAME, after=N and timeout=SECONDS"})
+        return _answer(start_response, "200 OK",
+                       {"writes": self.writes.wait(table, after, max(0.0, timeout))})
+
     def _marked(self, environ: dict, marker: str) -> bool:
+        return marker.encode() in self._request_body(environ)
+
+    @staticmethod
+    def _request_body(environ: dict) -> bytes:
+        """The request's body, left readable for whoever reads it next."""
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
-        return marker.encode() in body
+        return body
+
+
+class TableWrites:
+    """Writes done per watched table, and a wait for the next one (WRITES_PATH).
+
+    A write counts when its request names the table (a transaction counts for
+    each table it names), after it is done, so a reader woken by it sees it; a
+    write that was refused (a failed condition) counts too: the reader finds
+    nothing new and waits again.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._counts: dict[bytes, int] = {}
+        self.watched = False
+
+    def done(self, body: bytes) -> None:
+        with self._changed:
+            named = [name for name in self._counts if name in body]
+            for name in named:
+                self._counts[name] += 1
+            if named:
+                self._changed.notify_all()
+
+    def wait(self, table: str, after: int, timeout: float) -> int:
+        """The table's count of writes once it exceeds `after`, or as it is at the timeout."""
+        name = json.dumps(table).encode()  # as the request names it: "table-name"
+        with self._changed:
+            self._counts.setdefault(name, 0)
+            self.watched = True
+            self._changed.wait_for(lambda: self._counts[name] > after, timeout)
+            return self._counts[name]
+
+
+def _answer(start_response: Callable, status: str, body: dict[str, Any]) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+class WritesWaiter:
+    """The stream poller's side of WRITES_PATH: one keep-alive connection, one table."""
+
+    def __init__(self, endpoint: str, table: str) -> None:
+        parsed = urllib.parse.urlsplit(endpoint)
+        self._host, self._port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self._table = table
+        self._connection: http.client.HTTPConnection | None = None
+
+    def wait(self, after: int, timeout: float) -> int:
+        """The table's write count, once it exceeds `after` or at the timeout; raises OSError."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = http.client.HTTPConnection(
+                self._host, self._port, timeout=timeout + 10.0
+            )
+        query = urllib.parse.urlencode({"table": self._table, "after": after, "timeout": timeout})
+        try:
+            connection.request("GET", f"{WRITES_PATH}?{query}")
+            answer = connection.getresponse()
+            body = answer.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            raise OSError(f"waiting for writes: {error}") from error
+        if answer.status != 200:
+            raise OSError(f"waiting for writes: HTTP {answer.status}")
+        try:
+            return int(json.loads(body)["writes"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise OSError(f"waiting for writes: {body[:100]!r}") from error
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
 
 def _table_not_found(start_response: Callable) -> list[bytes]:

@@ -39,6 +39,7 @@ from chatapp.events import EventFactory, new_connection_id
 from chatapp.faults import Faults
 from chatapp.instances import Invoker
 from chatapp.management import BufferFull, Gone
+from chatapp.stages import StageTrace
 
 log = logging.getLogger("chatapp.gateway")
 
@@ -95,7 +96,9 @@ class WebSocketGateway:
         idle_timeout: float,
         faults: Faults | None = None,
         origin_allowed: Callable[[str], bool] | None = None,
+        trace: StageTrace | None = None,
     ) -> None:
+        self.trace = trace or StageTrace()
         self.route_functions = websocket_functions(app)
         self.events = events
         self.functions = functions
@@ -120,6 +123,7 @@ class WebSocketGateway:
     def post(self, connection_id: str, data: bytes) -> None:
         """Queue a frame for the client (held until the upgrade while in $connect)."""
         connection = self._live(connection_id)
+        self.trace.posted(data)
         with self._lock:
             if connection.unsent_bytes + len(data) > CLIENT_BUFFER_MAX_BYTES:
                 raise BufferFull(connection_id)
@@ -282,6 +286,7 @@ class WebSocketGateway:
             log.exception("$disconnect %s: handler raised", connection.connection_id)
 
     async def _message(self, connection: Connection, data: str | bytes) -> None:
+        self.trace.frame(data)
         event = self.events.message(connection, data)
         try:
             await self._invoke("$default", event)
@@ -316,6 +321,7 @@ class WebSocketGateway:
                     # stalls this loop, and its unsent bytes grow.
                     with self._lock:
                         connection.unsent_bytes -= len(data)
+                    self.trace.written(data)
                     connection.frames_written += 1
                     drop_after = self.faults.drop_after_frames
                     if drop_after and connection.frames_written >= drop_after:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chatapp import PROJECT_ROOT
+from chatapp.stages import StageTrace
 
 log = logging.getLogger("chatapp.instances")
 
@@ -197,6 +198,7 @@ class Instances:
         self._usage: dict[str, FunctionUsage] = {}
         self._lock = threading.Lock()
         self._stopping = False
+        self.trace = StageTrace()  # the server hands its own in (chatapp.stages)
         # Stream batches and asynchronous invocations never take the last idle instance:
         # on AWS each function has its own instances, and a fan-out waiting out 429s
         # must not keep every $default frame and REST request waiting.
@@ -291,12 +293,13 @@ class Instances:
         `background` (stream batches, asynchronous invocations): at most count - 1
         of those run at once, so one instance stays for requests.
         """
+        queued = time.perf_counter()
         if not background:
-            return self._invoke(function_name, event)
+            return self._invoke(function_name, event, queued)
         with self._background:
-            return self._invoke(function_name, event)
+            return self._invoke(function_name, event, queued)
 
-    def _invoke(self, function_name: str, event: Any) -> Any:
+    def _invoke(self, function_name: str, event: Any, queued: float) -> Any:
         worker = self._idle.get()
         try:
             try:
@@ -311,6 +314,8 @@ class Instances:
             self._idle.put(worker)
         worker.invocations += 1
         self._account(function_name, answer)
+        if self.trace.enabled and "startedAt" in answer:
+            self.trace.invocation(event, answer["startedAt"], answer["endedAt"], queued)
         if answer.get("output"):
             sys.stdout.write(answer["output"])  # log lines and EMF metrics, as Lambda's stdout
         if "errorType" in answer:
@@ -438,6 +443,8 @@ def worker_main(connection: Connection, index: int) -> None:
             log.exception("%s raised (instance %d)", function_name, index)
             answer.update(errorType=type(error).__name__, errorMessage=str(error))
         answer["cpuSeconds"] = time.process_time() - cpu
+        # One machine-wide clock (CLOCK_MONOTONIC) for chatapp.stages.
+        answer["startedAt"], answer["endedAt"] = wall, time.perf_counter()
         with calls_lock:
             answer["calls"] = dict(calls)
         log.debug(

@@ -49,6 +49,7 @@ from chatapp.invoke import PATH, LambdaService
 from chatapp.management import AccountRate, ManagementAPI
 from chatapp.metrics import LocalMetrics, StdoutTee
 from chatapp.restapi import LocalOrigins, RestAPI
+from chatapp.stages import StageTrace
 from chatapp.tables import (
     FAKE_CREDENTIALS,
     REGION,
@@ -204,6 +205,7 @@ def build_web_app(
     metrics: LocalMetrics | None = None,
     report: Callable[[], dict[str, Any]] | None = None,
     usage: Any = None,
+    stages: StageTrace | None = None,
 ) -> web.Application:
     """The aiohttp app: /api/*, /ws, the AWS stand-ins, /config.json, /_local and the site."""
 
@@ -269,6 +271,19 @@ def build_web_app(
             return web.json_response(report(), headers=NO_STORE)
 
         web_app.router.add_get("/_local/instances.json", instances_report)
+    if stages is not None:
+        # Per-message stage instants (chatapp.stages): POST starts a trace, GET hands it over.
+        async def start_stages(request: web.Request) -> web.Response:
+            assert stages is not None
+            stages.start()
+            return web.json_response({"tracing": True}, headers=NO_STORE)
+
+        async def take_stages(request: web.Request) -> web.Response:
+            assert stages is not None
+            return web.json_response(stages.take(), headers=NO_STORE)
+
+        web_app.router.add_post("/_local/stages", start_stages)
+        web_app.router.add_get("/_local/stages", take_stages)
     web_app.router.add_get("/{path:.*}", site)
     return web_app
 
@@ -331,6 +346,7 @@ class LocalStack:
         self.gateway: WebSocketGateway | None = None
         self.pollers: list[Any] = []
         self.usage = Usage()
+        self.stages = StageTrace()
         self._runner: web.AppRunner | None = None
         self._stdout: Any = None
 
@@ -343,12 +359,14 @@ class LocalStack:
             raise
 
     async def _start(self) -> None:
-        from chatapp.streams import StreamPoller, dynamodb_event_sources
+        from chatapp.dynamodb import WritesWaiter
+        from chatapp.streams import StreamPoller, dynamodb_event_sources, stream_table
 
         options = self.options
         make_private(options.data_dir)
         secret = jwt_secret(options.data_dir)
         instances = Instances(options.instances, self.faults.clock_skew_ms, options.verbose)
+        instances.trace = self.stages
         self.instances = instances
         # The instances' processes come up while the database does; they get
         # their environment once it is known.
@@ -388,6 +406,7 @@ class LocalStack:
             idle_timeout=float(settings.LIMITS.idle_timeout_seconds),
             faults=self.faults,
             origin_allowed=origins.allows,
+            trace=self.stages,
         )
         credentials = ReadOnlyCredentials(
             FAKE_CREDENTIALS["aws_access_key_id"], FAKE_CREDENTIALS["aws_secret_access_key"], None
@@ -406,6 +425,10 @@ class LocalStack:
                 StreamPoller(
                     streams, source.stream_arn, self._stream_handler(source.name), source.name,
                     source.batch_size, REGION, on_failure=failed_batches_file(options.data_dir),
+                    trace=self.stages,
+                    # The embedded database wakes the poller on a write (a long poll).
+                    writes=WritesWaiter(endpoint, stream_table(source.stream_arn))
+                    if self.database is not None else None,
                 ).start()
             )
         for source in app.event_sources:
@@ -414,7 +437,7 @@ class LocalStack:
 
         web_app = build_web_app(
             RestAPI(app, instances, origins), self.gateway, management, functions,
-            metrics=metrics, report=self.report, usage=self.usage,
+            metrics=metrics, report=self.report, usage=self.usage, stages=self.stages,
         )
         self._runner = web.AppRunner(
             web_app,

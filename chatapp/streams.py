@@ -19,6 +19,15 @@ re-drives such records on AWS).
 
 Memory stays bounded: each shard holds at most one batch, and the iterators
 moto keeps are expired by the embedded database (chatapp.motointernals).
+
+When the stream runs dry the poller waits for the next write to the stream's
+table: with the embedded database it asks the database to answer once one is
+done (a long poll, `writes`: chatapp.dynamodb's /_local/writes; a record is
+read within a millisecond or two of its commit instead of after up to 80 ms
+of back-off), otherwise it sleeps, doubling from the first to the last
+IDLE_POLL_SECONDS. Either way one thread per mapping reads every shard, and a
+shard's next batch is invoked only after its previous one is done, in order,
+as Lambda's event source mapping does.
 """
 
 from __future__ import annotations
@@ -28,18 +37,36 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from chalice.local import LambdaContext
+
+from chatapp.stages import StageTrace
 
 log = logging.getLogger("chatapp.streams")
 
 # After an empty GetRecords the poller waits, doubling from the first to the last
 # value while the stream stays quiet (Lambda polls a shard 4 times a second).
 IDLE_POLL_SECONDS = (0.01, 0.02, 0.04, 0.08)
+# A long poll for writes answers at least this often (Lambda polls a shard 4 times a
+# second); stop() waits for the one under way.
+WRITES_WAIT_SECONDS = 0.25
 SHARD_REFRESH_SECONDS = 10.0
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0)
+
+
+class WritesWaiter(Protocol):
+    """Waits for writes to a stream's table (chatapp.dynamodb.WritesWaiter)."""
+
+    def wait(self, after: int, timeout: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def stream_table(stream_arn: str) -> str:
+    """The table a stream belongs to: arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL."""
+    return stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
@@ -152,8 +179,12 @@ class StreamPoller:
         batch_size: int,
         region: str,
         on_failure: Callable[[dict[str, Any]], None] | None = None,
+        trace: StageTrace | None = None,
+        writes: WritesWaiter | None = None,
     ) -> None:
         self.on_failure = on_failure
+        self.writes = writes  # None: sleep when idle (IDLE_POLL_SECONDS)
+        self.trace = trace or StageTrace()
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
@@ -190,6 +221,8 @@ class StreamPoller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.writes is not None:
+            self.writes.close()
 
     def _refresh_shards(self, initial: bool = False) -> None:
         self._last_refresh = time.monotonic()
@@ -215,16 +248,20 @@ class StreamPoller:
             del self.readers[shard_id], self.buffers[shard_id]
 
     def _run(self) -> None:
-        idle = 0
+        idle, seen = 0, -1  # seen: the table's write count before the last read
         while not self._stop.is_set():
             self.cpu_seconds = time.thread_time()
             try:
                 if time.monotonic() - self._last_refresh > SHARD_REFRESH_SECONDS:
                     self._refresh_shards()
-                busy = False
+                busy = more = False
                 for shard_id, reader in list(self.readers.items()):
-                    busy |= self._poll_shard(shard_id, reader)
-                if busy:
+                    delivered, left = self._poll_shard(shard_id, reader)
+                    busy, more = busy or delivered, more or left
+                if self.writes is not None and not more:
+                    # Every shard read to its end: what comes next comes with a write.
+                    seen = self._wait_for_writes(seen)
+                elif busy:
                     idle = 0
                 else:
                     self._stop.wait(IDLE_POLL_SECONDS[min(idle, len(IDLE_POLL_SECONDS) - 1)])
@@ -233,18 +270,39 @@ class StreamPoller:
                 log.exception("stream poller for %s", self.function_name)
                 self._stop.wait(1.0)
 
-    def _poll_shard(self, shard_id: str, reader: ShardReader) -> bool:
+    def _wait_for_writes(self, seen: int) -> int:
+        """Until a write after `seen` is done (or a while): the count to wait past next.
+
+        A write counted before a read is in that read, so after reads that
+        reached every shard's end, waiting past the count the last wait returned
+        misses nothing.
+        """
+        assert self.writes is not None
+        try:
+            return self.writes.wait(seen, WRITES_WAIT_SECONDS)
+        except OSError as error:
+            if not self._stop.is_set():
+                log.warning("%s: %s; polling with back-off instead", self.function_name, error)
+            self.writes = None
+            return seen
+
+    def _poll_shard(self, shard_id: str, reader: ShardReader) -> tuple[bool, bool]:
+        """Read and deliver one batch: (a batch was delivered, the shard may have more)."""
         buffer = self.buffers[shard_id]
+        more = False
         if len(buffer) < self.batch_size:
             self.reads += 1
-            buffer.extend(
-                lambda_record(r, self.stream_arn, self.region)
-                for r in reader.read(self.batch_size - len(buffer))
-            )
+            wanted = self.batch_size - len(buffer)
+            records = reader.read(wanted)
+            more = len(records) == wanted  # a full read: there may be more behind it
+            self.trace.records_read(records)
+            buffer.extend(lambda_record(r, self.stream_arn, self.region) for r in records)
+        else:
+            more = True
         if not buffer:
-            return False
+            return False, False
         self._deliver(buffer, shard_id)
-        return True
+        return True, more or bool(buffer)
 
     def _deliver(self, buffer: list[dict[str, Any]], shard_id: str = "") -> None:
         """Invoke the handler until the batch is done; leaves only unfinished records."""

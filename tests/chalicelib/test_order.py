@@ -289,3 +289,27 @@ def test_a_writer_holding_the_lease_goes_first_and_a_dead_ones_lease_runs_out(aw
         repository.append(Draft(room, "bob", "x", ids.iso_utc(0)), 2, 0, Turn("b", 21_000))
     late = repository.append(Draft(room, "bob", "x", ids.iso_utc(0)), 2, 0, Turn("b", 22_001))
     assert late.seq == 3
+
+
+def test_a_first_lost_race_is_retried_at_once_and_later_ones_after_a_growing_pause():
+    # The cancelled transaction told the room's revision as it now is: the
+    # first retry goes at once; writers that keep colliding spread out.
+    assert order.pause_seconds(1) == 0.0
+    for lost in range(2, order.ATTEMPTS):
+        cap = min(order.BACKOFF_CAP_S, order.BACKOFF_BASE_S * 2 ** (lost - 1))
+        assert all(0.0 <= order.pause_seconds(lost) <= cap for _ in range(20))
+    assert max(order.pause_seconds(6) for _ in range(50)) > order.BACKOFF_BASE_S
+
+
+def test_a_lost_race_is_retried_at_the_revision_the_cancelled_transaction_reported(aws):
+    from chalicelib import store
+    from chalicelib.store.messages import RoomState, Turn
+
+    repository, room = store.messages(), "raced"
+    repository.append(Draft(room, "bob", "first", ids.iso_utc(0)), 0, 0, Turn("b", 0))
+    tallies: list[order.Tally] = []
+    # Tried at revision 0 (stale): cancelled, told 1, stored at 2 on the next attempt.
+    message = order.send(Draft(room, "alice", "second", ids.iso_utc(0)), 0, tallies,
+                         expected=RoomState(0, 0))
+    assert message is not None and message.seq == 2
+    assert tallies == [order.Tally(2)]

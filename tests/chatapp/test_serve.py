@@ -251,3 +251,20 @@ def test_site_root_answers_html(local_server):
     with urllib.request.urlopen(local_server.url + "/") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_a_stage_trace_follows_a_message_from_its_frame_to_the_last_socket(local_server, room):
+    # What bench/load.py --stages reads: every stand-in marks the message, one clock.
+    stages_url = local_server.url + "/_local/stages"
+    urllib.request.urlopen(urllib.request.Request(stages_url, method="POST"), timeout=30)
+    _, token = signup(local_server.api_url)
+    with ChatClient(local_server.ws_url, token, room) as client:
+        client.send("sendMessage", text="traced", clientId="trace-1")
+        client.messages(1)
+    with urllib.request.urlopen(stages_url, timeout=30) as answer:
+        traced = json.load(answer)["messages"]["trace-1"]
+    assert traced["received"] <= traced["handlerStart"] <= traced["committed"]
+    # The fan-out may start on another instance before the sender's invocation has returned.
+    after_commit = ["read", "batchQueued", "batchStart", "firstPost", "lastPost", "lastWrite"]
+    assert traced["handlerStart"] <= traced["read"]
+    assert [traced[s] for s in after_commit] == sorted(traced[s] for s in after_commit)

@@ -234,3 +234,171 @@ def test_chalice_reads_our_stream_records():
     assert record.table_name == "chat-local-messages"
     assert record.sequence_number == "4421584500000000017450439091"
     assert record.new_image == {"room": {"S": "general"}, "id": {"S": "1"}}
+
+
+# -- waking on a write instead of polling with back-off ---------------------------------
+
+
+class FakeWrites:
+    """The database's count of writes to the table, and the long poll on it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.closed = False
+        self.waiting = False  # a wait is under way and nothing new came
+        self._changed = threading.Condition()
+
+    def write(self) -> None:
+        with self._changed:
+            self.count += 1
+            self.waiting = False
+            self._changed.notify_all()
+
+    def wait(self, after: int, timeout: float) -> int:
+        with self._changed:
+            self.waiting = self.count <= after
+            self._changed.wait_for(lambda: self.count > after or self.closed, timeout)
+            self.waiting = False
+            if self.closed:
+                raise OSError("closed")
+            return self.count
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+
+@pytest.fixture
+def no_polling(monkeypatch):
+    """Back-off and long poll both far past wait_until's deadline: only a wake delivers."""
+    monkeypatch.setattr(streams, "IDLE_POLL_SECONDS", (60.0,))
+    monkeypatch.setattr(streams, "WRITES_WAIT_SECONDS", 60.0)
+
+
+def test_an_idle_poller_reads_a_new_record_when_its_write_wakes_it(no_polling):
+    stream, writes, batches = FakeStream(), FakeWrites(), []
+    poller = StreamPoller(
+        stream, ARN, lambda event, context: batches.append(texts(event)), "on_new_messages",
+        10, "us-east-1", writes=writes,
+    ).start()
+    try:
+        wait_until(lambda: writes.waiting, "the poller waiting for a write")
+        stream.append("a")
+        writes.write()
+        wait_until(lambda: batches == [["a"]], "the record read on the write's wake-up")
+        wait_until(lambda: writes.waiting, "the poller waiting again")
+        reads = poller.reads
+        stream.append("b", "c")
+        writes.write()
+        wait_until(lambda: len(batches) == 2, "the second write's records")
+    finally:
+        writes.close()
+        poller.stop()
+    assert batches == [["a"], ["b", "c"]]
+    assert poller.reads - reads == 1  # woken once, read once: no polling in between
+
+
+def test_woken_by_writes_a_shard_still_gets_one_batch_at_a_time_in_order(no_polling):
+    stream, writes = FakeStream(), FakeWrites()
+    delivered: list[str] = []
+    running, most_at_once = [0], [0]
+    lock, first_batch_may_end = threading.Lock(), threading.Event()
+
+    def handler(event, context):
+        with lock:
+            running[0] += 1
+            most_at_once[0] = max(most_at_once[0], running[0])
+        first_batch_may_end.wait(10)
+        with lock:
+            delivered.extend(texts(event))
+            running[0] -= 1
+
+    poller = StreamPoller(
+        stream, ARN, handler, "on_new_messages", 2, "us-east-1", writes=writes
+    ).start()
+    try:
+        wait_until(lambda: writes.waiting, "the poller waiting for a write")
+        stream.append("a")
+        writes.write()
+        wait_until(lambda: running[0] == 1, "the first batch running")
+        for text in ("b", "c", "d", "e"):
+            stream.append(text)
+            writes.write()
+        first_batch_may_end.set()
+        wait_until(lambda: len(delivered) == 5, "every record")
+    finally:
+        writes.close()
+        poller.stop()
+    assert delivered == ["a", "b", "c", "d", "e"]
+    assert most_at_once[0] == 1
+
+
+def test_a_poller_whose_long_poll_fails_goes_back_to_polling(monkeypatch):
+    class Refused(FakeWrites):
+        def wait(self, after: int, timeout: float) -> int:
+            raise OSError("HTTP 404")
+
+    stream, batches = FakeStream(), []
+    poller = StreamPoller(
+        stream, ARN, lambda event, context: batches.append(texts(event)), "on_new_messages",
+        10, "us-east-1", writes=Refused(),
+    ).start()
+    try:
+        stream.append("a")
+        wait_until(lambda: batches == [["a"]], "the record, polled")
+    finally:
+        poller.stop()
+    assert poller.writes is None
+
+
+def test_the_embedded_database_wakes_a_waiter_on_a_write_naming_its_table():
+    from chatapp.dynamodb import WritesWaiter
+
+    db = EmbeddedDynamoDB().start()
+    waiter = WritesWaiter(db.endpoint, table_names()["messages"])
+    try:
+        ddb = client(db.endpoint)
+        before = waiter.wait(-1, 0.0)  # at once: the count as it is
+        ddb.put_item(TableName=table_names()["connections"],
+                     Item={"connection_id": {"S": "other-table"}})
+        assert waiter.wait(before, 0.0) == before  # another table's write is not counted
+        woken: list[int] = []
+        thread = threading.Thread(target=lambda: woken.append(waiter.wait(before, 30.0)))
+        thread.start()
+        ddb.put_item(TableName=table_names()["messages"],
+                     Item={"room": {"S": "r"}, "id": {"S": "m"}})
+        thread.join(30)
+        assert woken == [before + 1]
+    finally:
+        waiter.close()
+        db.stop()
+
+
+def test_polls_the_embedded_dynamodb_stream_woken_by_its_writes(monkeypatch):
+    from chatapp.dynamodb import WritesWaiter
+
+    monkeypatch.setattr(streams, "IDLE_POLL_SECONDS", (60.0,))  # only the long poll reads
+
+    db = EmbeddedDynamoDB().start()
+    try:
+        ddb = client(db.endpoint)
+        table = table_names()["messages"]
+        arn = stream_arn(ddb, table)
+        seen: list[str] = []
+        poller = StreamPoller(
+            client(db.endpoint, "dynamodbstreams"), arn,
+            lambda event, context: seen.extend(
+                r["dynamodb"]["NewImage"]["id"]["S"] for r in event["Records"]),
+            "on_new_messages", 100, "us-east-1",
+            writes=WritesWaiter(db.endpoint, streams.stream_table(arn)),
+        ).start()
+        try:
+            for n in range(3):
+                ddb.put_item(TableName=table, Item={"room": {"S": "w"}, "id": {"S": f"m{n}"}})
+                wait_until(lambda n=n: len(seen) == n + 1, f"m{n}, read on its write's wake-up")
+        finally:
+            poller.stop()
+        assert seen == ["m0", "m1", "m2"]
+    finally:
+        db.stop()
