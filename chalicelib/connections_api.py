@@ -29,6 +29,7 @@ the credentials once per invocation.
 from __future__ import annotations
 
 import enum
+import functools
 import hmac
 import http.client
 import logging
@@ -239,7 +240,7 @@ class Signer:
             canonical_headers += f"x-amz-security-token:{token}\n"
             signed += ";x-amz-security-token"
         canonical = "\n".join((
-            method, quote(normalize_url_path(path), safe="/~"), "", canonical_headers, signed,
+            method, _canonical_path(path), "", canonical_headers, signed,
             sha256(body).hexdigest(),
         ))
         scope = f"{date}/{self._scope_tail}"
@@ -254,6 +255,20 @@ class Signer:
         if token:
             headers["X-Amz-Security-Token"] = token
         return headers
+
+
+# urllib's quote goes character by character: a fan-out posts to the same
+# connections batch after batch, so their quoted paths are kept (bounded).
+@functools.lru_cache(maxsize=4096)
+def _quoted(connection_id: str) -> str:
+    """A connection id as its URL path segment ('/', '+' and '=' percent-encoded)."""
+    return quote(connection_id, safe="")
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_path(path: str) -> str:
+    """The path as SigV4 signs it: normalized, then encoded once more (botocore's, not S3's)."""
+    return quote(normalize_url_path(path), safe="/~")
 
 
 def endpoint(domain_name: str | None = None, stage: str | None = None) -> str:
@@ -348,7 +363,7 @@ class ConnectionsAPI:
         throttled_delays: tuple[float, ...],
         deadline_ms: int | None,
     ) -> Delivery:
-        path = f"{self._path}/@connections/{quote(connection_id, safe='')}"
+        path = f"{self._path}/@connections/{_quoted(connection_id)}"
         throttled, errors = iter(throttled_delays), iter(ERROR_DELAYS)
         rate = send_rate.get()
         while True:
