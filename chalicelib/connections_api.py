@@ -5,8 +5,9 @@ PostToConnection in its call machinery; a fan-out makes thousands. Here a call
 is SigV4 written out (the canonical request botocore's SigV4Auth builds, its
 signing key derived once a day) and one HTTP/1.1 request, headers and body in
 one send, on a keep-alive connection each sending thread keeps for itself
-(http.client ships with the runtime): the same URL, signature and answers, a
-fraction of the CPU. What the service answers, and what a call then returns:
+(a socket; only the answer's status and framing are read): the same URL,
+signature and answers, a fraction of the CPU. What the service answers, and
+what a call then returns:
 
     200 / 204                   SENT
     410 GoneException           GONE: the caller forgets the connection
@@ -124,13 +125,35 @@ class _Exchange:
             raise http.client.HTTPException(f"malformed answer: {malformed}") from None
 
     def _answer(self, reader: BinaryIO) -> int:
-        line = reader.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            raise http.client.RemoteDisconnected("the service closed the connection")
-        version, _, rest = line.partition(b" ")
-        if not version.startswith(b"HTTP/") or not rest[:3].isdigit():
-            raise http.client.BadStatusLine(repr(line))
-        status = int(rest[:3])
+        while True:  # an interim answer (100 Continue) comes before the final one
+            line = reader.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                raise http.client.RemoteDisconnected("the service closed the connection")
+            version, _, rest = line.partition(b" ")
+            if not version.startswith(b"HTTP/") or not rest[:3].isdigit():
+                raise http.client.BadStatusLine(repr(line))
+            status = int(rest[:3])
+            if not 100 <= status < 200:
+                break
+            self._headers(reader, version)
+        length, chunked, close = self._headers(reader, version)
+        if status in (204, 304):
+            pass  # no body
+        elif chunked:
+            self._read_chunks(reader)
+        elif length is not None:
+            if len(reader.read(length)) < length:
+                raise http.client.IncompleteRead(b"", length)
+        else:  # no length: the body runs to the close
+            reader.read()
+            close = True
+        if close:
+            self.close()
+        return status
+
+    @staticmethod
+    def _headers(reader: BinaryIO, version: bytes) -> tuple[int | None, bool, bool]:
+        """The headers that frame the body: (Content-Length, chunked, close after it)."""
         length, chunked, close = None, False, version == b"HTTP/1.0"
         for _ in range(MAX_HEADER_LINES + 1):
             line = reader.readline(MAX_LINE_BYTES + 1)
@@ -149,19 +172,7 @@ class _Exchange:
                 close = close and b"keep-alive" not in value.lower()
         else:
             raise http.client.HTTPException("too many answer headers")
-        if status in (204, 304) or 100 <= status < 200:
-            pass  # no body
-        elif chunked:
-            self._read_chunks(reader)
-        elif length is not None:
-            if len(reader.read(length)) < length:
-                raise http.client.IncompleteRead(b"", length)
-        else:  # no length: the body runs to the close
-            reader.read()
-            close = True
-        if close:
-            self.close()
-        return status
+        return length, chunked, close
 
     @staticmethod
     def _read_chunks(reader: BinaryIO) -> None:

@@ -192,7 +192,7 @@ def test_every_framing_of_an_answer_is_read_and_the_connection_kept_or_reopened(
     server, api = scripted(
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-amzn-RequestId: a\r\n\r\n{}",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=1\r\n{}\r\n0\r\nT: 1\r\n\r\n",
-        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
         b"HTTP/1.1 410 Gone\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\n\r\n{\"runs\": \"to the close\"}",
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
