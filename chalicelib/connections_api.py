@@ -116,7 +116,7 @@ class _Exchange:
 
     def exchange(self, head: bytes, body: bytes) -> int:
         """Send one request (head and body in one send); the answer's status, its body read."""
-        reader = self._reader or self._open()
+        reader = self._reader if self._reader is not None else self._open()
         assert self.sock is not None
         self.sock.sendall(head + body if body else head)
         try:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import re
 import socket
+import ssl
 import threading
 
 import pytest
 from botocore.credentials import ReadOnlyCredentials
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from chalicelib import clock, connections_api, lazy, send_rate
 from chalicelib.connections_api import Delivery
@@ -133,12 +140,14 @@ class ScriptedServer:
     running to the close, `Connection: close`, no body (204).
     """
 
-    def __init__(self, answers: list[bytes]) -> None:
+    def __init__(self, answers: list[bytes], tls: ssl.SSLContext | None = None) -> None:
         self.answers = list(answers)
+        self._tls = tls
         self.requests: list[bytes] = []
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/api"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/api"
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -151,6 +160,12 @@ class ScriptedServer:
             threading.Thread(target=self._connection, args=(sock,), daemon=True).start()
 
     def _connection(self, sock: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                sock = self._tls.wrap_socket(sock, server_side=True)
+            except OSError:  # the client refused our certificate
+                sock.close()
+                return
         with sock, sock.makefile("rb") as reader:
             while self.answers:
                 head = b""
@@ -220,3 +235,54 @@ def test_a_malformed_answer_is_a_failure_not_a_crash(scripted):
     assert len(server.requests) == 3
     server, api = scripted(*[b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n"] * 3)
     assert api.post(CONNECTION, b"one") is Delivery.FAILED
+
+
+def self_signed(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 and a client context trusting only it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ssl.create_default_context(cafile=str(cert_file))
+
+
+def test_an_https_endpoint_is_reached_over_verified_tls_and_kept_alive(tmp_path, monkeypatch):
+    server_tls, client_tls = self_signed(tmp_path)
+    server = ScriptedServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] * 2
+                            + [b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n"], server_tls)
+    lazy.reset()
+    monkeypatch.setattr(connections_api, "_tls", lambda: client_tls)
+    try:
+        credentials = ReadOnlyCredentials("AKIDLOCAL", "secret", None)
+        api = connections_api.ConnectionsAPI(server.url, "us-east-1", credentials)
+        assert api.post(CONNECTION, b"one") is Delivery.SENT
+        assert api.post(CONNECTION, b"two") is Delivery.SENT
+        assert api.post(CONNECTION, b"three") is Delivery.GONE
+        assert server.connections == 1 and len(server.requests) == 3
+        # A certificate nobody vouches for is refused: the post fails, nothing is sent.
+        monkeypatch.setattr(connections_api, "_tls", ssl.create_default_context)
+        lazy.reset()
+        refused = ScriptedServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"], server_tls)
+        api = connections_api.ConnectionsAPI(refused.url, "us-east-1", credentials)
+        assert api.post(CONNECTION, b"one") is Delivery.FAILED
+        assert refused.requests == []
+        refused.close()
+    finally:
+        server.close()
+        lazy.reset()
