@@ -13,8 +13,8 @@ writes into `item._nodeid`, which pytest 9 no longer reads (an item's id is its
 module's tests ran on both workers, and both deployed its stage.
 
 The slowest work is handed out first, so none of it is left to run alone at
-the end: the two deploy modules (mostly the AWS provider's fixed waits, four to
-five minutes each) go to the two workers first, then the slowest directories.
+the end: the three deploy modules (mostly Terraform, three to four minutes
+each, tests/README.md) are handed out first, then the slowest directories.
 `--no-loadscope-reorder` keeps this order; a worker is given its next group
 when it has two tests or fewer of its own left.
 """
@@ -27,8 +27,9 @@ import pytest
 
 # Paths under tests/: a module or a whole directory.
 SLOWEST_FIRST = (
-    "infra/test_deploy_scripts.py",
+    "infra/test_deploy_cleanup.py",
     "infra/test_deploy_terraform.py",
+    "infra/test_deploy_scripts.py",
     "infra",
     "frontend",
     "reliability",

@@ -1,4 +1,4 @@
-"""deploy.sh and cleanup.sh end to end against a moto server, in a copy of the repo.
+"""deploy.sh end to end against a moto server, in a copy of the repo.
 
 The moto server comes from tests/infra/moto_launcher.py, which fills the gaps
 moto 5.2.1 has for `chalice deploy` (Swagger 2.0 import, CORS mocks, WebSocket
@@ -6,15 +6,15 @@ deployments) and for deploy.sh (UpdateStage, GetAccountSettings). With them
 every step runs: Terraform, the site upload, chalice deploy twice (the second
 with the WebSocket API's id), the throttles, the stream mapping's settings, the
 CSP's API origins, config.json and the CloudFront invalidation. One deployed
-stage is shared by the checks; then a second run changes nothing, cleanup.sh
-removes every resource of the stage, and deploying again works.
+stage is shared by the checks; then a second run changes nothing.
 
-`./deploy.sh --terraform` is test_deploy_terraform.py: its own module, so its
-own moto server and xdist worker (tests/conftest.py starts the two first).
-Most of either module's minutes are the AWS provider's fixed waits, which no
-emulator can shorten (tests/README.md): a CloudFront distribution
-is disabled and deleted in 45 s at best, an SQS queue is read back six times
-5 s apart.
+cleanup.sh (and deploying again after it) is test_deploy_cleanup.py, and
+`./deploy.sh --terraform` test_deploy_terraform.py: each its own module, so its
+own moto server and stage, on whichever xdist worker is free (tests/conftest.py
+hands the three out first). Most of their minutes are the AWS provider's
+fixed waits, which no emulator can shorten (tests/README.md): a CloudFront
+distribution is disabled and deleted in 45 s at best, an SQS queue is read
+back six times 5 s apart.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ import pytest
 from chalicelib.connections_api import Delivery
 from infra.tools import chalice_state, event_source, packaging, site, stage_config
 
-from .conftest import Moto, cleanup, deploy, left_of_stage, run
+from .conftest import Moto, deploy, run
 
-pytestmark = pytest.mark.infra
+# A script run may take minutes on a busy machine: run()'s own limit, not pytest-timeout's 300 s.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
 STAGE = "dev"
 TABLES = stage_config.TABLES
@@ -418,33 +419,3 @@ def test_second_run_changes_nothing(second_run) -> None:
     assert "on_new_messages ← messages stream: unchanged" in out
     assert "Content-Security-Policy already allows" in out
     assert "unchanged" in out.split("Delivery function")[1].split("\n")[1]
-
-
-# -------------------------------------------------------------- cleanup
-
-
-@pytest.fixture(scope="module")
-def cleaned(second_run, repo: Path, env: dict[str, str]):
-    """One `./cleanup.sh --yes` run, after every check of the deployed stage."""
-    return cleanup(repo, env)
-
-
-def test_cleanup_leaves_nothing_of_the_stage(
-    moto: Moto, cleaned, repo: Path, outputs: dict, state: chalice_state.Deployed
-) -> None:
-    assert "Destroy complete!" in cleaned.stdout
-    assert "5 objects deleted" in cleaned.stdout
-    assert left_of_stage(moto, STAGE, outputs, state.rest_api_id) == {}
-    assert not (repo / ".chalice" / "deployed" / f"{STAGE}.json").exists()
-
-
-def test_cleanup_is_safe_to_rerun(cleaned, repo: Path, env: dict[str, str]) -> None:
-    again = cleanup(repo, env)
-    assert "nothing to destroy" in again.stdout
-
-
-def test_deploy_after_cleanup_starts_afresh(cleaned, repo: Path, env: dict[str, str]) -> None:
-    """chalice delete used to leave {"resources": []}, and the next deploy failed at step 5."""
-    again = deploy(repo, env)
-    assert "[11/11] Done" in again.stdout
-    assert chalice_state.read(STAGE, repo / ".chalice") is not None

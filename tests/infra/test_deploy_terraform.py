@@ -20,7 +20,8 @@ from infra.tools import event_source, stage_config
 
 from .conftest import Moto, cleanup, deploy, left_of_stage, run
 
-pytestmark = pytest.mark.infra
+# A script run may take minutes on a busy machine: run()'s own limit, not pytest-timeout's 300 s.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
 TERRAFORM_STAGE = "tf"
 OPTIONS = ("--terraform", "--stage", TERRAFORM_STAGE)
