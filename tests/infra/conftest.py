@@ -1,6 +1,11 @@
 """Offline infrastructure checks: Terraform (provider from the machine's mirror
 when there is one), a moto server on 127.0.0.1 standing in for AWS, and copies of
-the repository so no test touches infra/'s real state or .chalice/deployed/."""
+the repository so no test touches infra/'s real state or .chalice/deployed/.
+
+A module that runs deploy.sh / cleanup.sh asks for `repo` (its copy of the
+repository) and `env` (Terraform's environment pointed at its own moto server):
+each such module is one xdist group, so two of them run on two workers at once
+without sharing a server or a state."""
 
 from __future__ import annotations
 
@@ -147,32 +152,6 @@ def run(
     return result
 
 
-class Background:
-    """A command running beside the test (its output in files: pipes would fill up)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.args, self.stdout, self.stderr = args, log.with_suffix(".out"), log.with_suffix(".err")
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
-
-    def result(self, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-        """Wait for it; fails like `run` when it failed."""
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-        result = subprocess.CompletedProcess(
-            self.args, code, self.stdout.read_text(), self.stderr.read_text()
-        )
-        if code != 0:
-            raise AssertionError(
-                f"{' '.join(self.args)} exited {code}\n"
-                f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
-            )
-        return result
-
-
 def copy_infra(target: Path) -> Path:
     """infra/*.tf in a scratch directory, reading the repository's tables.json."""
     target.mkdir(parents=True, exist_ok=True)
@@ -190,3 +169,94 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     server = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     stop_moto(server)
+
+
+# What deploy.sh and cleanup.sh need of the repository (copy_repo).
+APP_FILES = ("app.py", "requirements.txt", "chalicelib", "deploy.sh", "cleanup.sh", "Makefile")
+EMULATED_CLOUDFRONT = Path(__file__).resolve().parent / "emulated_cloudfront_override.tf"
+
+
+def copy_repo(target: Path) -> Path:
+    """What deploy.sh needs, without infra/'s state or .chalice/deployed of this checkout."""
+    skip = shutil.ignore_patterns("__pycache__", ".terraform*", "terraform.tfstate*", "combined")
+    for name in APP_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=skip)
+        else:
+            shutil.copy2(source, target / name)
+    shutil.copytree(ROOT / "infra", target / "infra", ignore=skip)
+    shutil.copy2(EMULATED_CLOUDFRONT, target / "infra")
+    (target / ".chalice").mkdir()
+    for path in (ROOT / ".chalice").glob("*.json"):
+        shutil.copy2(path, target / ".chalice" / path.name)
+    if (ROOT / ".chalice" / "deployments").is_dir():  # Lambda dependency zips: saves a pip run
+        shutil.copytree(ROOT / ".chalice" / "deployments", target / ".chalice" / "deployments")
+    (target / ".venv").symlink_to(ROOT / ".venv")
+    dist = target / "frontend" / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>chat</title><div id=root></div>")
+    (dist / "assets" / "index-3f2a1b.js").write_text("console.log('chat')")
+    (dist / "assets" / "index-9c8d7e.css").write_text("body{margin:0}")
+    (dist / "favicon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    return target
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's own copy of the repository (its stage's Terraform state lives in it)."""
+    return copy_repo(tmp_path_factory.mktemp("repo"))
+
+
+@pytest.fixture(scope="module")
+def env(tf_env: dict[str, str], moto: Moto) -> dict[str, str]:
+    """Terraform's environment with every AWS call sent to the module's moto server."""
+    return dict(tf_env, AWS_ENDPOINT_URL=moto.endpoint)
+
+
+def deploy(repo: Path, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    return run(["./deploy.sh", "--yes", "--skip-build", *options], env, repo, timeout=900)
+
+
+def cleanup(repo: Path, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    return run(["./cleanup.sh", "--yes", *options], env, repo, timeout=900)
+
+
+def left_of_stage(moto: Moto, stage: str, outputs: dict, rest_api_id: str) -> dict[str, list]:
+    """What the server still holds of one stage (names carry the stage; the REST API
+    is named after the app and a distribution has no name: those are found by id)."""
+    prefix = f"chalice-chat-{stage}"
+    cloudfront = moto.client("cloudfront")
+    names = {
+        "tables": moto.client("dynamodb").list_tables()["TableNames"],
+        "buckets": [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]],
+        "parameters": [p["Name"] for p in moto.client("ssm").describe_parameters()["Parameters"]],
+        "log groups": [
+            g["logGroupName"] for g in moto.client("logs").describe_log_groups()["logGroups"]
+        ],
+        "functions": [
+            f["FunctionName"] for f in moto.client("lambda").list_functions()["Functions"]
+        ],
+        "mappings": [
+            m["FunctionArn"]
+            for m in moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        ],
+        "roles": [r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]],
+        "WebSocket APIs": [a["Name"] for a in moto.client("apigatewayv2").get_apis()["Items"]],
+        "origin access controls": [
+            c["Name"]
+            for c in cloudfront.list_origin_access_controls()["OriginAccessControlList"].get(
+                "Items", []
+            )
+        ],
+    }
+    left = {kind: [name for name in found if prefix in name] for kind, found in names.items()}
+    left["REST APIs"] = [
+        api["id"] for api in moto.client("apigateway").get_rest_apis()["items"]
+        if api["id"] == rest_api_id
+    ]  # fmt: skip
+    left["distributions"] = [
+        d["Id"] for d in cloudfront.list_distributions()["DistributionList"].get("Items", [])
+        if d["Id"] == outputs["distribution_id"]
+    ]  # fmt: skip
+    return {kind: found for kind, found in left.items() if found}

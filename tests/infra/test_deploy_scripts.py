@@ -1,4 +1,4 @@
-"""deploy.sh and cleanup.sh end to end against a moto server, in a copy of the repo.
+"""deploy.sh end to end against a moto server, in a copy of the repo.
 
 The moto server comes from tests/infra/moto_launcher.py, which fills the gaps
 moto 5.2.1 has for `chalice deploy` (Swagger 2.0 import, CORS mocks, WebSocket
@@ -6,14 +6,15 @@ deployments) and for deploy.sh (UpdateStage, GetAccountSettings). With them
 every step runs: Terraform, the site upload, chalice deploy twice (the second
 with the WebSocket API's id), the throttles, the stream mapping's settings, the
 CSP's API origins, config.json and the CloudFront invalidation. One deployed
-stage is shared by the checks; then a second run changes nothing, cleanup.sh
-removes every resource of the stage, and deploying again works.
+stage is shared by the checks; then a second run changes nothing.
 
-Beside it, in its own copy of the repository and on the same server, stage `tf`
-goes through `./deploy.sh --terraform` (one Terraform state: apply, checks of
-what Chalice's package cannot express, destroy). The two run at the same time:
-most of their minutes are Terraform's own waits (the provider polls a
-CloudFront distribution for 30 s before deleting it), not CPU.
+cleanup.sh (and deploying again after it) is test_deploy_cleanup.py, and
+`./deploy.sh --terraform` test_deploy_terraform.py: each its own module, so its
+own moto server and stage, on whichever xdist worker is free (tests/conftest.py
+hands the three out first). Most of their minutes are the AWS provider's
+fixed waits, which no emulator can shorten (tests/README.md): a CloudFront
+distribution is disabled and deleted in 45 s at best, an SQS queue is read
+back six times 5 s apart.
 """
 
 from __future__ import annotations
@@ -22,94 +23,27 @@ import base64
 import hashlib
 import json
 import re
-import shutil
 import zipfile
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from chalicelib.connections_api import Delivery
 from infra.tools import chalice_state, event_source, packaging, site, stage_config
 
-from .conftest import ROOT, Background, Moto, run
+from .conftest import Moto, deploy, run
 
-HERE = Path(__file__).resolve().parent
-
-pytestmark = pytest.mark.infra
+# A script run may take minutes on a busy machine: run()'s own limit, not pytest-timeout's 300 s.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
 STAGE = "dev"
-TERRAFORM_STAGE = "tf"
-APP_FILES = ("app.py", "requirements.txt", "chalicelib", "deploy.sh", "cleanup.sh", "Makefile")
 TABLES = stage_config.TABLES
 
 
-def _copy_repo(target: Path) -> Path:
-    """What deploy.sh needs, without infra/'s state or .chalice/deployed of this checkout."""
-    skip = shutil.ignore_patterns("__pycache__", ".terraform*", "terraform.tfstate*", "combined")
-    for name in APP_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=skip)
-        else:
-            shutil.copy2(source, target / name)
-    shutil.copytree(ROOT / "infra", target / "infra", ignore=skip)
-    shutil.copy2(HERE / "emulated_cloudfront_override.tf", target / "infra")
-    (target / ".chalice").mkdir()
-    for path in (ROOT / ".chalice").glob("*.json"):
-        shutil.copy2(path, target / ".chalice" / path.name)
-    if (ROOT / ".chalice" / "deployments").is_dir():  # Lambda dependency zips: saves a pip run
-        shutil.copytree(ROOT / ".chalice" / "deployments", target / ".chalice" / "deployments")
-    (target / ".venv").symlink_to(ROOT / ".venv")
-    dist = target / "frontend" / "dist"
-    (dist / "assets").mkdir(parents=True)
-    (dist / "index.html").write_text("<!doctype html><title>chat</title><div id=root></div>")
-    (dist / "assets" / "index-3f2a1b.js").write_text("console.log('chat')")
-    (dist / "assets" / "index-9c8d7e.css").write_text("body{margin:0}")
-    (dist / "favicon.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
-    return target
-
-
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _copy_repo(tmp_path_factory.mktemp("repo"))
-
-
-@pytest.fixture(scope="module")
-def env(tf_env: dict[str, str], moto: Moto) -> dict[str, str]:
-    return dict(tf_env, AWS_ENDPOINT_URL=moto.endpoint)
-
-
-def deploy(repo: Path, env: dict[str, str], *options: str):
-    return run(["./deploy.sh", "--yes", "--skip-build", *options], env, repo, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def terraform_stage() -> dict[str, Any]:
-    """The `--terraform` stage's copy of the repository and its background runs."""
-    return {}
-
-
-@pytest.fixture(scope="module")
-def deployed(
-    repo: Path,
-    env: dict[str, str],
-    terraform_stage: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
-):
-    """One `./deploy.sh --yes --skip-build` run: every check below shares its stage.
-
-    Then `./deploy.sh --terraform --stage tf` starts beside the checks (after this
-    run filled Terraform's plugin cache, which is not safe for concurrent inits).
-    """
-    result = deploy(repo, env)
-    copy = _copy_repo(tmp_path_factory.mktemp("repo-terraform"))
-    command = ["./deploy.sh", "--yes", "--skip-build", "--terraform", "--stage", TERRAFORM_STAGE]
-    terraform_stage.update(
-        repo=copy, apply=Background(command, env, copy, copy.parent / "deploy-terraform")
-    )
-    return result
+def deployed(repo: Path, env: dict[str, str]):
+    """One `./deploy.sh --yes --skip-build` run: every check below shares its stage."""
+    return deploy(repo, env)
 
 
 @pytest.fixture(scope="module")
@@ -485,167 +419,3 @@ def test_second_run_changes_nothing(second_run) -> None:
     assert "on_new_messages ← messages stream: unchanged" in out
     assert "Content-Security-Policy already allows" in out
     assert "unchanged" in out.split("Delivery function")[1].split("\n")[1]
-
-
-# ------------------------------------------------------------ --terraform
-
-
-@pytest.fixture(scope="module")
-def terraform_applied(terraform_stage: dict[str, Any]):
-    return terraform_stage["apply"].result()
-
-
-@pytest.fixture(scope="module")
-def terraform_outputs(
-    terraform_applied, terraform_stage: dict[str, Any], env: dict[str, str], terraform: str
-) -> dict:
-    directory = f"-chdir=infra/combined/{TERRAFORM_STAGE}"
-    result = run([terraform, directory, "output", "-json"], env, terraform_stage["repo"])
-    return {name: output["value"] for name, output in json.loads(result.stdout).items()}
-
-
-def test_terraform_path_applies_every_step(terraform_applied) -> None:
-    for number in range(1, 9):
-        assert f"[{number}/8]" in terraform_applied.stdout
-    assert "Apply complete!" in terraform_applied.stdout
-
-
-def test_terraform_path_points_the_site_at_its_apis(moto: Moto, terraform_outputs: dict) -> None:
-    bucket = terraform_outputs["site_bucket"]
-    body = moto.client("s3").get_object(Bucket=bucket, Key="config.json")["Body"]
-    assert json.loads(body.read()) == {
-        "apiUrl": terraform_outputs["EndpointURL"].rstrip("/"),
-        "wsUrl": terraform_outputs["WebsocketConnectEndpointURL"].rstrip("/"),
-    }
-
-
-def test_terraform_path_sets_what_chalice_package_cannot(
-    moto: Moto, terraform_outputs: dict
-) -> None:
-    aws_lambda = moto.client("lambda")
-    name = stage_config.lambda_name(TERRAFORM_STAGE, "on_new_messages")
-    arn = aws_lambda.get_function_configuration(FunctionName=name)["FunctionArn"]
-    (mapping,) = aws_lambda.list_event_source_mappings(FunctionName=arn)["EventSourceMappings"]
-    assert mapping["EventSourceArn"] == terraform_outputs["stream_arns"]["messages"]
-    for key, value in event_source.WANTED.items():
-        assert mapping[key] == value, key
-    limits = terraform_outputs["throttles"]
-    rest_api_id = urlsplit(terraform_outputs["EndpointURL"]).netloc.split(".")[0]
-    rest = moto.client("apigateway").get_stage(restApiId=rest_api_id, stageName="api")
-    assert rest["methodSettings"]["*/*"]["throttlingRateLimit"] == limits["rest_rate_limit"]
-    assert rest["methodSettings"]["*/*"]["throttlingBurstLimit"] == limits["rest_burst_limit"]
-    websocket_api_id = urlsplit(terraform_outputs["WebsocketConnectEndpointURL"]).netloc
-    route = moto.client("apigatewayv2").get_stage(
-        ApiId=websocket_api_id.split(".")[0], StageName="api"
-    )["DefaultRouteSettings"]
-    assert route["ThrottlingRateLimit"] == limits["websocket_rate_limit"]
-    assert route["ThrottlingBurstLimit"] == limits["websocket_burst_limit"]
-    stage_arn = f"arn:aws:apigateway:us-east-1::/restapis/{rest_api_id}/stages/api"
-    acl = moto.client("wafv2").get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]
-    assert acl["ARN"] == terraform_outputs["waf_web_acl_arn"]
-    reserved = aws_lambda.get_function_concurrency(
-        FunctionName=stage_config.lambda_name(TERRAFORM_STAGE, "api_handler")
-    )
-    assert reserved["ReservedConcurrentExecutions"] == limits["api_reserved_concurrency"]
-
-
-def test_terraform_path_gives_each_function_its_own_policy(moto: Moto, terraform_applied) -> None:
-    iam, aws_lambda = moto.client("iam"), moto.client("lambda")
-    for function in ("api_handler", "websocket_message", "on_new_messages"):
-        name = stage_config.lambda_name(TERRAFORM_STAGE, function)
-        role = aws_lambda.get_function_configuration(FunctionName=name)["Role"].rsplit("/", 1)[-1]
-        (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-        granted = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-        sids = {statement["Sid"] for statement in granted["Statement"]}
-        wanted = stage_config.PERMISSIONS[function]
-        assert ("JwtSecret" in sids) == bool(wanted.get("jwt_secret")), function
-        assert ("UsersTable" in sids) == ("users" in wanted.get("tables", {})), function
-
-
-# -------------------------------------------------------------- cleanup
-
-
-def left_of_stage(moto: Moto, stage: str, outputs: dict, rest_api_id: str) -> dict[str, list]:
-    """What the server still holds of one stage (names carry the stage; the REST API
-    is named after the app and a distribution has no name: those are found by id)."""
-    prefix = f"chalice-chat-{stage}"
-    cloudfront = moto.client("cloudfront")
-    names = {
-        "tables": moto.client("dynamodb").list_tables()["TableNames"],
-        "buckets": [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]],
-        "parameters": [p["Name"] for p in moto.client("ssm").describe_parameters()["Parameters"]],
-        "log groups": [
-            g["logGroupName"] for g in moto.client("logs").describe_log_groups()["logGroups"]
-        ],
-        "functions": [
-            f["FunctionName"] for f in moto.client("lambda").list_functions()["Functions"]
-        ],
-        "mappings": [
-            m["FunctionArn"]
-            for m in moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]
-        ],
-        "roles": [r["RoleName"] for r in moto.client("iam").list_roles()["Roles"]],
-        "WebSocket APIs": [a["Name"] for a in moto.client("apigatewayv2").get_apis()["Items"]],
-        "origin access controls": [
-            c["Name"]
-            for c in cloudfront.list_origin_access_controls()["OriginAccessControlList"].get(
-                "Items", []
-            )
-        ],
-    }
-    left = {kind: [name for name in found if prefix in name] for kind, found in names.items()}
-    left["REST APIs"] = [
-        api["id"] for api in moto.client("apigateway").get_rest_apis()["items"]
-        if api["id"] == rest_api_id
-    ]  # fmt: skip
-    left["distributions"] = [
-        d["Id"] for d in cloudfront.list_distributions()["DistributionList"].get("Items", [])
-        if d["Id"] == outputs["distribution_id"]
-    ]  # fmt: skip
-    return {kind: found for kind, found in left.items() if found}
-
-
-@pytest.fixture(scope="module")
-def cleaned(
-    second_run,
-    terraform_outputs: dict,
-    terraform_stage: dict[str, Any],
-    repo: Path,
-    env: dict[str, str],
-):
-    """One `./cleanup.sh --yes` run, after every check of the deployed stages (the
-    `--terraform` stage is destroyed beside it)."""
-    command = ["./cleanup.sh", "--yes", "--terraform", "--stage", TERRAFORM_STAGE]
-    copy = terraform_stage["repo"]
-    terraform_stage["destroy"] = Background(command, env, copy, copy.parent / "cleanup-terraform")
-    return run(["./cleanup.sh", "--yes"], env, repo, timeout=900)
-
-
-def test_cleanup_leaves_nothing_of_the_stage(
-    moto: Moto, cleaned, repo: Path, outputs: dict, state: chalice_state.Deployed
-) -> None:
-    assert "Destroy complete!" in cleaned.stdout
-    assert "5 objects deleted" in cleaned.stdout
-    assert left_of_stage(moto, STAGE, outputs, state.rest_api_id) == {}
-    assert not (repo / ".chalice" / "deployed" / f"{STAGE}.json").exists()
-
-
-def test_cleanup_is_safe_to_rerun(cleaned, repo: Path, env: dict[str, str]) -> None:
-    again = run(["./cleanup.sh", "--yes"], env, repo)
-    assert "nothing to destroy" in again.stdout
-
-
-def test_deploy_after_cleanup_starts_afresh(cleaned, repo: Path, env: dict[str, str]) -> None:
-    """chalice delete used to leave {"resources": []}, and the next deploy failed at step 5."""
-    again = deploy(repo, env)
-    assert "[11/11] Done" in again.stdout
-    assert chalice_state.read(STAGE, repo / ".chalice") is not None
-
-
-def test_terraform_cleanup_destroys_its_stage(
-    moto: Moto, cleaned, terraform_stage: dict[str, Any], terraform_outputs: dict
-) -> None:
-    destroyed = terraform_stage["destroy"].result()
-    assert "Destroy complete!" in destroyed.stdout
-    rest_api_id = urlsplit(terraform_outputs["EndpointURL"]).netloc.split(".")[0]
-    assert left_of_stage(moto, TERRAFORM_STAGE, terraform_outputs, rest_api_id) == {}

@@ -4,7 +4,8 @@ The combined configuration holds infra/*.tf verbatim next to the Chalice
 package, so validating it validates infra/ as well, including what the emulator
 cannot model and so never applies (the response-headers policy with the CSP and
 HSTS): each `terraform validate` costs a load of the AWS provider's schema.
-test_deploy_scripts.py applies and destroys both paths against the emulator.
+test_deploy_scripts.py and test_deploy_terraform.py apply and destroy the two paths
+against the emulator.
 """
 
 from __future__ import annotations
