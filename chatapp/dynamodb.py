@@ -148,10 +148,7 @@ class _Middleware:
         with self.one_at_a_time:
             tallies = {op: {"calls": int(n), "cpuSeconds": round(cpu, 6)}
                        for op, (n, cpu) in self.operations.items()}
-        payload = json.dumps(tallies).encode()
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(payload)))])
-        return [payload]
+        return _answer(start_response, "200 OK", tallies)
 
     def _wait_for_writes(self, environ: dict, start_response: Callable) -> list[bytes]:
         """GET ?table=NAME&after=N&timeout=S → {"writes": M}, once M > N or after S seconds."""
@@ -210,6 +207,7 @@ class TableWrites:
 
 
 def _answer(start_response: Callable, status: str, body: dict[str, Any]) -> list[bytes]:
+    """A JSON answer of the database's own endpoints (not DynamoDB's content type)."""
     payload = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"),
                             ("Content-Length", str(len(payload)))])
