@@ -6,8 +6,8 @@ every response, so each DynamoDB call would pay a TCP connect there and a new
 thread here.
 
 A request's headers are read as lines into a small mapping: the standard
-library runs them through the email package's parser, which was about a
-tenth of the database process's CPU per call. Request lines that are not
+library runs them through the email package's parser (22 µs for a botocore
+request's ten headers, 6 µs here, timed alone; docs/PERFORMANCE.md). Request lines that are not
 plain `METHOD target HTTP/1.x` go to the standard library's parse (its errors).
 """
 
