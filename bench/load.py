@@ -314,6 +314,27 @@ def print_stages(base_url: str, run: Run) -> None:
         values = spans[label]
         print(f"      {label:38} {percentile(values, 50) * 1000:7.1f}"
               f" {percentile(values, 99) * 1000:7.1f}")
+    print_slowest(traced, run)
+
+
+def print_slowest(traced: dict, run: Run, count: int = 6) -> None:
+    """The slowest messages, in the order sent, with the stages that took their time."""
+    order = sorted(run.sent_at, key=run.sent_at.get)
+    position = {key: n for n, key in enumerate(order)}
+    slowest = sorted(
+        (key for key in traced if key in run.last_received),
+        key=lambda key: run.last_received[key] - run.sent_at[key],
+    )[-count:]
+    print(f"    the {len(slowest)} slowest (n-th sent: total, then the stages over 10 ms):")
+    for key in sorted(slowest, key=position.get):
+        stages = {**traced[key], "send": run.sent_at[key], "receive": run.last_received[key]}
+        parts = [
+            f"{label} {(stages[b] - stages[a]) * 1000:.0f}"
+            for a, b, label in STAGE_CHAIN[:-1]
+            if a in stages and b in stages and stages[b] - stages[a] > 0.010
+        ]
+        total = (stages["receive"] - stages["send"]) * 1000
+        print(f"      #{position[key]:<4} {total:6.0f} ms: {'; '.join(parts)}")
 
 
 # -- the bare broadcast server (the machine's limit) ------------------------------------

@@ -151,7 +151,7 @@ def run_db(args: argparse.Namespace) -> int:
     """`chatapp db`: serve the embedded DynamoDB until Ctrl-C / SIGTERM / stdin closes."""
     from chatapp.dynamodb import EmbeddedDynamoDB
     from chatapp.faults import from_environment
-    from chatapp.server import make_private
+    from chatapp.server import freeze_start_up_objects, make_private
     from chatapp.tables import client, stream_arn, table_names
 
     make_private(args.data_dir)
@@ -176,6 +176,7 @@ def run_db(args: argparse.Namespace) -> int:
             stop.set()
 
         threading.Thread(target=stop_at_eof, daemon=True).start()
+    freeze_start_up_objects()
     if args.ready_fd is not None:
         os.write(args.ready_fd, f"{db.endpoint}\n".encode())
         os.close(args.ready_fd)

@@ -12,7 +12,8 @@ What makes moto fit to run for days, each in one place:
 - bounded memory (chatapp.motointernals): every UPKEEP_SECONDS the upkeep
   expires old shard iterators (AWS: after 15 minutes), trims stream records
   older than STREAM_RETENTION_SECONDS (AWS: 24 hours; the local poller reads
-  within milliseconds) and empties moto's lists of every object it ever made;
+  within milliseconds); the objects moto makes per request are not kept in
+  its dashboard's lists at all;
 - speed: a keep-alive HTTP server (chatapp.wsgiserver) and direct routing to
   moto's DynamoDB handlers (chatapp.motointernals).
 """
@@ -375,7 +376,6 @@ class EmbeddedDynamoDB:
             with self._lock.exclusive():
                 previous = motointernals.expire_iterators(previous)
                 motointernals.trim_streams(STREAM_RETENTION_SECONDS)
-                motointernals.forget_tracked_instances()
 
     def stop(self) -> None:
         """Snapshot (with a data dir), then stop serving."""

@@ -20,6 +20,7 @@ credentials.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -90,6 +91,19 @@ def make_private(data_dir: Path) -> None:
         if path.is_file() and not path.is_symlink():
             path.chmod(0o600)
     os.umask(0o077)  # what this process (and the database child) writes later: 0600 too
+
+
+def freeze_start_up_objects() -> None:
+    """Take what start-up made (modules, botocore's and moto's models) out of the collector's walks.
+
+    Those objects live as long as the process. A full collection walks every
+    tracked object: 140,000 of them in the database process after start-up,
+    about 100 ms during which no request is answered, and the server's
+    50,000 took 35-45 ms. Frozen, each later collection walks only what came
+    after. Collected first, so no garbage is frozen with them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def jwt_secret(data_dir: Path) -> str:
@@ -532,6 +546,7 @@ async def _serve(options: ServeOptions) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    freeze_start_up_objects()
     url = f"http://{options.host}:{options.port}/"
     print(f"chatapp serving on {url}  (Ctrl-C to stop)", flush=True)
     if faults != Faults():

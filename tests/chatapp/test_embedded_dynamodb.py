@@ -408,3 +408,27 @@ def test_a_condition_whose_names_are_not_strings_is_parsed_by_moto_alone(db):
     for names in ({"#r": ["room"]}, {"#r": {"S": "room"}}):
         assert outcome(None, names) == outcome(motointernals._original_parse, names)
     assert len(motointernals._conditions) == kept  # nothing kept for them
+
+
+FREEZE_CHECK = """
+import gc, weakref
+from chatapp.server import freeze_start_up_objects
+
+class Node:
+    pass
+
+garbage = Node()
+garbage.self = garbage  # a cycle: only the collector frees it
+gone = weakref.ref(garbage)
+del garbage
+freeze_start_up_objects()
+assert gone() is None, "garbage was frozen"
+assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()
+assert gc.get_count()[0] < 100, gc.get_count()
+"""
+
+
+def test_start_up_objects_are_frozen_after_a_collection():
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", FREEZE_CHECK], check=True, timeout=60)

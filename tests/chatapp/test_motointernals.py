@@ -181,18 +181,29 @@ def test_trimmed_stream_keeps_its_sequence_numbers(ddb, streams):
     )
 
 
-def test_forgetting_tracked_instances_frees_them_and_keeps_what_is_stored(ddb):
+def test_objects_made_per_request_are_not_tracked(ddb, streams):
+    from moto.core.common_models import BaseModel
+
+    assert "instances_tracked.append" in inspect.getsource(BaseModel.__new__), (
+        UPGRADE + "BaseModel.__new__ appends every instance to cls.instances_tracked"
+    )
     table = table_names()["connections"]
-    motointernals.forget_tracked_instances()  # what earlier tests left tracked
+    iterator = latest_iterator(ddb, streams, table)
     before = live_items()
     for n in range(200):
         key = {"connection_id": {"S": f"c{n}"}}
-        ddb.put_item(TableName=table, Item={**key, "room": {"S": "r"}})
+        ddb.put_item(TableName=table, Item={**key, "room": {"S": "untracked"}})
         if n % 2:
             ddb.delete_item(TableName=table, Key=key)
-    assert live_items() - before >= 200, UPGRADE + "BaseModel.instances_tracked"
+    copies = ddb.query(
+        TableName=table,
+        IndexName="room-index",
+        KeyConditionExpression="room = :room",
+        ExpressionAttributeValues={":room": {"S": "untracked"}},
+    )["Items"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
 
-    motointernals.forget_tracked_instances()
-
-    assert live_items() - before == 100  # only the items still stored
-    assert ddb.scan(TableName=table, Select="COUNT")["Count"] == 100
+    assert len(copies) == 100 and len(records) == 300
+    # What is stored stays; the deleted items and the Query's copies are gone,
+    # with no list of moto's keeping them.
+    assert live_items() - before == 100
