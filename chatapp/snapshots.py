@@ -1,8 +1,9 @@
 """Snapshots: the tables' items in one JSON file, so local data survives a restart.
 
 DynamoDB keeps what it stores; moto keeps it in memory. The embedded database
-writes a snapshot on shutdown and periodically after writes, and restores it at
-start (chatapp.dynamodb).
+writes a snapshot on shutdown and periodically after writes (from a forked
+copy of itself, so requests are not held meanwhile), and restores it at start
+(chatapp.dynamodb).
 """
 
 from __future__ import annotations
