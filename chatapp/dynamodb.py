@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +49,7 @@ log = logging.getLogger("chatapp.dynamodb")
 
 LOCK_NAME = "dynamodb.lock"
 SNAPSHOT_SECONDS = 30.0
+SNAPSHOT_CHILD_SECONDS = 300.0  # a child that has not written its snapshot by then is stuck
 LOCK_WAIT_SECONDS = 15.0
 UPKEEP_SECONDS = 60.0
 STREAM_RETENTION_SECONDS = 600.0
@@ -268,6 +270,20 @@ def _table_not_found(start_response: Callable) -> list[bytes]:
     return [payload]
 
 
+def _wait_for_child(pid: int, timeout_seconds: float) -> int | None:
+    """The child's exit code (negative: the signal that ended it); killed after the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.02)
+
+
 class EmbeddedDynamoDB:
     """moto's DynamoDB (+ Streams) on host:port, with tables, snapshot and upkeep."""
 
@@ -363,8 +379,9 @@ class EmbeddedDynamoDB:
         GIL for another 200 ms. fork() takes the same instant in milliseconds;
         the child reads its copy-on-write memory, writes the file and exits,
         touching nothing another thread may have held (no logging, no import).
-        Returns whether the child wrote it. The final snapshot (stop) waits
-        for a child still writing, so an older one never replaces it.
+        Returns whether the child wrote it; one stuck past SNAPSHOT_CHILD_SECONDS
+        is killed. The final snapshot (stop) waits for a child still writing,
+        so an older one never replaces it.
         """
         if self.data_dir is None:
             return False
@@ -382,10 +399,10 @@ class EmbeddedDynamoDB:
                     finally:
                         os._exit(code)
                 self._middleware.dirty.clear()
-            _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+            status = _wait_for_child(pid, SNAPSHOT_CHILD_SECONDS)
+        if status != 0:
             self._middleware.dirty.set()  # try again at the next turn
-            log.error("the snapshot's child process failed (status %#x)", status)
+            log.error("the snapshot's child process failed (exit status %s)", status)
             return False
         return True
 

@@ -71,3 +71,22 @@ def test_a_child_that_fails_leaves_the_last_snapshot_and_the_data_marked_unsaved
     assert saved_db.snapshot_in_child()
     [item] = [i for i in saved_items(path, table_names()["messages"]) if i["room"]["S"] == room]
     assert item["text"] == {"S": "not yet saved"}
+
+
+def test_a_child_that_hangs_is_killed_and_the_data_stays_marked_unsaved(saved_db, monkeypatch):
+    import time
+
+    from chatapp import dynamodb, motointernals
+
+    path = saved_db.data_dir / SNAPSHOT_NAME
+    put_message(client(saved_db.endpoint), unique("room"), "kept")
+    assert saved_db.snapshot_in_child()
+    before = path.read_text()
+    put_message(client(saved_db.endpoint), unique("room"), "not yet saved")
+    monkeypatch.setattr(motointernals, "table_items", lambda names: time.sleep(600))
+    monkeypatch.setattr(dynamodb, "SNAPSHOT_CHILD_SECONDS", 0.5)
+
+    assert not saved_db.snapshot_in_child()  # the forked copy hangs: killed after 0.5 s
+
+    assert path.read_text() == before
+    assert saved_db._middleware is not None and saved_db._middleware.dirty.is_set()
