@@ -375,8 +375,9 @@ class EmbeddedDynamoDB:
         """Write the snapshot from a forked copy of this process, as Redis's BGSAVE does.
 
         A snapshot is every table at one instant, so requests wait while it
-        is read: 20,000 items held them for 150-450 ms, and the JSON took the
-        GIL for another 200 ms. fork() takes the same instant in milliseconds;
+        is read, and then the JSON takes the GIL: with 20,000 messages stored
+        a GetItem waited 390-680 ms (bench/snapshot_pause.py), 20-30 ms with
+        the fork. fork() takes the same instant in milliseconds;
         the child reads its copy-on-write memory, writes the file and exits,
         touching nothing another thread may have held (no logging, no import).
         Returns whether the child wrote it; one stuck past SNAPSHOT_CHILD_SECONDS
